@@ -1,0 +1,116 @@
+"""Reading checkpoint files safely and loading them strictly.
+
+Only two formats are read: safetensors, and PyTorch pickles through `torch.load(weights_only=True)`.
+A pickle that needs anything beyond tensors and plain containers is refused, except
+`argparse.Namespace`, which LlamaGen training checkpoints store under "args" and which holds data only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Mapping
+
+import torch
+from torch import nn
+
+# Where LlamaGen-style training scripts put the weights inside a pickled checkpoint, in the order the
+# official samplers look for them.
+WRAPPER_KEYS = ("model", "module", "state_dict")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read or does not fit the model it is loaded into."""
+
+
+def read_file(path: str | os.PathLike, prefer_ema: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Return (state_dict, metadata) from a `.safetensors` or a pickled `.pt/.pth/.bin` file.
+
+    Tensors stay on the CPU. `metadata` is the safetensors header metadata (empty for pickles).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    if path.endswith(".safetensors"):
+        from safetensors import safe_open
+
+        try:
+            with safe_open(path, framework="pt", device="cpu") as f:
+                metadata = dict(f.metadata() or {})
+                state = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as e:  # safetensors raises its own error types for corrupt headers
+            raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from e
+        return state, metadata
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=_can_mmap(path))
+    except Exception as e:
+        raise CheckpointError(
+            f"{path} could not be read as a PyTorch checkpoint with weights_only=True "
+            f"(not a checkpoint, truncated, or it contains executable objects): {e}"
+        ) from e
+    return unwrap_state_dict(obj, path, prefer_ema=prefer_ema), {}
+
+
+def _can_mmap(path: str) -> bool:
+    # mmap needs the zipfile format (torch >= 1.6); the legacy format raises, so test the magic.
+    with open(path, "rb") as f:
+        return f.read(2) == b"PK"
+
+
+def unwrap_state_dict(obj, path: str = "<checkpoint>", prefer_ema: bool = False) -> dict[str, torch.Tensor]:
+    """Find the weights in a loaded checkpoint: under "model"/"module"/"state_dict", or a bare dict."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a dict of weights")
+    keys = (("ema",) if prefer_ema else ()) + WRAPPER_KEYS
+    for key in keys:
+        inner = obj.get(key)
+        if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+            obj = inner
+            break
+    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not state:
+        raise CheckpointError(f"{path} holds no tensors (top-level keys: {sorted(map(str, obj))[:10]})")
+    # FSDP/DDP consolidations sometimes prefix every key with "module." or "_orig_mod." (torch.compile).
+    for prefix in ("module.", "_orig_mod."):
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def load_strict(
+    module: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    what: str,
+) -> None:
+    """Load `state` into `module`, failing with the names of every missing or unexpected key and every
+    shape mismatch (never a partial load with leftover random weights)."""
+    expected = module.state_dict()
+    missing = sorted(k for k in expected if k not in state)
+    unexpected = sorted(k for k in state if k not in expected)
+    wrong_shape = sorted(
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    )
+    if missing or unexpected or wrong_shape:
+        lines = [f"{what}: the checkpoint does not match the model architecture."]
+        for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong_shape)):
+            if items:
+                shown = ", ".join(items[:20]) + (f", ... ({len(items) - 20} more)" if len(items) > 20 else "")
+                lines.append(f"  {title} ({len(items)}): {shown}")
+        raise CheckpointError("\n".join(lines))
+    # assign=True: the module may live on the meta device; its tensors become the file's tensors.
+    module.load_state_dict(dict(state), strict=True, assign=True)
+
+
+def save_safetensors(state: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: Mapping[str, object] | None = None) -> None:
+    """Write tensors (made contiguous, shared storage broken) with string metadata, atomically."""
+    from safetensors.torch import save_file
+
+    path = os.fspath(path)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+    meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
+    tmp = path + ".partial"
+    save_file(tensors, tmp, metadata=meta)
+    os.replace(tmp, path)  # never leave a half-written file under the final name

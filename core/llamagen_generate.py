@@ -1,0 +1,167 @@
+"""Next-token generation for LlamaGen with a static KV cache and classifier-free guidance.
+
+The loop is the upstream one: prefill the T prefix positions, take token 0 from the last prefix logits,
+then N - 1 single-token steps. The CFG batch is [cond ; uncond] (uncond = the learned null caption, with
+the same caption mask as its conditional row) and both halves receive the same sampled token. What picks
+a token from the guided logits is a parameter, so editing methods (anchor token matching) reuse this
+exact loop. Everything per step is tensor work on the device: no host synchronisation inside the loop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from .llamagen_gpt import KVCache, LlamaGenGPT, prefix_causal_mask
+from .sampling import SamplingSettings, combine_cfg, filter_logits, sample_tokens
+
+# pick(step, guided_logits [B, V] fp32) -> tokens [B] long
+TokenPicker = Callable[[int, torch.Tensor], torch.Tensor]
+# progress(done_steps, total_steps); may raise to cancel
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class Condition:
+    """What a batch is conditioned on: caption features [B, T, C] + mask [B, T], or labels [B]."""
+
+    raw: torch.Tensor
+    mask: torch.Tensor | None = None
+    prompts: list[str] = field(default_factory=list)
+
+    @property
+    def batch(self) -> int:
+        return self.raw.shape[0]
+
+    def repeat_interleave(self, n: int) -> "Condition":
+        return Condition(self.raw.repeat_interleave(n, 0), None if self.mask is None else self.mask.repeat_interleave(n, 0),
+                         [p for p in self.prompts for _ in range(n)])
+
+    def index(self, idx: torch.Tensor) -> "Condition":
+        return Condition(self.raw[idx.to(self.raw.device)], None if self.mask is None else self.mask[idx.to(self.mask.device)],
+                         [self.prompts[i] for i in idx.tolist()] if self.prompts else [])
+
+    def to(self, device) -> "Condition":
+        return Condition(self.raw.to(device), None if self.mask is None else self.mask.to(device), list(self.prompts))
+
+
+def as_scale_tensor(value: float | Sequence[float] | torch.Tensor, batch: int, device) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=torch.float32).to(device)
+    if t.dim() == 0:
+        t = t.expand(batch)
+    if t.shape != (batch,):
+        raise ValueError(f"expected one value or {batch} values, got shape {list(t.shape)}")
+    return t.contiguous()
+
+
+def default_picker(settings: SamplingSettings, seeds: torch.Tensor) -> TokenPicker:
+    def pick(step: int, logits: torch.Tensor) -> torch.Tensor:
+        return sample_tokens(filter_logits(logits, settings), seeds, step, settings.greedy)
+    return pick
+
+
+def fit_caption_length(cond: Condition, length: int) -> Condition:
+    """Bring left-padded caption features to the model's prefix length. Adding pad slots on the left is
+    exact (T5 masks pads, so valid features do not depend on how many there are); removing slots is
+    allowed only where they are padding."""
+    L = cond.raw.shape[1]
+    if L == length or cond.mask is None:
+        return cond
+    if L < length:
+        pad = length - L
+        raw = torch.cat([cond.raw.new_zeros(cond.batch, pad, cond.raw.shape[2]), cond.raw], 1)
+        mask = torch.cat([cond.mask.new_zeros(cond.batch, pad), cond.mask], 1)
+        return Condition(raw, mask, cond.prompts)
+    n_valid = int(cond.mask.sum(1).max())
+    if n_valid > length:
+        raise ValueError(f"the prompt is {n_valid} tokens long; this model reads at most {length}: shorten it")
+    return Condition(cond.raw[:, -length:], cond.mask[:, -length:], cond.prompts)
+
+
+def check_condition(model: LlamaGenGPT, cond: Condition) -> Condition:
+    """Validate a condition for `model` and return it in the model's layout."""
+    cfg = model.cfg
+    if cfg.model_type == "t2i":
+        if cond.raw.dim() != 3 or cond.raw.shape[2] != cfg.caption_dim:
+            raise ValueError(f"this model expects caption features [B, L, {cfg.caption_dim}], got "
+                             f"{list(cond.raw.shape)}: the text encoder does not match the model")
+        cond = fit_caption_length(cond, cfg.cls_token_num)
+        if cond.raw.shape[1] != cfg.cls_token_num:
+            raise ValueError(f"caption features have {cond.raw.shape[1]} slots and no mask; the model needs "
+                             f"{cfg.cls_token_num}")
+    else:
+        if cond.raw.dim() != 1:
+            raise ValueError(f"a class-conditional model expects class labels [B], got {list(cond.raw.shape)}")
+        if int(cond.raw.min()) < 0 or int(cond.raw.max()) >= cfg.num_classes:
+            raise ValueError(f"class labels must be in 0..{cfg.num_classes - 1}")
+    return cond
+
+
+@torch.inference_mode()
+def decode_tokens(model: LlamaGenGPT, cond: Condition, cfg_scale: float | Sequence[float] | torch.Tensor,
+                  pick: TokenPicker, progress: ProgressFn | None = None, num_tokens: int | None = None) -> torch.Tensor:
+    """Run the AR loop; returns tokens [B, N] (long, on the model's device)."""
+    cond = check_condition(model, cond)
+    device, B = model.device, cond.batch
+    N = num_tokens or model.cfg.num_image_tokens
+    scales_host = torch.as_tensor(cfg_scale, dtype=torch.float32)
+    use_cfg = not bool((scales_host == 1.0).all())  # decided on the host, before the loop
+    scale = as_scale_tensor(scales_host, B, device)
+
+    raw = cond.raw.to(device)
+    mask = None if cond.mask is None else cond.mask.to(device)
+    prefix = model.embed_condition(raw)  # [B, T, D]
+    if use_cfg:
+        prefix = torch.cat([prefix, model.embed_condition(model.null_condition(B))])  # [2B, T, D]
+        mask = None if mask is None else torch.cat([mask, mask])
+    B2, T = prefix.shape[:2]
+    S = -(-(T + N) // 8) * 8  # static cache length, rounded up as upstream
+    cache = KVCache(model.cfg, B2, S, model.dtype, device)
+    attn_mask = prefix_causal_mask(mask, S, T, B2, device)  # [2B, 1, S, S]
+    positions = torch.arange(S, device=device)
+
+    tokens = torch.empty(B, N, dtype=torch.long, device=device)
+    logits = model.forward_embeddings(prefix, positions[:T], attn_mask[:, :, :T], cache, last_only=True)[:, 0]
+    for i in range(N):
+        if i > 0:
+            x = tokens[:, i - 1 : i]
+            if use_cfg:
+                x = torch.cat([x, x])
+            p = T + i - 1
+            logits = model.forward_embeddings(model.tok_embeddings(x), positions[p : p + 1],
+                                              attn_mask[:, :, p : p + 1], cache)[:, 0]
+        if use_cfg:
+            logits = combine_cfg(logits[:B], logits[B:], scale)
+        tokens[:, i] = pick(i, logits)
+        if progress is not None:
+            progress(i + 1, N)
+    return tokens
+
+
+def generate(model: LlamaGenGPT, cond: Condition, settings: SamplingSettings, seeds: Sequence[int] | torch.Tensor,
+             progress: ProgressFn | None = None, cfg_scale: float | Sequence[float] | None = None) -> torch.Tensor:
+    """Sample image tokens [B, N]. `seeds` has one seed per batch row; `cfg_scale` optionally overrides
+    settings.cfg_scale with one value per row (sweeps)."""
+    settings.validate()
+    seeds_t = torch.as_tensor(seeds, dtype=torch.int64)
+    if seeds_t.shape != (cond.batch,):
+        raise ValueError(f"need one seed per batch row ({cond.batch}), got {list(seeds_t.shape)}")
+    pick = default_picker(settings, seeds_t.to(model.device))
+    return decode_tokens(model, cond, settings.cfg_scale if cfg_scale is None else cfg_scale, pick, progress)
+
+
+@torch.inference_mode()
+def teacher_forced_logits(model: LlamaGenGPT, cond: Condition, tokens: torch.Tensor,
+                          cfg_scale: float | None = None) -> torch.Tensor:
+    """Logits [B, N, V] (fp32) for given tokens [B, N] in one full forward pass. Without cfg_scale: the
+    conditional logits; with it: the CFG-guided logits, exactly what the sampler sees at each step."""
+    cond = check_condition(model, cond)
+    device = model.device
+    tokens = tokens.to(device).reshape(tokens.shape[0], -1)
+    mask = None if cond.mask is None else cond.mask.to(device)
+    logits = model(model.embed_condition(cond.raw.to(device)), mask, tokens)
+    if cfg_scale is None or cfg_scale == 1.0:
+        return logits
+    uncond = model(model.embed_condition(model.null_condition(cond.batch)), mask, tokens)
+    return uncond + cfg_scale * (logits - uncond)

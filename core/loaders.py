@@ -1,0 +1,148 @@
+"""Build models from checkpoint files: architecture read off the weights, strict loading, dtype choice.
+
+Files written by this project (`save_model`) carry their config in safetensors metadata; official files
+do not, so their config is inferred from tensor shapes (and the image size from the file name).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import torch
+
+from . import llamagen_gpt, llamagen_vq
+from .checkpoints import CheckpointError, load_strict, read_file, save_safetensors
+
+ARCH_KEY = "ar_edit.arch"
+CONFIG_KEY = "ar_edit.config"
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_dtype(precision: str | torch.dtype, device: torch.device | str) -> torch.dtype:
+    """"auto" = bf16 on GPUs that support it, fp16 on other GPUs, fp32 on the CPU."""
+    if isinstance(precision, torch.dtype):
+        return precision
+    device = torch.device(device)
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "mps":
+            return torch.float16
+        return torch.float32
+    if precision not in DTYPES:
+        raise ValueError(f"precision must be one of auto, {', '.join(DTYPES)}; got {precision!r}")
+    return DTYPES[precision]
+
+
+def detect_architecture(state: dict, metadata: dict) -> str:
+    if ARCH_KEY in metadata:
+        return metadata[ARCH_KEY]
+    if "tok_embeddings.weight" in state and any(k.startswith("cls_embedding.") for k in state):
+        return "llamagen_gpt"
+    if "quantize.embedding.weight" in state and "encoder.conv_in.weight" in state:
+        return "llamagen_vq"
+    sample = ", ".join(sorted(state)[:6])
+    raise CheckpointError(f"unrecognised checkpoint: neither a LlamaGen GPT nor a LlamaGen VQ tokenizer "
+                          f"(first keys: {sample})")
+
+
+def image_size_from_name(path: str) -> int | None:
+    """Official names end in the training resolution: t2i_XL_stage2_512.pt, c2i_L_384.pt."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    sizes = [int(s) for s in re.findall(r"(?:^|[_-])(\d{2,4})(?=[_-]|$)", stem) if int(s) % 16 == 0]
+    return sizes[-1] if sizes else None
+
+
+def _expect(arch: str, wanted: str, path: str) -> None:
+    if arch != wanted:
+        nice = {"llamagen_gpt": "an AR transformer (LlamaGen GPT)", "llamagen_vq": "a VQ image tokenizer"}
+        raise CheckpointError(f"{os.path.basename(path)} is {nice.get(arch, arch)}, but {nice.get(wanted, wanted)} "
+                              f"was expected here: pick the file in the matching loader")
+
+
+def load_gpt(path: str | os.PathLike, image_size: int | None = None, precision: str | torch.dtype = "auto",
+             device: torch.device | str = "cpu") -> llamagen_gpt.LlamaGenGPT:
+    """Load a LlamaGen GPT (t2i or c2i) from `.pt/.pth/.safetensors`. image_size None = from metadata, else
+    from the file name, else 512 (t2i) / 256 (c2i)."""
+    path = os.fspath(path)
+    state, meta = read_file(path)
+    _expect(detect_architecture(state, meta), "llamagen_gpt", path)
+    if CONFIG_KEY in meta:
+        cfg = llamagen_gpt.GPTConfig.from_dict(json.loads(meta[CONFIG_KEY]))
+        if image_size:
+            cfg = cfg.with_image_size(image_size)
+    else:
+        size = image_size or image_size_from_name(path)
+        try:
+            cfg = llamagen_gpt.config_from_state_dict(state, image_size=size or 512)
+        except ValueError as e:
+            raise CheckpointError(f"{os.path.basename(path)}: {e}") from e
+        if size is None and cfg.model_type == "c2i":
+            cfg = cfg.with_image_size(256)
+    with torch.device("meta"):  # no memory for weights that the file replaces anyway
+        model = llamagen_gpt.LlamaGenGPT(cfg)
+    load_strict(model, state, f"LlamaGen GPT {os.path.basename(path)}")
+    return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
+
+
+def load_vq(path: str | os.PathLike, precision: str | torch.dtype = "fp32", device: torch.device | str = "cpu",
+            prefer_ema: bool = False) -> llamagen_vq.LlamaGenVQ:
+    """Load a LlamaGen VQ tokenizer. fp32 by default: the tokenizer is small and its decoder is where
+    low precision shows."""
+    path = os.fspath(path)
+    state, meta = read_file(path, prefer_ema=prefer_ema)
+    _expect(detect_architecture(state, meta), "llamagen_vq", path)
+    if CONFIG_KEY in meta:
+        cfg = llamagen_vq.VQConfig.from_dict(json.loads(meta[CONFIG_KEY]))
+    else:
+        try:
+            cfg = llamagen_vq.config_from_state_dict(state)
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(f"{os.path.basename(path)}: cannot read the tokenizer layout ({e})") from e
+    with torch.device("meta"):
+        model = llamagen_vq.LlamaGenVQ(cfg)
+    state.setdefault("quantize.codebook_used", torch.zeros(65536))  # training statistic, unused here
+    load_strict(model, state, f"VQ tokenizer {os.path.basename(path)}")
+    return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
+
+
+def load_model(path: str | os.PathLike, **kwargs):
+    """Load whichever supported architecture the file holds."""
+    state, meta = read_file(path)
+    arch = detect_architecture(state, meta)
+    del state
+    if arch == "llamagen_gpt":
+        return load_gpt(path, **kwargs)
+    if arch == "llamagen_vq":
+        return load_vq(path, **{k: v for k, v in kwargs.items() if k in ("precision", "device")})
+    raise CheckpointError(f"no loader for architecture {arch!r}")
+
+
+def save_model(model, path: str | os.PathLike, extra_metadata: dict | None = None) -> None:
+    """Save as `.safetensors` with the architecture and config in the metadata."""
+    if isinstance(model, llamagen_gpt.LlamaGenGPT):
+        arch = "llamagen_gpt"
+    elif isinstance(model, llamagen_vq.LlamaGenVQ):
+        arch = "llamagen_vq"
+    else:
+        raise TypeError(f"cannot save a {type(model).__name__}")
+    meta = {ARCH_KEY: arch, CONFIG_KEY: json.dumps(model.cfg.to_dict()), **(extra_metadata or {})}
+    save_safetensors(model.state_dict(), path, meta)
+
+
+def convert_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike | None = None, precision: str | None = None,
+                           image_size: int | None = None) -> str:
+    """Convert an official `.pt` checkpoint to `.safetensors` (weights only, config in metadata).
+    The source is validated by a strict load first; it is never modified."""
+    src = os.fspath(src)
+    dst = os.fspath(dst) if dst else os.path.splitext(src)[0] + ".safetensors"
+    if os.path.abspath(dst) == os.path.abspath(src):
+        raise ValueError("destination equals source")
+    model = load_model(src, precision=precision or "fp32", device="cpu",
+                       **({"image_size": image_size} if image_size else {}))
+    if precision:
+        model = model.to(resolve_dtype(precision, "cpu"))
+    save_model(model, dst, {"ar_edit.source_file": os.path.basename(src)})
+    return dst

@@ -1,0 +1,101 @@
+"""Where model files come from: a local folder first, else a download from the official repository.
+
+Downloads go through huggingface_hub (resumable: an interrupted download is completed, never used half
+written). When the hub cannot be reached, the error names the file, the repository id and the folder
+to put the file in by hand.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    filename: str
+    repo_id: str
+    kind: str  # "autoregressive" | "vq" | "text_encoders"
+    note: str = ""
+
+
+# Official LlamaGen releases (shared/docs/llamagen.md).
+KNOWN_FILES: dict[str, KnownFile] = {f.filename: f for f in [
+    KnownFile("t2i_XL_stage1_256.pt", "peizesun/llamagen_t2i", "autoregressive", "text-to-image, 256 px (16x16 tokens)"),
+    KnownFile("t2i_XL_stage2_512.pt", "peizesun/llamagen_t2i", "autoregressive", "text-to-image, 512 px (32x32 tokens)"),
+    KnownFile("c2i_B_256.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
+    KnownFile("c2i_B_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
+    KnownFile("c2i_L_256.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
+    KnownFile("c2i_L_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
+    KnownFile("c2i_XL_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
+    KnownFile("c2i_XXL_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
+    KnownFile("c2i_3B_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
+    KnownFile("vq_ds16_t2i.pt", "peizesun/llamagen_t2i", "vq", "VQ-16 tokenizer for the t2i models"),
+    KnownFile("vq_ds16_c2i.pt", "FoundationVision/LlamaGen", "vq", "VQ-16 tokenizer for the c2i models"),
+    KnownFile("vq_ds8_c2i.pt", "FoundationVision/LlamaGen", "vq", "VQ-8 tokenizer"),
+    KnownFile("flan-t5-xl", "google/flan-t5-xl", "text_encoders", "T5 text encoder folder for LlamaGen t2i"),
+]}
+
+# Only what T5EncoderModel + its tokenizer need from google/flan-t5-xl.
+T5_PATTERNS = ["config.json", "spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+               "*.safetensors", "model.safetensors.index.json"]
+
+
+class ModelFileMissing(FileNotFoundError):
+    pass
+
+
+def is_complete(path: str, kind: str) -> bool:
+    """A file is complete once it exists (hub downloads land under their name only when whole); a T5
+    folder needs its config, tokenizer and every weight shard its index lists."""
+    if kind != "text_encoders":
+        return os.path.isfile(path)
+    if not os.path.isdir(path):
+        return False
+    files = set(os.listdir(path))
+    if "config.json" not in files or not ({"spiece.model", "tokenizer.json"} & files):
+        return False
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        with open(index) as f:
+            shards = set(json.load(f).get("weight_map", {}).values())
+        return shards <= files
+    return any(n.endswith(".safetensors") or n.startswith("pytorch_model") for n in files)
+
+
+def known_files(kind: str) -> list[str]:
+    return [f.filename for f in KNOWN_FILES.values() if f.kind == kind]
+
+
+def _missing_message(known: KnownFile, folder: str, reason: str) -> str:
+    what = "folder" if known.kind == "text_encoders" else "file"
+    return (f"{known.filename} is not in {folder} and could not be downloaded ({reason}).\n"
+            f"Download the {what} from https://huggingface.co/{known.repo_id} "
+            f"and put it at {os.path.join(folder, known.filename)}")
+
+
+def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
+    """Return a local path for `name`: `folder/name` if present, else download an official file there."""
+    path = os.path.join(folder, name)
+    known = KNOWN_FILES.get(name)
+    if known is None or is_complete(path, known.kind):
+        if not os.path.exists(path):
+            raise ModelFileMissing(f"model file not found: {path}")
+        return path
+    if not allow_download:
+        raise ModelFileMissing(_missing_message(known, folder, "downloads are disabled"))
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        raise ModelFileMissing(_missing_message(known, folder, "HF_HUB_OFFLINE is set"))
+    try:
+        import huggingface_hub as hub
+    except ImportError as e:  # pragma: no cover - it is a declared requirement
+        raise ModelFileMissing(_missing_message(known, folder, "huggingface_hub is not installed")) from e
+    os.makedirs(folder, exist_ok=True)
+    try:
+        if known.kind == "text_encoders":
+            hub.snapshot_download(repo_id=known.repo_id, local_dir=path, allow_patterns=T5_PATTERNS)
+        else:
+            hub.hf_hub_download(repo_id=known.repo_id, filename=known.filename, local_dir=folder)
+    except Exception as e:  # offline, no such file, auth: all end the same way for the user
+        raise ModelFileMissing(_missing_message(known, folder, f"{type(e).__name__}: {e}".splitlines()[0][:300])) from e
+    return path

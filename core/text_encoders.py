@@ -1,0 +1,124 @@
+"""Text encoders behind one interface, producing caption features in LlamaGen's layout.
+
+LlamaGen's layout for a batch of captions: features [B, L, C] (L = 120) where each caption's valid
+tokens sit at the END of the L slots (left padding), padded slots are zero vectors, and mask [B, L] is
+True on valid slots. Any encoder that fills `TextEmbedding` this way plugs into the same nodes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import torch
+
+from .caption_cleaning import clean_caption
+
+
+@dataclass
+class TextEmbedding:
+    features: torch.Tensor  # [B, L, C], left-padded, pad rows zero
+    mask: torch.Tensor  # [B, L] bool, True = valid token
+    prompts: list[str] = field(default_factory=list)
+    encoder_name: str = ""
+
+    @property
+    def batch(self) -> int:
+        return self.features.shape[0]
+
+    def repeat_interleave(self, n: int) -> "TextEmbedding":
+        """Each prompt n times in a row (prompt-major order, as a batch of seeds per prompt)."""
+        return TextEmbedding(self.features.repeat_interleave(n, 0), self.mask.repeat_interleave(n, 0),
+                             [p for p in self.prompts for _ in range(n)], self.encoder_name)
+
+    def select(self, index: torch.Tensor | Sequence[int]) -> "TextEmbedding":
+        idx = torch.as_tensor(index, dtype=torch.long)
+        return TextEmbedding(self.features[idx.to(self.features.device)], self.mask[idx.to(self.mask.device)],
+                             [self.prompts[i] for i in idx.tolist()], self.encoder_name)
+
+    def to(self, device: torch.device | str) -> "TextEmbedding":
+        return TextEmbedding(self.features.to(device), self.mask.to(device), list(self.prompts), self.encoder_name)
+
+
+class TextEncoder(Protocol):
+    name: str
+    embed_dim: int  # C
+    max_length: int  # L
+
+    def encode(self, prompts: Sequence[str]) -> TextEmbedding: ...
+
+
+def validate_prompts(prompts: Sequence[str]) -> list[str]:
+    prompts = [str(p) for p in prompts]
+    if not prompts:
+        raise ValueError("no prompt given")
+    for i, p in enumerate(prompts):
+        if not p.strip():
+            raise ValueError(f"prompt {i + 1} is empty: describe the image you want")
+    return prompts
+
+
+def to_llamagen_layout(features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded encoder output -> LlamaGen layout: valid tokens moved to the end, pads zeroed.
+
+    features [B, L, C], mask [B, L] (1 on the first n_b slots). Returns (features, mask) where slot j of
+    row b holds token j - (L - n_b), batched as one gather.
+    """
+    B, L, _ = features.shape
+    mask = mask.bool()
+    n_valid = mask.sum(1, keepdim=True)  # [B, 1]
+    slots = torch.arange(L, device=features.device)[None]  # [1, L]
+    src = (slots + n_valid) % L  # cyclic shift right by n_valid: pads first, valid tokens last
+    shifted = features.gather(1, src[..., None].expand(-1, -1, features.shape[-1]))
+    new_mask = slots >= (L - n_valid)
+    return shifted * new_mask[..., None].to(shifted.dtype), new_mask
+
+
+def _dtype_kwarg(dtype: torch.dtype) -> dict:
+    """transformers renamed `torch_dtype` to `dtype` in 4.56; ComfyUI installs may have either."""
+    import transformers
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+
+
+class T5TextEncoder:
+    """A T5 encoder (LlamaGen: google/flan-t5-xl, 2048-d) loaded with `transformers` from a folder."""
+
+    def __init__(self, path: str | os.PathLike, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 max_length: int = 120, clean: bool = True):
+        from transformers import AutoTokenizer, T5EncoderModel
+
+        path = os.fspath(path)
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"T5 folder not found: {path} (it needs config.json, the tokenizer files "
+                                    f"and the weights, as in the google/flan-t5-xl repository)")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = T5EncoderModel.from_pretrained(path, **_dtype_kwarg(dtype)).eval().requires_grad_(False)
+        except Exception as e:
+            raise ValueError(f"{path} is not a loadable T5 folder: {e}") from e
+        self.model.to(device)
+        self.name = os.path.basename(path.rstrip("/\\")) or "t5"
+        self.embed_dim = int(self.model.config.d_model)
+        self.max_length = max_length
+        self.clean = clean
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def preprocess(self, prompt: str) -> str:
+        return clean_caption(prompt) if self.clean else prompt.lower().strip()
+
+    @torch.inference_mode()
+    def encode(self, prompts: Sequence[str]) -> TextEmbedding:
+        prompts = validate_prompts(prompts)
+        texts = [self.preprocess(p) for p in prompts]
+        batch = self.tokenizer(texts, max_length=self.max_length, padding="max_length", truncation=True,
+                               add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+        ids = batch["input_ids"].to(self.device)
+        attn = batch["attention_mask"].to(self.device)
+        hidden = self.model(input_ids=ids, attention_mask=attn).last_hidden_state
+        features, mask = to_llamagen_layout(hidden, attn)
+        return TextEmbedding(features, mask, list(prompts), self.name)

@@ -1,0 +1,28 @@
+"""ComfyUI node classes of the pack. Ids are stable: saved workflows refer to them."""
+from . import comfy_bridge
+from .llamagen_nodes import (ClassLabel, Generate, ImageToTokens, ModelLoader, TextEncode, TextEncoderLoader,
+                             TokenizerLoader, TokensToImage)
+
+comfy_bridge.register_model_folders()
+
+NODE_CLASS_MAPPINGS = {
+    "ARE_ModelLoader": ModelLoader,
+    "ARE_TokenizerLoader": TokenizerLoader,
+    "ARE_TextEncoderLoader": TextEncoderLoader,
+    "ARE_TextEncode": TextEncode,
+    "ARE_ClassLabel": ClassLabel,
+    "ARE_Generate": Generate,
+    "ARE_ImageToTokens": ImageToTokens,
+    "ARE_TokensToImage": TokensToImage,
+}
+
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "ARE_ModelLoader": "AR Model Loader",
+    "ARE_TokenizerLoader": "AR Tokenizer Loader (VQ)",
+    "ARE_TextEncoderLoader": "AR Text Encoder Loader (T5)",
+    "ARE_TextEncode": "AR Text Encode",
+    "ARE_ClassLabel": "AR Class Label",
+    "ARE_Generate": "AR Generate",
+    "ARE_ImageToTokens": "AR Image to Tokens (VQ Encode)",
+    "ARE_TokensToImage": "AR Tokens to Image (VQ Decode)",
+}

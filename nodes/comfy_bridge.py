@@ -1,0 +1,155 @@
+"""The only place that touches ComfyUI: model folders, devices, memory management, progress and cancel.
+
+Inside ComfyUI these come from `folder_paths` and `comfy.*`; outside it (tests, scripts) plain torch and a
+models folder (env AR_EDIT_MODELS_DIR, default ./models) stand in, so the nodes run anywhere.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import torch
+
+try:  # ComfyUI's own top-level modules; absent outside ComfyUI.
+    import folder_paths  # type: ignore
+    import comfy.model_management as model_management  # type: ignore
+    import comfy.utils as comfy_utils  # type: ignore
+
+    IN_COMFY = True
+except ImportError:  # pragma: no cover - exercised by the tests' environment
+    folder_paths = model_management = comfy_utils = None
+    IN_COMFY = False
+
+# Model kinds -> folder names under ComfyUI/models/.
+MODEL_FOLDERS = {"autoregressive": "autoregressive", "vq": "vq", "text_encoders": "text_encoders"}
+CHECKPOINT_EXTENSIONS = {".pt", ".pth", ".bin", ".ckpt", ".safetensors"}
+
+
+def models_root() -> str:
+    if IN_COMFY:
+        return folder_paths.models_dir
+    return os.environ.get("AR_EDIT_MODELS_DIR", os.path.abspath("models"))
+
+
+def register_model_folders() -> None:
+    """Add models/autoregressive and models/vq to ComfyUI's registry (text_encoders already exists).
+    Paths from extra_model_paths.yaml are kept: we only add the default folder when the name is new."""
+    if not IN_COMFY:
+        return
+    for name in MODEL_FOLDERS.values():
+        if name not in folder_paths.folder_names_and_paths:
+            folder_paths.folder_names_and_paths[name] = ([os.path.join(folder_paths.models_dir, name)],
+                                                         set(CHECKPOINT_EXTENSIONS))
+
+
+def model_dirs(kind: str) -> list[str]:
+    name = MODEL_FOLDERS[kind]
+    if IN_COMFY:
+        try:
+            return list(folder_paths.get_folder_paths(name))
+        except KeyError:
+            pass
+    return [os.path.join(models_root(), name)]
+
+
+def list_files(kind: str) -> list[str]:
+    """Checkpoint files (kinds autoregressive/vq) or model folders (text_encoders) found locally."""
+    found: set[str] = set()
+    for d in model_dirs(kind):
+        if not os.path.isdir(d):
+            continue
+        if kind == "text_encoders":
+            found.update(n for n in os.listdir(d) if os.path.isfile(os.path.join(d, n, "config.json")))
+        else:
+            for root, _, files in os.walk(d, followlinks=True):
+                for f in files:
+                    if os.path.splitext(f)[1].lower() in CHECKPOINT_EXTENSIONS:
+                        found.add(os.path.relpath(os.path.join(root, f), d).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def resolve_file(kind: str, name: str) -> str:
+    """A local path for `name`; official files missing locally are downloaded into the first folder."""
+    from ..core.model_files import ensure_local
+
+    for d in model_dirs(kind):
+        path = os.path.join(d, name)
+        if os.path.exists(path):
+            if kind != "text_encoders" or os.path.isfile(os.path.join(path, "config.json")):
+                return path
+    return ensure_local(name, model_dirs(kind)[0])
+
+
+def torch_device() -> torch.device:
+    if IN_COMFY:
+        return model_management.get_torch_device()
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def offload_device() -> torch.device:
+    if IN_COMFY:
+        return model_management.unet_offload_device()
+    return torch.device("cpu")
+
+
+def output_device() -> torch.device:
+    """Where IMAGE/MASK outputs live (ComfyUI expects them on its intermediate device, the CPU)."""
+    if IN_COMFY:
+        return model_management.intermediate_device()
+    return torch.device("cpu")
+
+
+class _Holder(torch.nn.Module):
+    """ComfyUI's ModelPatcher writes bookkeeping attributes on the module it manages; a holder keeps
+    them off our models."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+
+class ManagedModel:
+    """A model ComfyUI can load, offload and free like its own ("Unload models", /free)."""
+
+    def __init__(self, module: torch.nn.Module, name: str, load_device: torch.device | None = None):
+        self.module = module
+        self.name = name
+        self.load_device = load_device or torch_device()
+        self._patcher = None
+        if IN_COMFY:
+            import comfy.model_patcher  # type: ignore
+
+            self._patcher = comfy.model_patcher.ModelPatcher(_Holder(module), load_device=self.load_device,
+                                                             offload_device=offload_device())
+
+    def load(self) -> torch.nn.Module:
+        """Put the model on its compute device (letting ComfyUI free memory for it) and return it."""
+        if self._patcher is not None:
+            model_management.load_models_gpu([self._patcher])
+        else:
+            self.module.to(self.load_device)
+        return self.module
+
+    def __repr__(self) -> str:
+        return f"ManagedModel({self.name})"
+
+
+class Cancelled(RuntimeError):
+    pass
+
+
+def progress(total: int, cancel: Callable[[], bool] | None = None) -> Callable[[int, int], None]:
+    """A progress callback for core loops: drives ComfyUI's progress bar (whose hook raises when the user
+    presses Cancel) and checks the interrupt flag; outside ComfyUI an optional cancel() predicate."""
+    bar = comfy_utils.ProgressBar(total) if IN_COMFY else None
+
+    def update(done: int, _total: int) -> None:
+        if IN_COMFY:
+            model_management.throw_exception_if_processing_interrupted()
+            bar.update_absolute(done, total)
+        elif cancel is not None and cancel():
+            raise Cancelled("cancelled by the user")
+
+    return update

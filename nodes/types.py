@@ -1,0 +1,10 @@
+"""Socket type names shared by the pack's nodes (custom types carry device-resident objects)."""
+
+AR_MODEL = "AR_MODEL"  # ManagedModel around an AR transformer
+AR_TOKENIZER = "AR_TOKENIZER"  # ManagedModel around a VQ tokenizer
+AR_TEXT_ENCODER = "AR_TEXT_ENCODER"  # ManagedModel around a text encoder
+AR_CONDITIONING = "AR_CONDITIONING"  # core.Condition (caption features + mask, or class labels)
+AR_TOKENS = "AR_TOKENS"  # core.records.TokenBatch
+
+PRECISIONS = ["auto", "bf16", "fp16", "fp32"]
+CATEGORY = "AR Edit"

@@ -1,0 +1,53 @@
+import json
+import os
+
+import pytest
+
+from ar_edit_pack.core.model_files import KNOWN_FILES, ModelFileMissing, ensure_local, is_complete, known_files
+
+
+def test_offline_message_names_file_repo_and_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelFileMissing) as e:
+        ensure_local("t2i_XL_stage2_512.pt", str(tmp_path / "autoregressive"))
+    msg = str(e.value)
+    assert "t2i_XL_stage2_512.pt" in msg and "peizesun/llamagen_t2i" in msg
+    assert os.path.join(str(tmp_path / "autoregressive"), "t2i_XL_stage2_512.pt") in msg
+
+
+def test_download_failure_is_reported_the_same_way(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def fail(**kwargs):
+        raise OSError("network is unreachable")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fail)
+    with pytest.raises(ModelFileMissing, match="network is unreachable") as e:
+        ensure_local("vq_ds16_t2i.pt", str(tmp_path))
+    assert "peizesun/llamagen_t2i" in str(e.value)
+
+
+def test_local_files_win_and_unknown_names_fail(tmp_path):
+    (tmp_path / "mine.safetensors").write_bytes(b"x")
+    assert ensure_local("mine.safetensors", str(tmp_path)) == str(tmp_path / "mine.safetensors")
+    with pytest.raises(ModelFileMissing, match="not found"):
+        ensure_local("other.safetensors", str(tmp_path))
+
+
+def test_incomplete_t5_folder_is_not_taken_as_complete(tmp_path):
+    d = tmp_path / "flan-t5-xl"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    (d / "spiece.model").write_bytes(b"x")
+    (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "model-00001-of-00002.safetensors",
+                                                                              "b": "model-00002-of-00002.safetensors"}}))
+    (d / "model-00001-of-00002.safetensors").write_bytes(b"x")
+    assert not is_complete(str(d), "text_encoders")
+    (d / "model-00002-of-00002.safetensors").write_bytes(b"x")
+    assert is_complete(str(d), "text_encoders")
+
+
+def test_known_files_cover_the_official_releases():
+    assert {"t2i_XL_stage1_256.pt", "t2i_XL_stage2_512.pt"} <= set(known_files("autoregressive"))
+    assert {"vq_ds16_t2i.pt", "vq_ds16_c2i.pt", "vq_ds8_c2i.pt"} == set(known_files("vq"))
+    assert KNOWN_FILES["flan-t5-xl"].repo_id == "google/flan-t5-xl"

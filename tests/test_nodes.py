@@ -1,0 +1,118 @@
+import os
+import shutil
+
+import pytest
+import torch
+
+from ar_edit_pack import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from ar_edit_pack.core import loaders
+from ar_edit_pack.nodes import comfy_bridge
+
+from graph import input_specs, run_graph
+from tiny_models import save_official_pt, tiny_gpt, tiny_vq
+
+CUSTOM_TYPES = {"AR_MODEL", "AR_TOKENIZER", "AR_TEXT_ENCODER", "AR_CONDITIONING", "AR_TOKENS", "IMAGE", "MASK"}
+
+
+@pytest.fixture()
+def models_dir(tmp_path, t5_dir, monkeypatch):
+    """A ComfyUI-like models folder with tiny real files in the official formats."""
+    root = tmp_path / "models"
+    (root / "autoregressive").mkdir(parents=True)
+    (root / "vq").mkdir()
+    (root / "text_encoders").mkdir()
+    save_official_pt(tiny_gpt(), str(root / "autoregressive" / "t2i_tiny_64.pt"))
+    (root / "autoregressive" / "sub").mkdir()
+    loaders.save_model(tiny_gpt(seed=3), str(root / "autoregressive" / "sub" / "other.safetensors"))
+    save_official_pt(tiny_vq(), str(root / "vq" / "vq_tiny.pt"))
+    shutil.copytree(t5_dir, root / "text_encoders" / "tiny-t5")
+    monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(root))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return root
+
+
+def test_node_contracts():
+    assert set(NODE_CLASS_MAPPINGS) == set(NODE_DISPLAY_NAME_MAPPINGS)
+    for node_id, cls in NODE_CLASS_MAPPINGS.items():
+        types = cls.INPUT_TYPES()
+        assert set(types) <= {"required", "optional", "hidden"}, node_id
+        assert callable(getattr(cls, cls.FUNCTION)), node_id
+        assert isinstance(cls.RETURN_TYPES, tuple) and cls.RETURN_TYPES, node_id
+        assert len(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)) == len(cls.RETURN_TYPES), node_id
+        assert cls.CATEGORY.startswith("AR Edit"), node_id
+        assert getattr(cls, "DESCRIPTION", ""), node_id
+        for name, spec in input_specs(node_id).items():
+            kind = spec[0]
+            assert isinstance(kind, list) or kind in {"INT", "FLOAT", "STRING", "BOOLEAN"} | CUSTOM_TYPES, (node_id, name)
+            opts = spec[1] if len(spec) > 1 else {}
+            if kind in ("INT", "FLOAT"):
+                assert opts["min"] <= opts["default"] <= opts["max"], (node_id, name)
+            if isinstance(kind, list) and "default" in opts:
+                assert opts["default"] in kind, (node_id, name)
+        for t in cls.RETURN_TYPES:
+            assert t in CUSTOM_TYPES, (node_id, t)
+
+
+def test_loader_lists_local_files_and_official_names(models_dir):
+    choices = NODE_CLASS_MAPPINGS["ARE_ModelLoader"].INPUT_TYPES()["required"]["model_name"][0]
+    assert choices[:2] == ["sub/other.safetensors", "t2i_tiny_64.pt"]
+    assert "t2i_XL_stage2_512.pt" in choices  # downloadable on first use
+    assert "tiny-t5" in NODE_CLASS_MAPPINGS["ARE_TextEncoderLoader"].INPUT_TYPES()["required"]["encoder_name"][0]
+
+
+def graph(prompt="a red circle", batch_size=2, seed=5, model="t2i_tiny_64.pt"):
+    return {
+        "1": {"class_type": "ARE_ModelLoader", "inputs": {"model_name": model, "precision": "auto", "image_size": "auto"}},
+        "2": {"class_type": "ARE_TokenizerLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
+        "3": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "tiny-t5", "precision": "auto", "device": "default"}},
+        "4": {"class_type": "ARE_TextEncode", "inputs": {"text_encoder": ["3", 0], "prompt": prompt, "one_prompt_per_line": True}},
+        "5": {"class_type": "ARE_Generate", "inputs": {"model": ["1", 0], "conditioning": ["4", 0], "seed": seed,
+              "batch_size": batch_size, "cfg_scale": 4.0, "temperature": 1.0, "top_k": 0, "top_p": 1.0}},
+        "6": {"class_type": "ARE_TokensToImage", "inputs": {"tokenizer": ["2", 0], "tokens": ["5", 0]}},
+        "7": {"class_type": "ARE_ImageToTokens", "inputs": {"tokenizer": ["2", 0], "image": ["6", 0], "size": 64,
+              "resize": "center_crop"}},
+    }
+
+
+def test_text_to_image_graph_end_to_end(models_dir):
+    out = run_graph(graph(prompt="a red circle\na blue square", batch_size=2))
+    tokens = out["5"][0]
+    assert tokens.tokens.shape == (4, 4, 4) and tokens.origin == "generated"
+    assert tokens.seeds.tolist() == [5, 6, 5, 6]  # batch_size seeds per prompt
+    assert tokens.condition.prompts == ["a red circle", "a red circle", "a blue square", "a blue square"]
+    image = out["6"][0]
+    assert image.shape == (4, 64, 64, 3) and image.dtype == torch.float32 and 0 <= image.min() and image.max() <= 1
+    assert out["7"][0].tokens.shape == (4, 4, 4)
+    # same graph, same seed: same tokens; another seed: other tokens
+    again = run_graph(graph(prompt="a red circle\na blue square", batch_size=2))["5"][0]
+    assert torch.equal(again.tokens, tokens.tokens)
+    other = run_graph(graph(prompt="a red circle\na blue square", batch_size=2, seed=99))["5"][0]
+    assert not torch.equal(other.tokens, tokens.tokens)
+
+
+def test_graph_errors_are_clear(models_dir):
+    with pytest.raises(ValueError, match="empty"):
+        run_graph(graph(prompt="   "))
+    with pytest.raises(Exception, match="(?s)t2i_XL_stage2_512.pt.*peizesun/llamagen_t2i"):
+        run_graph(graph(model="t2i_XL_stage2_512.pt"))
+
+
+def test_cancel_stops_generation_and_leaves_the_model_intact(models_dir):
+    from ar_edit_pack.core.llamagen_generate import Condition, generate
+    from ar_edit_pack.core.sampling import SamplingSettings
+
+    model = tiny_gpt()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cond = Condition(torch.randn(1, 8, 32), torch.ones(1, 8, dtype=torch.bool))
+    calls = []
+    cancel_after = comfy_bridge.progress(16, cancel=lambda: len(calls) >= 3)
+
+    def progress(done, total):
+        calls.append(done)
+        cancel_after(done, total)
+    with pytest.raises(comfy_bridge.Cancelled):
+        generate(model, cond, SamplingSettings(), [0], progress=progress)
+    assert calls == [1, 2, 3]
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    # and the next run works as if nothing happened
+    assert generate(model, cond, SamplingSettings(), [0]).shape == (1, 16)

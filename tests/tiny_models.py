@@ -1,0 +1,52 @@
+"""Tiny models of the official architectures, built and saved the way official files are."""
+from __future__ import annotations
+
+import argparse
+import os
+
+import torch
+
+from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT
+from ar_edit_pack.core.llamagen_vq import LlamaGenVQ, VQConfig
+
+# caption_dim 32 = the tiny T5's d_model; 8 caption slots; a 4x4 token grid (64 px at stride 16).
+TINY_T2I = dict(dim=64, n_layer=2, n_head=4, multiple_of=32, caption_dim=32, cls_token_num=8, vocab_size=64,
+                image_size=64)
+
+
+def tiny_gpt(seed: int = 0, **overrides) -> LlamaGenGPT:
+    torch.manual_seed(seed)
+    model = LlamaGenGPT(GPTConfig(**{**TINY_T2I, **overrides})).eval().requires_grad_(False)
+    with torch.no_grad():  # random init is small; scale up so logits are not nearly uniform
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+        model.cls_embedding.uncond_embedding.normal_(0, 1) if model.cfg.model_type == "t2i" else None
+    return model
+
+
+def tiny_vq(seed: int = 0, **overrides) -> LlamaGenVQ:
+    torch.manual_seed(seed)
+    cfg = VQConfig(**{**dict(codebook_size=64, codebook_embed_dim=4, ch=32, ch_mult=(1, 1, 1, 1, 2),
+                             z_channels=32, norm_groups=32), **overrides})
+    model = LlamaGenVQ(cfg).eval().requires_grad_(False)
+    with torch.no_grad():
+        model.quantize.embedding.weight.normal_()
+    return model
+
+
+def save_official_pt(model: torch.nn.Module, path: str, wrapper: str | None = "model", with_args: bool = True) -> str:
+    """Like LlamaGen's training checkpoints: weights under `wrapper` plus an argparse Namespace."""
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    obj = state if wrapper is None else {wrapper: state}
+    if with_args and wrapper is not None:
+        obj["args"] = argparse.Namespace(gpt_model="GPT-XL", image_size=512)
+        obj["steps"] = 1000
+    torch.save(obj, path)
+    return path
+
+
+def save_bare_safetensors(model: torch.nn.Module, path: str) -> str:
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+    return path
