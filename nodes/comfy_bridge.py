@@ -121,7 +121,9 @@ class ManagedModel:
         if IN_COMFY:
             import comfy.model_patcher  # type: ignore
 
-            self._patcher = comfy.model_patcher.ModelPatcher(_Holder(module), load_device=self.load_device,
+            # Named after the model, since ComfyUI logs "Requested to load <class name>".
+            holder_cls = type(type(module).__name__, (_Holder,), {})
+            self._patcher = comfy.model_patcher.ModelPatcher(holder_cls(module), load_device=self.load_device,
                                                              offload_device=offload_device())
 
     def load(self) -> torch.nn.Module:

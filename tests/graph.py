@@ -26,7 +26,7 @@ def widget_names(class_type: str) -> list[tuple[str, tuple]]:
     return [(name, spec) for name, spec in input_specs(class_type).items() if is_widget(spec)]
 
 
-def ui_to_api(workflow: dict) -> dict:
+def ui_to_api(workflow: dict, builtin_widgets: dict | None = None) -> dict:
     links = {l[0]: l for l in workflow["links"]}  # id -> [id, src, src_slot, dst, dst_slot, type]
     api = {}
     for node in workflow["nodes"]:
@@ -37,6 +37,10 @@ def ui_to_api(workflow: dict) -> dict:
                 _, src, slot, *_ = links[inp["link"]]
                 inputs[inp["name"]] = [str(src), slot]
         values = list(node.get("widgets_values", []))
+        if builtin_widgets and ct in builtin_widgets:
+            inputs.update(zip(builtin_widgets[ct], values))
+            api[str(node["id"])] = {"class_type": ct, "inputs": inputs}
+            continue
         for name, spec in widget_names(ct):
             if name in inputs:
                 continue
@@ -47,22 +51,27 @@ def ui_to_api(workflow: dict) -> dict:
     return api
 
 
-def run_graph(api: dict) -> dict:
-    """Execute every node once (memoised); returns {node_id: outputs tuple}."""
+def run_graph(api: dict, builtins: dict | None = None) -> dict:
+    """Execute every node once (memoised); returns {node_id: outputs tuple}. `builtins` maps ComfyUI's
+    own node types to stand-ins: callable(**inputs) -> outputs tuple."""
     results: dict[str, tuple] = {}
+    builtins = builtins or {}
 
     def evaluate(node_id: str):
         if node_id in results:
             return results[node_id]
         node = api[node_id]
-        cls = NODE_CLASS_MAPPINGS[node["class_type"]]
         kwargs = {}
         for name, value in node["inputs"].items():
             if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
                 kwargs[name] = evaluate(value[0])[value[1]]
             else:
                 kwargs[name] = value
-        out = getattr(cls(), cls.FUNCTION)(**kwargs)
+        if node["class_type"] in builtins:
+            out = builtins[node["class_type"]](**kwargs)
+        else:
+            cls = NODE_CLASS_MAPPINGS[node["class_type"]]
+            out = getattr(cls(), cls.FUNCTION)(**kwargs)
         if isinstance(out, dict):  # {"ui": ..., "result": (...)}
             out = out.get("result", ())
         results[node_id] = out

@@ -103,7 +103,7 @@ def test_cancel_stops_generation_and_leaves_the_model_intact(models_dir):
 
     model = tiny_gpt()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    cond = Condition(torch.randn(1, 8, 32), torch.ones(1, 8, dtype=torch.bool))
+    cond = Condition(torch.randn(1, 40, 32), torch.ones(1, 40, dtype=torch.bool))
     calls = []
     cancel_after = comfy_bridge.progress(16, cancel=lambda: len(calls) >= 3)
 

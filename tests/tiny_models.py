@@ -9,8 +9,8 @@ import torch
 from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT
 from ar_edit_pack.core.llamagen_vq import LlamaGenVQ, VQConfig
 
-# caption_dim 32 = the tiny T5's d_model; 8 caption slots; a 4x4 token grid (64 px at stride 16).
-TINY_T2I = dict(dim=64, n_layer=2, n_head=4, multiple_of=32, caption_dim=32, cls_token_num=8, vocab_size=64,
+# caption_dim 32 = the tiny T5's d_model; 40 caption slots; a 4x4 token grid (64 px at stride 16).
+TINY_T2I = dict(dim=64, n_layer=2, n_head=4, multiple_of=32, caption_dim=32, cls_token_num=40, vocab_size=64,
                 image_size=64)
 
 

@@ -1,0 +1,126 @@
+"""Writes the example workflows in workflows/ (ComfyUI UI format) from compact descriptions.
+
+Widget values are laid out from each node's INPUT_TYPES, in the order the ComfyUI front end uses, so
+the files stay in step with the nodes. Run from the repository root: python tools/make_workflows.py
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# ComfyUI's own nodes used by our workflows: inputs (name, type) and widgets in front-end order.
+BUILTIN = {
+    "SaveImage": {"inputs": [("images", "IMAGE")], "widgets": ["filename_prefix"], "outputs": []},
+    "PreviewImage": {"inputs": [("images", "IMAGE")], "widgets": [], "outputs": []},
+    "LoadImage": {"inputs": [], "widgets": ["image", "upload"], "outputs": [("IMAGE", "IMAGE"), ("MASK", "MASK")]},
+    "MaskToImage": {"inputs": [("mask", "MASK")], "widgets": [], "outputs": [("IMAGE", "IMAGE")]},
+}
+
+
+def load_pack():
+    spec = importlib.util.spec_from_file_location("ar_edit_pack", os.path.join(ROOT, "__init__.py"),
+                                                  submodule_search_locations=[ROOT])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["ar_edit_pack"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def node_io(mappings, type_name):
+    """(inputs [(name, type)], widgets [(name, spec)], outputs [(name, type)]) of a node type."""
+    if type_name in BUILTIN:
+        b = BUILTIN[type_name]
+        return b["inputs"], [(w, ("STRING", {})) for w in b["widgets"]], b["outputs"]
+    cls = mappings[type_name]
+    types = cls.INPUT_TYPES()
+    specs = {**types.get("required", {}), **types.get("optional", {})}
+    widgets = [(n, s) for n, s in specs.items() if isinstance(s[0], list) or s[0] in ("INT", "FLOAT", "STRING", "BOOLEAN")]
+    inputs = [(n, s[0]) for n, s in specs.items() if (n, s) not in widgets]
+    names = getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)
+    return inputs, widgets, list(zip(names, cls.RETURN_TYPES))
+
+
+def build(mappings, title, nodes, edges):
+    """nodes: [(id, type, (x, y), {widget: value})]; edges: [(src_id, src_output_name, dst_id, dst_input_name)]."""
+    by_id = {n[0]: n for n in nodes}
+    links, ui_nodes = [], []
+    io = {nid: node_io(mappings, t) for nid, t, _, _ in nodes}
+    for i, (src, out_name, dst, in_name) in enumerate(edges, start=1):
+        outs = io[src][2]
+        slot = [n for n, _ in outs].index(out_name)
+        dst_slot = [n for n, _ in io[dst][0]].index(in_name)
+        links.append([i, src, slot, dst, dst_slot, outs[slot][1]])
+    # execution order: a node after everything feeding it
+    order, placed = {}, set()
+    while len(placed) < len(nodes):
+        for nid, *_ in nodes:
+            if nid not in placed and all(l[1] in placed for l in links if l[3] == nid):
+                order[nid] = len(placed)
+                placed.add(nid)
+    for nid, type_name, pos, values in nodes:
+        inputs, widgets, outputs = io[nid]
+        widgets_values = []
+        for name, spec in widgets:
+            if name not in values:
+                opts = spec[1] if len(spec) > 1 else {}
+                if "default" not in opts and not isinstance(spec[0], list):
+                    raise KeyError(f"{title}: node {nid} ({type_name}) needs a value for {name}")
+                values = {**values, name: opts.get("default", spec[0][0] if isinstance(spec[0], list) else None)}
+            widgets_values.append(values[name])
+            if len(spec) > 1 and spec[1].get("control_after_generate"):
+                widgets_values.append("fixed")
+        ui_nodes.append({
+            "id": nid, "type": type_name, "pos": list(pos), "size": [320, 60 + 26 * (len(widgets) + len(inputs))],
+            "flags": {}, "order": order[nid], "mode": 0,
+            "inputs": [{"name": n, "type": t, "link": next((l[0] for l in links if l[3] == nid and l[4] == k), None)}
+                       for k, (n, t) in enumerate(inputs)],
+            "outputs": [{"name": n, "type": t, "links": [l[0] for l in links if l[1] == nid and l[2] == k],
+                         "slot_index": k} for k, (n, t) in enumerate(outputs)],
+            "properties": {"Node name for S&R": type_name},
+            "widgets_values": widgets_values,
+        })
+    return {"last_node_id": max(by_id), "last_link_id": len(links), "nodes": ui_nodes, "links": links,
+            "groups": [], "config": {}, "extra": {"ds": {"scale": 1.0, "offset": [0, 0]}, "title": title},
+            "version": 0.4}
+
+
+def llamagen_loaders(model="t2i_XL_stage2_512.pt", tokenizer="vq_ds16_t2i.pt"):
+    return [
+        (1, "ARE_ModelLoader", (40, 60), {"model_name": model}),
+        (2, "ARE_TokenizerLoader", (40, 240), {"tokenizer_name": tokenizer}),
+        (3, "ARE_TextEncoderLoader", (40, 380), {"encoder_name": "flan-t5-xl"}),
+    ]
+
+
+WORKFLOWS = {
+    "llamagen_text_to_image": (
+        "LlamaGen text-to-image",
+        llamagen_loaders() + [
+            (4, "ARE_TextEncode", (420, 380), {"prompt": "a photo of a red fox sitting in fresh snow, golden hour"}),
+            (5, "ARE_Generate", (820, 60), {"seed": 42}),
+            (6, "ARE_TokensToImage", (1200, 60), {}),
+            (7, "SaveImage", (1540, 60), {"filename_prefix": "llamagen"}),
+        ],
+        [(3, "text_encoder", 4, "text_encoder"), (1, "model", 5, "model"), (4, "conditioning", 5, "conditioning"),
+         (2, "tokenizer", 6, "tokenizer"), (5, "tokens", 6, "tokens"), (6, "image", 7, "images")],
+    ),
+}
+
+
+def main():
+    pack = load_pack()
+    os.makedirs(os.path.join(ROOT, "workflows"), exist_ok=True)
+    for name, (title, nodes, edges) in WORKFLOWS.items():
+        wf = build(pack.NODE_CLASS_MAPPINGS, title, nodes, edges)
+        with open(os.path.join(ROOT, "workflows", name + ".json"), "w") as f:
+            json.dump(wf, f, indent=1)
+            f.write("\n")
+        print("wrote", name)
+
+
+if __name__ == "__main__":
+    main()
