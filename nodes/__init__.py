@@ -1,5 +1,6 @@
 """ComfyUI node classes of the pack. Ids are stable: saved workflows refer to them."""
 from . import comfy_bridge
+from .atm_nodes import ATMEdit, ATMSweep, SourceCacheNode
 from .llamagen_nodes import (ClassLabel, Generate, ImageToTokens, ModelLoader, TextEncode, TextEncoderLoader,
                              TokenizerLoader, TokensToImage)
 
@@ -14,6 +15,9 @@ NODE_CLASS_MAPPINGS = {
     "ARE_Generate": Generate,
     "ARE_ImageToTokens": ImageToTokens,
     "ARE_TokensToImage": TokensToImage,
+    "ARE_SourceCache": SourceCacheNode,
+    "ARE_ATMEdit": ATMEdit,
+    "ARE_ATMSweep": ATMSweep,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -25,4 +29,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_Generate": "AR Generate",
     "ARE_ImageToTokens": "AR Image to Tokens (VQ Encode)",
     "ARE_TokensToImage": "AR Tokens to Image (VQ Decode)",
+    "ARE_SourceCache": "AR Edit Source Cache",
+    "ARE_ATMEdit": "AR Anchor Token Matching Edit (ISLock)",
+    "ARE_ATMSweep": "AR Anchor Token Matching Sweep",
 }

@@ -5,6 +5,7 @@ AR_TOKENIZER = "AR_TOKENIZER"  # ManagedModel around a VQ tokenizer
 AR_TEXT_ENCODER = "AR_TEXT_ENCODER"  # ManagedModel around a text encoder
 AR_CONDITIONING = "AR_CONDITIONING"  # core.Condition (caption features + mask, or class labels)
 AR_TOKENS = "AR_TOKENS"  # core.records.TokenBatch
+AR_SOURCE = "AR_SOURCE"  # core.atm.SourceCache (anchors + codebook vectors on the device)
 
 PRECISIONS = ["auto", "bf16", "fp16", "fp32"]
 CATEGORY = "AR Edit"

@@ -11,7 +11,8 @@ from ar_edit_pack.nodes import comfy_bridge
 from graph import input_specs, run_graph
 from tiny_models import save_official_pt, tiny_gpt, tiny_vq
 
-CUSTOM_TYPES = {"AR_MODEL", "AR_TOKENIZER", "AR_TEXT_ENCODER", "AR_CONDITIONING", "AR_TOKENS", "IMAGE", "MASK"}
+CUSTOM_TYPES = {"AR_MODEL", "AR_TOKENIZER", "AR_TEXT_ENCODER", "AR_CONDITIONING", "AR_TOKENS", "AR_SOURCE", "IMAGE",
+                "MASK", "FLOAT"}
 
 
 @pytest.fixture()
@@ -116,3 +117,75 @@ def test_cancel_stops_generation_and_leaves_the_model_intact(models_dir):
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     # and the next run works as if nothing happened
     assert generate(model, cond, SamplingSettings(), [0]).shape == (1, 16)
+
+
+def edit_graph(method="atm", tau=1.0, with_mask=False, use_source_seed=True):
+    g = graph(prompt="a red circle", batch_size=1, seed=5)
+    g.update({
+        "8": {"class_type": "ARE_SourceCache", "inputs": {"tokens": ["5", 0], "tokenizer": ["2", 0]}},
+        "9": {"class_type": "ARE_TextEncode", "inputs": {"text_encoder": ["3", 0], "prompt": "a blue circle",
+              "one_prompt_per_line": False}},
+        "10": {"class_type": "ARE_ATMEdit", "inputs": {"model": ["1", 0], "source": ["8", 0], "conditioning": ["9", 0],
+               "method": method, "seed": 0, "use_source_seed": use_source_seed, "cfg_scale": 4.0, "temperature": 1.0,
+               "top_k": 0, "top_p": 1.0, "K": 30, "alpha": 0.6, "tau": tau, "fallback": "greedy"}},
+        "11": {"class_type": "ARE_TokensToImage", "inputs": {"tokenizer": ["2", 0], "tokens": ["10", 0]}},
+    })
+    if with_mask:
+        mask = torch.zeros(1, 64, 64)
+        mask[:, :, 32:] = 1  # right half may change
+        g["10"]["inputs"]["mask"] = mask
+    return g
+
+
+def test_atm_edit_graph(models_dir):
+    out = run_graph(edit_graph())
+    source, edited = out["5"][0], out["10"][0]
+    changed, locked = out["10"][1], out["10"][2]
+    assert edited.tokens.shape == source.tokens.shape == (1, 4, 4)
+    assert changed.shape == (1, 64, 64) and set(changed.unique().tolist()) <= {0.0, 1.0}
+    diff = (edited.tokens != source.tokens).float()
+    assert torch.equal(changed[:, ::16, ::16], diff) and locked == pytest.approx(1 - diff.mean().item())
+    assert out["11"][0].shape == (1, 64, 64, 3)
+    # the whole-codebook lock: tau 4 (max squared distance) with every token reachable reproduces the source
+    full = edit_graph(tau=4.0)
+    full["10"]["inputs"].update({"K": 64, "alpha": 0.0})
+    assert torch.equal(run_graph(full)["10"][0].tokens, source.tokens)
+
+
+def test_masked_edit_keeps_the_outside(models_dir):
+    out = run_graph(edit_graph(method="naive", with_mask=True, use_source_seed=False))
+    source, edited = out["5"][0].tokens, out["10"][0].tokens
+    assert torch.equal(edited[..., :2], source[..., :2])
+    assert not torch.equal(edited[..., 2:], source[..., 2:])
+
+
+def test_sweep_node_matches_single_edits(models_dir):
+    g = edit_graph()
+    g["12"] = {"class_type": "ARE_ATMSweep", "inputs": {
+        "model": ["1", 0], "tokenizer": ["2", 0], "source": ["8", 0], "conditioning": ["9", 0], "method": "atm",
+        "tau_values": "0.2, 1.0, 3.0", "K_values": "30", "alpha_values": "0.6", "seed_values": "0",
+        "cfg_values": "4.0", "use_source_seed": True, "fallback": "greedy", "temperature": 1.0, "top_k": 0,
+        "top_p": 1.0, "columns": 0}}
+    out = run_graph(g)
+    images, grid, tokens = out["12"]
+    assert images.shape == (3, 64, 64, 3) and grid.shape[0] == 1 and grid.shape[-1] == 3
+    assert grid.shape[1] > 64 and grid.shape[2] > 3 * 64  # one row: a column per tau value
+    assert torch.equal(tokens.tokens[1], out["10"][0].tokens[0])  # tau 1.0 = the single edit's setting
+    single = edit_graph(tau=3.0)
+    assert torch.equal(tokens.tokens[2], run_graph(single)["10"][0].tokens[0])
+    g["12"]["inputs"]["tau_values"] = "1.0, x"
+    with pytest.raises(ValueError, match="tau_values"):
+        run_graph(g)
+
+
+def test_real_image_source_graph(models_dir):
+    g = graph()
+    g.update({
+        "8": {"class_type": "ARE_SourceCache", "inputs": {"tokens": ["7", 0], "tokenizer": ["2", 0]}},
+    })
+    image = torch.rand(1, 96, 128, 3)
+    g["7"]["inputs"]["image"] = image
+    del g["5"], g["6"]
+    out = run_graph(g)
+    cache = out["8"][0]
+    assert cache.origin == "encoded" and cache.seeds is None and cache.anchors.shape == (1, 16)

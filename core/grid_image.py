@@ -1,0 +1,36 @@
+"""A labelled contact sheet of an image batch (for sweeps)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has a fixed-size bitmap font only
+        return ImageFont.load_default()
+
+
+def labelled_grid(images: torch.Tensor, labels: list[str], columns: int | None = None, pad: int = 4) -> torch.Tensor:
+    """images [B, H, W, 3] in 0..1 -> one image [1, H', W', 3] with each cell's label under it."""
+    B, H, W, _ = images.shape
+    if len(labels) != B:
+        raise ValueError(f"{B} images but {len(labels)} labels")
+    cols = columns or math.ceil(math.sqrt(B))
+    rows = math.ceil(B / cols)
+    font_px = max(10, min(24, W // 12))
+    label_h = font_px + 6
+    sheet = Image.new("RGB", (cols * (W + pad) + pad, rows * (H + label_h + pad) + pad), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    font = _font(font_px)
+    arr = (images.clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+    for i in range(B):
+        r, c = divmod(i, cols)
+        x, y = pad + c * (W + pad), pad + r * (H + label_h + pad)
+        sheet.paste(Image.fromarray(arr[i]), (x, y))
+        draw.text((x + 2, y + H + 2), labels[i], fill=(235, 235, 235), font=font)
+    return torch.from_numpy(np.asarray(sheet, dtype=np.float32) / 255.0)[None]

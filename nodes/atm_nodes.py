@@ -1,0 +1,177 @@
+"""Nodes for Anchor Token Matching (ISLock) editing: source cache, edit, parameter sweep."""
+from __future__ import annotations
+
+import torch
+
+from ..core.atm import FALLBACKS, ATMSettings, atm_edit, build_source_cache, naive_edit
+from ..core.grid_image import labelled_grid
+from ..core.images import grid_to_mask, mask_to_grid, model_to_comfy
+from ..core.llamagen_vq import to_unit_range
+from ..core.records import TokenBatch
+from ..core.sampling import SamplingSettings
+from ..core.sweeps import expand, parse_values, run_sweep
+from . import comfy_bridge as bridge
+from .llamagen_nodes import sampling_inputs
+from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY
+
+METHODS = ["atm", "naive"]
+
+
+class SourceCacheNode:
+    DESCRIPTION = ("Caches an edit source once: generated tokens (keeps their prompt, seeds and settings) or a "
+                   "real image's tokens, plus the tokenizer codebook, on the device. Reuse it for many edits.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"tokens": (AR_TOKENS,), "tokenizer": (AR_TOKENIZER,)}}
+
+    RETURN_TYPES = (AR_SOURCE,)
+    RETURN_NAMES = ("source",)
+    FUNCTION = "build"
+    CATEGORY = f"{CATEGORY}/editing"
+
+    def build(self, tokens, tokenizer):
+        vq = tokenizer.load()
+        with torch.inference_mode():
+            codebook = vq.quantize.codebook().float().to(bridge.torch_device())
+        return (build_source_cache(tokens, codebook),)
+
+
+def atm_inputs() -> dict:
+    return {
+        "K": ("INT", {"default": 150, "min": 1, "max": 16384, "tooltip": "candidates drawn per step"}),
+        "alpha": ("FLOAT", {"default": 0.6, "min": 0.0, "max": 1.0, "step": 0.01,
+                  "tooltip": "window shrink: |W_i| = floor(K (1 - alpha i / N))"}),
+        "tau": ("FLOAT", {"default": 1.0, "min": -1.0, "max": 4.0, "step": 0.05,
+                "tooltip": "max squared codebook distance to lock to the anchor; larger keeps more of the source"}),
+        "fallback": (list(FALLBACKS), {"default": "greedy", "tooltip": "token taken when no candidate is close enough"}),
+    }
+
+
+def _edit_rows(source, conditioning):
+    if conditioning.batch not in (1, source.batch):
+        raise ValueError(f"edit prompts ({conditioning.batch}) must be 1 or one per source image ({source.batch})")
+    if conditioning.batch == source.batch:
+        return conditioning
+    return conditioning.index(torch.zeros(source.batch, dtype=torch.long))
+
+
+def _region(mask, source):
+    if mask is None:
+        return None
+    gh, gw = source.grid
+    return mask_to_grid(mask, gh, gw, source.batch, image_size=gh * source.stride if gh == gw else None)
+
+
+def _seeds(source, seed, use_source_seed):
+    if use_source_seed and source.seeds is not None:
+        return source.seeds.cpu()
+    return torch.arange(source.batch, dtype=torch.int64) + seed
+
+
+class ATMEdit:
+    DESCRIPTION = ("Edits a source with a new prompt. method 'atm': Anchor Token Matching (ISLock) keeps each "
+                   "token close to the source's where the edit allows; 'naive': plain regeneration with the "
+                   "same seed (baseline). Optional mask: only the white area may change.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        s = sampling_inputs()
+        return {
+            "required": {
+                "model": (AR_MODEL,), "source": (AR_SOURCE,), "conditioning": (AR_CONDITIONING,),
+                "method": (METHODS, {"default": "atm"}),
+                "seed": s["seed"],
+                "use_source_seed": ("BOOLEAN", {"default": True,
+                                    "tooltip": "reuse the generated source's seeds (ignored for real images)"}),
+                "cfg_scale": s["cfg_scale"], "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
+                **atm_inputs(),
+            },
+            "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source is kept"})},
+        }
+
+    RETURN_TYPES = (AR_TOKENS, "MASK", "FLOAT")
+    RETURN_NAMES = ("tokens", "changed_mask", "locked_fraction")
+    OUTPUT_TOOLTIPS = ("edited tokens (decode them)", "where the edit differs from the source tokens",
+                       "share of tokens equal to the source's (mean over the batch)")
+    FUNCTION = "edit"
+    CATEGORY = f"{CATEGORY}/editing"
+
+    def edit(self, model, source, conditioning, method, seed, use_source_seed, cfg_scale, temperature, top_k, top_p,
+             K, alpha, tau, fallback, mask=None):
+        sampling = SamplingSettings(cfg_scale, temperature, top_k, top_p).validate()
+        atm = ATMSettings(K, alpha, tau, fallback).validate()
+        gpt = model.load()
+        cond = _edit_rows(source, conditioning).to(gpt.device)
+        seeds = _seeds(source, seed, use_source_seed)
+        region = _region(mask, source)
+        progress = bridge.progress(source.anchors.shape[1])
+        if method == "atm":
+            result = atm_edit(gpt, source, cond, sampling, atm, seeds, region, progress=progress)
+        elif method == "naive":
+            result = naive_edit(gpt, source, cond, sampling, seeds, region, progress=progress)
+        else:
+            raise ValueError(f"method must be one of {METHODS}")
+        gh, gw = source.grid
+        tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", cond, seeds, sampling, source.stride)
+        changed = grid_to_mask(result.changed.view(-1, gh, gw), gh * source.stride, gw * source.stride)
+        return (tokens, changed.to(bridge.output_device()), float(result.locked_fraction.mean()))
+
+
+class ATMSweep:
+    DESCRIPTION = ("Runs every combination of the listed values (comma lists or start:stop:step) as ONE batched "
+                   "edit sharing the source cache and prompt embedding; returns the images and a labelled grid.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        s = sampling_inputs()
+        return {
+            "required": {
+                "model": (AR_MODEL,), "tokenizer": (AR_TOKENIZER,), "source": (AR_SOURCE,),
+                "conditioning": (AR_CONDITIONING,), "method": (METHODS, {"default": "atm"}),
+                "tau_values": ("STRING", {"default": "0.5, 1.0, 2.0"}),
+                "K_values": ("STRING", {"default": "150"}),
+                "alpha_values": ("STRING", {"default": "0.6"}),
+                "seed_values": ("STRING", {"default": "0", "tooltip": "ignored with use_source_seed on a generated source"}),
+                "cfg_values": ("STRING", {"default": "7.5"}),
+                "use_source_seed": ("BOOLEAN", {"default": True}),
+                "fallback": (list(FALLBACKS), {"default": "greedy"}),
+                "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
+                "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = automatic"}),
+            },
+            "optional": {"mask": ("MASK",)},
+        }
+
+    RETURN_TYPES = ("IMAGE", "IMAGE", AR_TOKENS)
+    RETURN_NAMES = ("images", "grid", "tokens")
+    FUNCTION = "sweep"
+    CATEGORY = f"{CATEGORY}/editing"
+
+    def sweep(self, model, tokenizer, source, conditioning, method, tau_values, K_values, alpha_values, seed_values,
+              cfg_values, use_source_seed, fallback, temperature, top_k, top_p, columns, mask=None):
+        if use_source_seed and source.seeds is not None:
+            if source.batch != 1:
+                raise ValueError("use_source_seed sweeps need a single source image; turn it off to sweep seeds")
+            seeds = [int(source.seeds[0])]
+        else:
+            seeds = parse_values(seed_values, int, "seed_values")
+        settings, varying = expand(parse_values(K_values, int, "K_values"), parse_values(alpha_values, float, "alpha_values"),
+                                   parse_values(tau_values, float, "tau_values"), seeds,
+                                   parse_values(cfg_values, float, "cfg_values"), fallback)
+        sampling = SamplingSettings(settings[0].cfg_scale, temperature, top_k, top_p).validate()
+        gpt = model.load()
+        cond = _edit_rows(source, conditioning).to(gpt.device)
+        region = _region(mask, source)
+        result = run_sweep(gpt, source, cond, sampling, settings, method, region,
+                           progress=bridge.progress(source.anchors.shape[1]))
+        gh, gw = source.grid
+        vq = tokenizer.load()
+        with torch.inference_mode():
+            images = model_to_comfy(to_unit_range(vq.decode(result.tokens.view(-1, gh, gw).to(next(vq.parameters()).device))))
+        labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch
+        taus = len({s.atm.tau for s in settings})
+        grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None))  # tau varies along a row
+        seeds_rows = torch.tensor([s.seed for s in settings] * source.batch)
+        tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", None, seeds_rows, sampling, source.stride)
+        out = bridge.output_device()
+        return (images.to(out), grid.to(out), tokens)
