@@ -1,0 +1,92 @@
+"""ATM speed: edit time vs plain generation, and an N-setting sweep vs N single edits.
+
+Random weights of real LlamaGen shapes (speed does not depend on the weights). Ratios are what count;
+absolute times depend on the machine. Usage: python bench/bench_atm.py [--preset GPT-B] [--image-size 256]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+spec = importlib.util.spec_from_file_location("ar_edit_pack", os.path.join(ROOT, "__init__.py"),
+                                              submodule_search_locations=[ROOT])
+pack = importlib.util.module_from_spec(spec)
+sys.modules["ar_edit_pack"] = pack
+spec.loader.exec_module(pack)
+
+from ar_edit_pack.core.atm import ATMSettings, atm_edit, build_source_cache  # noqa: E402
+from ar_edit_pack.core.llamagen_generate import Condition, generate  # noqa: E402
+from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT  # noqa: E402
+from ar_edit_pack.core.records import TokenBatch  # noqa: E402
+from ar_edit_pack.core.sampling import SamplingSettings  # noqa: E402
+from ar_edit_pack.core.sweeps import expand, run_sweep  # noqa: E402
+
+
+def timed(fn, device, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--preset", default="GPT-B")
+    p.add_argument("--image-size", type=int, default=256)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--sweep", type=int, default=8)
+    args = p.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = {"auto": torch.bfloat16 if device.type == "cuda" else torch.float32, "fp32": torch.float32,
+             "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        model = LlamaGenGPT(GPTConfig.preset(args.preset, image_size=args.image_size))
+    model = model.to_empty(device=device)
+    for p_ in model.parameters():
+        torch.nn.init.normal_(p_, std=0.02)
+    model.cls_embedding.uncond_embedding.normal_()
+    model = model.to(dtype).eval().requires_grad_(False)
+    cfg = model.cfg
+    mask = torch.zeros(1, cfg.cls_token_num, dtype=torch.bool, device=device)
+    mask[:, -12:] = True
+    src = Condition(torch.randn(1, cfg.cls_token_num, cfg.caption_dim, device=device) * mask[..., None], mask)
+    edit = Condition(torch.randn(1, cfg.cls_token_num, cfg.caption_dim, device=device) * mask[..., None], mask)
+    sampling = SamplingSettings(cfg_scale=7.5, top_k=1000)
+    codebook = torch.nn.functional.normalize(torch.randn(cfg.vocab_size, 8, device=device), dim=-1)
+    g = cfg.grid_size
+    tokens = generate(model, src, sampling, [0])
+    cache = build_source_cache(TokenBatch(tokens.view(1, g, g), "generated", src, torch.tensor([0]), sampling), codebook)
+    atm = ATMSettings()
+
+    t_gen = timed(lambda: generate(model, edit, sampling, [1]), device, args.repeats)
+    t_atm = timed(lambda: atm_edit(model, cache, edit, sampling, atm, [1]), device, args.repeats)
+    settings, _ = expand([150], [0.6], [0.25 * (k + 1) for k in range(args.sweep)], [1], [7.5], "greedy")
+    t_sweep = timed(lambda: run_sweep(model, cache, edit, sampling, settings), device, args.repeats)
+    result = {
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "model": f"{args.preset} random weights, {args.image_size} px ({g}x{g} tokens), {str(dtype).split('.')[-1]}",
+        "plain_generation_s": round(t_gen, 3), "atm_edit_s": round(t_atm, 3),
+        "atm_over_generation": round(t_atm / t_gen, 3),
+        f"sweep{args.sweep}_s": round(t_sweep, 3),
+        f"sweep{args.sweep}_over_{args.sweep}x_single": round(t_sweep / (args.sweep * t_atm), 3),
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
