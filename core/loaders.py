@@ -11,7 +11,7 @@ import re
 
 import torch
 
-from . import llamagen_gpt, llamagen_vq
+from . import llamagen_gpt, llamagen_vq, word_encoder
 from .checkpoints import CheckpointError, load_strict, read_file, save_safetensors
 
 ARCH_KEY = "ar_edit.arch"
@@ -57,7 +57,8 @@ def image_size_from_name(path: str) -> int | None:
 
 def _expect(arch: str, wanted: str, path: str) -> None:
     if arch != wanted:
-        nice = {"llamagen_gpt": "an AR transformer (LlamaGen GPT)", "llamagen_vq": "a VQ image tokenizer"}
+        nice = {"llamagen_gpt": "an AR transformer (LlamaGen GPT)", "llamagen_vq": "a VQ image tokenizer",
+                "word_encoder": "a text encoder"}
         raise CheckpointError(f"{os.path.basename(path)} is {nice.get(arch, arch)}, but {nice.get(wanted, wanted)} "
                               f"was expected here: pick the file in the matching loader")
 
@@ -108,6 +109,21 @@ def load_vq(path: str | os.PathLike, precision: str | torch.dtype = "fp32", devi
     return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
 
 
+def load_word_encoder(path: str | os.PathLike, device: torch.device | str = "cpu") -> word_encoder.WordTextEncoder:
+    """Load the embedded word-level text encoder (a file this project writes; config and vocabulary in
+    the metadata)."""
+    path = os.fspath(path)
+    state, meta = read_file(path)
+    _expect(detect_architecture(state, meta), "word_encoder", path)
+    cfg = word_encoder.WordEncoderConfig.from_dict(json.loads(meta[CONFIG_KEY]))
+    with torch.device("meta"):
+        net = word_encoder.WordEncoderNet(cfg)
+    load_strict(net, state, f"text encoder {os.path.basename(path)}")
+    net = net.to(device=device, dtype=torch.float32).eval().requires_grad_(False)
+    name = os.path.splitext(os.path.basename(path))[0]
+    return word_encoder.WordTextEncoder(net, name)
+
+
 def load_model(path: str | os.PathLike, **kwargs):
     """Load whichever supported architecture the file holds."""
     state, meta = read_file(path)
@@ -126,6 +142,8 @@ def save_model(model, path: str | os.PathLike, extra_metadata: dict | None = Non
         arch = "llamagen_gpt"
     elif isinstance(model, llamagen_vq.LlamaGenVQ):
         arch = "llamagen_vq"
+    elif isinstance(model, word_encoder.WordEncoderNet):
+        arch = "word_encoder"
     else:
         raise TypeError(f"cannot save a {type(model).__name__}")
     meta = {ARCH_KEY: arch, CONFIG_KEY: json.dumps(model.cfg.to_dict()), **(extra_metadata or {})}

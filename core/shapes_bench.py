@@ -1,0 +1,162 @@
+"""ShapesEdit: measured quality of the embedded models and of editing methods, with exact ground truth.
+
+- VQ reconstruction PSNR on held-out scenes.
+- Text-to-image: share of generated images whose parsed objects (shape, colour, cell) equal the caption's.
+- Edits (real-image setting: the source is the ground-truth render, VQ-encoded): background PSNR and SSIM
+  outside the ground-truth changed-pixel mask, edit success (the parser finds the requested change),
+  structure (objects the edit should not touch parse unchanged), and exact match of the whole scene.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import shapes_world as world
+from .atm import ATMSettings, atm_edit, build_source_cache, naive_edit
+from .llamagen_generate import Condition, generate
+from .llamagen_vq import to_unit_range
+from .records import TokenBatch
+from .sampling import SamplingSettings
+
+EMBEDDED_SAMPLING = SamplingSettings(cfg_scale=3.0, temperature=1.0, top_k=0, top_p=1.0)
+
+
+def to_model(images: np.ndarray) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> [B, 3, H, W] in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """a, b [B, 3, H, W] in 0..1; mask [B, H, W] bool (pixels to count). -> [B] dB (capped at 60)."""
+    err = (a - b).pow(2).mean(1)
+    m = torch.ones_like(err, dtype=torch.bool) if mask is None else mask
+    mse = (err * m).sum((1, 2)) / m.sum((1, 2)).clamp(min=1)
+    return (10 * torch.log10(1.0 / mse.clamp(min=1e-6))).clamp(max=60.0)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean SSIM (Gaussian 11x11, sigma 1.5, per channel) over the pixels of `mask`. -> [B]."""
+    g = torch.exp(-((torch.arange(11) - 5.0) ** 2) / (2 * 1.5 ** 2))
+    w = (g[:, None] * g[None]) / (g.sum() ** 2)
+    w = w.expand(3, 1, 11, 11).to(a)
+    blur = lambda x: F.conv2d(F.pad(x, (5, 5, 5, 5), mode="reflect"), w, groups=3)
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2, blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    s = s.mean(1)
+    m = torch.ones_like(s, dtype=torch.bool) if mask is None else mask
+    return (s * m).sum((1, 2)) / m.sum((1, 2)).clamp(min=1)
+
+
+@torch.inference_mode()
+def vq_psnr(vq, n: int = 200, seed: int = 10_000) -> float:
+    rng = random.Random(seed)
+    images = np.stack([world.render(world.random_scene(rng)) for _ in range(n)])
+    x = to_model(images).to(next(vq.parameters()).device)
+    rec = torch.cat([to_unit_range(vq.decode(vq.encode(x[i:i + 50]))) for i in range(0, n, 50)])
+    return float(psnr(rec.cpu(), (x.cpu() + 1) / 2).mean())
+
+
+def _objects_match(parsed: world.Scene, scene: world.Scene) -> bool:
+    key = lambda s: sorted((o.cell, o.shape, o.color) for o in s.objects)
+    return key(parsed) == key(scene)
+
+
+@torch.inference_mode()
+def t2i_accuracy(gpt, text, vq, n: int = 200, seed: int = 20_000, sampling: SamplingSettings = EMBEDDED_SAMPLING,
+                 batch: int = 100) -> dict:
+    rng = random.Random(seed)
+    scenes = [world.random_scene(rng) for _ in range(n)]
+    ok_objects = ok_exact = 0
+    for start in range(0, n, batch):
+        chunk = scenes[start:start + batch]
+        emb = text.encode([s.caption() for s in chunk])
+        cond = Condition(emb.features, emb.mask, emb.prompts)
+        tokens = generate(gpt, cond, sampling, list(range(seed + start, seed + start + len(chunk))))
+        g = gpt.cfg.grid_size
+        images = to_unit_range(vq.decode(tokens.view(-1, g, g))).permute(0, 2, 3, 1).cpu().numpy()
+        for scene, img in zip(chunk, images):
+            parsed = world.parse_image(img)
+            ok_objects += _objects_match(parsed, scene)
+            ok_exact += parsed == world.Scene(tuple(sorted(scene.objects, key=lambda o: o.cell)), scene.background)
+    return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
+
+
+@dataclass
+class EditScores:
+    kind: str
+    bg_psnr: float
+    bg_ssim: float
+    success: bool
+    structure: float  # share of untouched objects that parse unchanged (nan if none)
+    exact: bool  # whole parsed scene equals the target scene
+
+
+def _success(edit: world.Edit, parsed: world.Scene) -> bool:
+    if edit.kind == "background":
+        return parsed.background == edit.target.background
+    changed = [c for c in range(9) if edit.source.object_at(c) != edit.target.object_at(c)]
+    return all(parsed.object_at(c) == edit.target.object_at(c) for c in changed)
+
+
+def _structure(edit: world.Edit, parsed: world.Scene) -> float:
+    kept = [o for o in edit.target.objects if edit.source.object_at(o.cell) == o]
+    if not kept:
+        return float("nan")
+    return sum(parsed.object_at(o.cell) == o for o in kept) / len(kept)
+
+
+@torch.inference_mode()
+def edit_benchmark(gpt, text, vq, cases: list[world.Edit], method: str, atm: ATMSettings | None = None,
+                   sampling: SamplingSettings = EMBEDDED_SAMPLING, seed: int = 0, batch: int = 100) -> list[EditScores]:
+    device = next(vq.parameters()).device
+    codebook = vq.quantize.codebook().float()
+    scores: list[EditScores] = []
+    for start in range(0, len(cases), batch):
+        chunk = cases[start:start + batch]
+        src = np.stack([world.render(e.source) for e in chunk])
+        ids = vq.encode(to_model(src).to(device))
+        cache = build_source_cache(TokenBatch(ids, "encoded"), codebook)
+        emb = text.encode([e.prompt for e in chunk])
+        cond = Condition(emb.features, emb.mask, emb.prompts)
+        seeds = list(range(seed + start, seed + start + len(chunk)))
+        if method == "atm":
+            result = atm_edit(gpt, cache, cond, sampling, atm or ATMSettings(), seeds)
+        elif method == "naive":
+            result = naive_edit(gpt, cache, cond, sampling, seeds)
+        else:
+            raise ValueError(method)
+        out = to_unit_range(vq.decode(result.tokens.view(ids.shape))).cpu()
+        ref = torch.from_numpy(src).permute(0, 3, 1, 2).float() / 255
+        keep = torch.from_numpy(np.stack([~e.changed_mask() for e in chunk]))
+        p, s = psnr(out, ref, keep), ssim(out, ref, keep)
+        images = out.permute(0, 2, 3, 1).numpy()
+        for k, e in enumerate(chunk):
+            parsed = world.parse_image(images[k])
+            scores.append(EditScores(e.kind, float(p[k]), float(s[k]), _success(e, parsed), _structure(e, parsed),
+                                     parsed == world.Scene(tuple(sorted(e.target.objects, key=lambda o: o.cell)),
+                                                           e.target.background)))
+    return scores
+
+
+def summarize(scores: list[EditScores]) -> dict:
+    """{kind or 'all': {bg_psnr, bg_ssim, success, structure, exact, n}} (means)."""
+    groups = defaultdict(list)
+    for s in scores:
+        groups[s.kind].append(s)
+        groups["all"].append(s)
+
+    def mean(vals):
+        vals = [v for v in vals if not (isinstance(v, float) and math.isnan(v))]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    return {k: {"bg_psnr": mean([s.bg_psnr for s in v]), "bg_ssim": mean([s.bg_ssim for s in v]),
+                "success": mean([float(s.success) for s in v]), "structure": mean([s.structure for s in v]),
+                "exact": mean([float(s.exact) for s in v]), "n": len(v)} for k, v in groups.items()}

@@ -1,0 +1,260 @@
+"""ShapesWorld: a procedural scene world with exact ground truth, for training and measuring editing.
+
+A scene is 1-3 objects (circle, square, triangle, star; six colours; large or small) in distinct cells
+of a 3x3 layout on a background (four colours or a checkerboard), rendered without anti-aliasing at
+96x96 px so that every pixel is exactly known. Each scene has an English caption, and any scene can be
+edited in the five ways the ISLock paper evaluates (object replacement, attribute change, addition,
+removal, background change), giving the edit prompt, the edited image and the changed-pixel mask.
+`parse_image` reads a rendered or generated image back into objects, so "does the image show what the
+caption says" is a measured fact. Everything is deterministic given a seed.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+SIZE = 96  # image side in pixels
+CELL = SIZE // 3  # 3x3 layout cells
+SHAPES = ("circle", "square", "triangle", "star")
+COLORS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (240, 200, 30),
+          "purple": (140, 50, 190), "black": (25, 25, 25)}
+BACKGROUNDS = {"white": (245, 245, 245), "gray": (150, 150, 150), "pink": (250, 195, 210),
+               "sky blue": (165, 205, 240), "checkered": None}
+CHECKER = ((245, 245, 245), (190, 190, 190))  # 16 px squares: one VQ token each
+SIZES = {"large": 26, "small": 16}
+ROWS, COLS = ("top", "middle", "bottom"), ("left", "center", "right")
+EDIT_KINDS = ("replace", "attribute", "add", "remove", "background")
+
+
+@dataclass(frozen=True)
+class Obj:
+    shape: str
+    color: str
+    size: str  # "large" | "small"
+    cell: int  # 0..8, row-major
+
+    def phrase(self) -> str:
+        size = "small " if self.size == "small" else ""
+        return f"a {size}{self.color} {self.shape} {position_phrase(self.cell)}"
+
+
+@dataclass(frozen=True)
+class Scene:
+    objects: tuple[Obj, ...]
+    background: str
+
+    def caption(self) -> str:
+        parts = " and ".join(o.phrase() for o in sorted(self.objects, key=lambda o: o.cell))
+        bg = "a checkered background" if self.background == "checkered" else f"a {self.background} background"
+        return f"{parts} on {bg}" if parts else bg
+
+    def object_at(self, cell: int) -> Obj | None:
+        return next((o for o in self.objects if o.cell == cell), None)
+
+
+def position_phrase(cell: int) -> str:
+    r, c = divmod(cell, 3)
+    if (r, c) == (1, 1):
+        return "in the center"
+    if r == 1:
+        return f"on the {COLS[c]}"
+    if c == 1:
+        return f"at the {ROWS[r]}"
+    return f"at the {ROWS[r]} {COLS[c]}"
+
+
+def vocabulary() -> list[str]:
+    """Every word a caption can contain (the embedded word-level text encoder's vocabulary)."""
+    words = {"a", "and", "on", "background", "small", "in", "the", "at"}
+    words |= set(SHAPES) | {w for c in COLORS for w in c.split()} | {w for b in BACKGROUNDS for w in b.split()}
+    words |= {"top", "bottom"} | set(COLS)
+    return sorted(words)
+
+
+# ---- rendering -----------------------------------------------------------------------------------------
+
+_YY, _XX = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) + 0.5
+
+
+def _star_mask(cx, cy, r):
+    # 5-pointed star: inside test against the polygon of 10 vertices (alternating radii)
+    angles = -np.pi / 2 + np.arange(10) * np.pi / 5
+    radii = np.where(np.arange(10) % 2 == 0, r, r * 0.45)
+    return _polygon_mask(np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1))
+
+
+def _polygon_mask(pts):
+    inside = np.zeros((SIZE, SIZE), bool)
+    n = len(pts)
+    for i in range(n):  # even-odd rule over the polygon's edges (vectorised over pixels)
+        (x1, y1), (x2, y2) = pts[i], pts[(i + 1) % n]
+        crosses = ((y1 > _YY) != (y2 > _YY)) & (_XX < (x2 - x1) * (_YY - y1) / (y2 - y1 + 1e-12) + x1)
+        inside ^= crosses
+    return inside
+
+
+def object_mask(o: Obj) -> np.ndarray:
+    r_idx, c_idx = divmod(o.cell, 3)
+    cx, cy = c_idx * CELL + CELL / 2, r_idx * CELL + CELL / 2
+    s = SIZES[o.size]
+    h = s / 2
+    if o.shape == "circle":
+        return (_XX - cx) ** 2 + (_YY - cy) ** 2 <= h * h
+    if o.shape == "square":
+        return (np.abs(_XX - cx) <= h) & (np.abs(_YY - cy) <= h)
+    if o.shape == "triangle":
+        return _polygon_mask(np.array([[cx, cy - h], [cx + h, cy + h], [cx - h, cy + h]]))
+    if o.shape == "star":
+        return _star_mask(cx, cy + s * 0.05, h * 1.08)
+    raise ValueError(o.shape)
+
+
+def render(scene: Scene) -> np.ndarray:
+    """-> uint8 [SIZE, SIZE, 3]."""
+    if scene.background == "checkered":
+        check = ((_YY // 16).astype(int) + (_XX // 16).astype(int)) % 2
+        img = np.where(check[..., None] == 0, CHECKER[0], CHECKER[1]).astype(np.uint8)
+    else:
+        img = np.empty((SIZE, SIZE, 3), np.uint8)
+        img[:] = BACKGROUNDS[scene.background]
+    for o in scene.objects:
+        img[object_mask(o)] = COLORS[o.color]
+    return img
+
+
+# ---- sampling scenes and edits -------------------------------------------------------------------------
+
+def random_scene(rng: random.Random, max_objects: int = 3) -> Scene:
+    n = rng.randint(1, max_objects)
+    cells = rng.sample(range(9), n)
+    objs = tuple(Obj(rng.choice(SHAPES), rng.choice(list(COLORS)), rng.choice(list(SIZES)), c) for c in cells)
+    return Scene(objs, rng.choice(list(BACKGROUNDS)))
+
+
+@dataclass(frozen=True)
+class Edit:
+    kind: str
+    source: Scene
+    target: Scene
+    detail: str  # what changed, for reports
+
+    @property
+    def prompt(self) -> str:
+        return self.target.caption()
+
+    def changed_mask(self) -> np.ndarray:
+        """bool [SIZE, SIZE]: pixels that differ between source and target renders."""
+        return (render(self.source) != render(self.target)).any(-1)
+
+
+def random_edit(rng: random.Random, scene: Scene, kind: str) -> Edit:
+    objs = list(scene.objects)
+    if kind == "replace":
+        i = rng.randrange(len(objs))
+        new = replace(objs[i], shape=rng.choice([s for s in SHAPES if s != objs[i].shape]))
+        detail = f"{objs[i].shape} -> {new.shape}"
+        objs[i] = new
+    elif kind == "attribute":
+        i = rng.randrange(len(objs))
+        if rng.random() < 0.7:
+            new = replace(objs[i], color=rng.choice([c for c in COLORS if c != objs[i].color]))
+            detail = f"color {objs[i].color} -> {new.color}"
+        else:
+            new = replace(objs[i], size="small" if objs[i].size == "large" else "large")
+            detail = f"size {objs[i].size} -> {new.size}"
+        objs[i] = new
+    elif kind == "add":
+        free = [c for c in range(9) if scene.object_at(c) is None]
+        new = Obj(rng.choice(SHAPES), rng.choice(list(COLORS)), rng.choice(list(SIZES)), rng.choice(free))
+        objs.append(new)
+        detail = f"add {new.phrase()}"
+    elif kind == "remove":
+        if len(objs) < 2:
+            raise ValueError("removal needs a scene with at least two objects")
+        i = rng.randrange(len(objs))
+        detail = f"remove {objs[i].phrase()}"
+        objs.pop(i)
+    elif kind == "background":
+        new_bg = rng.choice([b for b in BACKGROUNDS if b != scene.background])
+        detail = f"background {scene.background} -> {new_bg}"
+        return Edit(kind, scene, Scene(scene.objects, new_bg), detail)
+    else:
+        raise ValueError(f"edit kind must be one of {EDIT_KINDS}")
+    return Edit(kind, scene, Scene(tuple(objs), scene.background), detail)
+
+
+def edit_cases(n: int, seed: int = 0) -> list[Edit]:
+    """n seeded edit cases, the kinds in rotation (ShapesEdit benchmark)."""
+    rng = random.Random(seed)
+    cases = []
+    while len(cases) < n:
+        kind = EDIT_KINDS[len(cases) % len(EDIT_KINDS)]
+        scene = random_scene(rng)
+        if (kind == "remove" and len(scene.objects) < 2) or (kind == "add" and len(scene.objects) >= 3):
+            continue
+        cases.append(random_edit(rng, scene, kind))
+    return cases
+
+
+# ---- parsing images back into scenes -------------------------------------------------------------------
+
+def _nearest(color: np.ndarray, table: dict) -> tuple[str, float]:
+    names = [k for k, v in table.items() if v is not None]
+    d = [float(np.abs(color - np.array(table[k], np.float32)).sum()) for k in names]
+    j = int(np.argmin(d))
+    return names[j], d[j]
+
+
+def parse_image(img: np.ndarray) -> Scene:
+    """Read an image [SIZE, SIZE, 3] (uint8 or float 0..1) back into a Scene (best effort, deterministic)."""
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+    f = img.astype(np.float32)
+    # Background: checkered if the two checker colours dominate the border; else the nearest plain colour.
+    border = np.concatenate([f[:4].reshape(-1, 3), f[-4:].reshape(-1, 3), f[:, :4].reshape(-1, 3), f[:, -4:].reshape(-1, 3)])
+    light = (np.abs(border - CHECKER[0]).sum(1) < 40).mean()
+    dark = (np.abs(border - CHECKER[1]).sum(1) < 40).mean()
+    if light > 0.3 and dark > 0.3:
+        background = "checkered"
+        check = ((_YY // 16).astype(int) + (_XX // 16).astype(int)) % 2
+        bg_img = np.where(check[..., None] == 0, CHECKER[0], CHECKER[1]).astype(np.float32)
+    else:
+        background, _ = _nearest(np.median(border, 0), BACKGROUNDS)
+        bg_img = np.broadcast_to(np.array(BACKGROUNDS[background], np.float32), f.shape)
+    fg = np.abs(f - bg_img).sum(-1) > 90  # far from the background's expected colour
+    objects = []
+    for cell in range(9):
+        r, c = divmod(cell, 3)
+        sl = (slice(r * CELL, (r + 1) * CELL), slice(c * CELL, (c + 1) * CELL))
+        m = fg[sl]
+        if m.sum() < 40:
+            continue
+        color, dist = _nearest(np.median(f[sl][m], 0), COLORS)
+        m = m & (np.abs(f[sl] - np.array(COLORS[color], np.float32)).sum(-1) < 150)
+        if m.sum() < 40:
+            continue
+        # Shape and size: the best-overlapping template (objects sit at the centre of their cell).
+        (shape, size), iou = max(((key, _iou(m, t)) for key, t in _templates().items()), key=lambda kv: kv[1])
+        if iou < 0.3:
+            continue
+        objects.append(Obj(shape, color, size, cell))
+    return Scene(tuple(objects), background)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum()) / float((a | b).sum())
+
+
+_TEMPLATE_CACHE: dict = {}
+
+
+def _templates() -> dict:
+    """(shape, size) -> bool mask of one cell with that object, rendered in cell 0."""
+    if not _TEMPLATE_CACHE:
+        for shape in SHAPES:
+            for size in SIZES:
+                _TEMPLATE_CACHE[(shape, size)] = object_mask(Obj(shape, "black", size, 0))[:CELL, :CELL]
+    return _TEMPLATE_CACHE

@@ -1,0 +1,45 @@
+"""The training and benchmark scripts run end to end (a few steps on tiny configs; quality is not
+asserted here)."""
+import math
+import os
+import sys
+
+import torch
+
+from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import shapes_benchmark  # noqa: E402
+import train_embedded as T  # noqa: E402
+
+from ar_edit_pack.core import shapes_world as world  # noqa: E402
+from ar_edit_pack.core.atm import ATMSettings  # noqa: E402
+from ar_edit_pack.core.llamagen_gpt import GPTConfig  # noqa: E402
+from ar_edit_pack.core.llamagen_vq import VQConfig  # noqa: E402
+from ar_edit_pack.core.loaders import save_model  # noqa: E402
+from ar_edit_pack.core.word_encoder import WordEncoderConfig  # noqa: E402
+
+TINY_VQ = VQConfig(codebook_size=32, codebook_embed_dim=4, ch=8, ch_mult=(1, 1, 1, 1, 2), num_res_blocks=1,
+                   z_channels=8, norm_groups=4)
+TINY_TEXT = WordEncoderConfig(vocab=tuple(world.vocabulary()), dim=16, n_layer=1, n_head=2, max_length=32)
+TINY_GPT = GPTConfig(dim=32, n_layer=1, n_head=2, multiple_of=32, vocab_size=32, caption_dim=16, cls_token_num=32,
+                     image_size=96, downsample=16)
+
+
+def test_training_and_benchmark_scripts_run(tmp_path):
+    logs = []
+    vq = T.train_vq(3, 2, 0, logs.append, TINY_VQ)
+    assert logs and "psnr" in logs[-1]
+    captions, tokens = T.encode_dataset(vq, 6, 1)
+    assert len(captions) == 6 and tokens.shape == (6, 36) and int(tokens.max()) < 32
+    before = [p.clone() for p in (vq.decoder.conv_out.weight,)]
+    gpt, text_net = T.train_gpt(captions, tokens, 3, 4, 2, logs.append, TINY_GPT, TINY_TEXT)
+    assert "gpt step 3/3" in logs[-1] and math.isfinite(float(logs[-1].split("loss ")[1].split()[0]))
+    assert torch.equal(before[0], vq.decoder.conv_out.weight)
+    for model, name in ((vq, "shapes_vq"), (gpt, "shapes_gpt"), (text_net, "shapes_text")):
+        save_model(model, tmp_path / f"{name}.safetensors")
+    report = shapes_benchmark.run(str(tmp_path), cases=10, t2i=4, atm=ATMSettings(K=8), vq_images=4)
+    assert set(report["edits"]) == {"naive", "atm"}
+    assert report["edits"]["atm"]["all"]["n"] == 10 and set(report["edits"]["atm"]) >= {"all", "replace", "background"}
+    assert 0 <= report["t2i"]["objects_match"] <= 1 and report["vq_psnr"] > 0
+    assert "| atm | all |" in shapes_benchmark.table(report["edits"])

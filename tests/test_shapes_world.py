@@ -1,0 +1,114 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from ar_edit_pack.core import loaders
+from ar_edit_pack.core import shapes_world as world
+from ar_edit_pack.core.checkpoints import CheckpointError
+from ar_edit_pack.core.shapes_bench import psnr, ssim
+from ar_edit_pack.core.word_encoder import WordEncoderConfig, WordEncoderNet, WordTextEncoder
+
+
+def sorted_scene(s):
+    return world.Scene(tuple(sorted(s.objects, key=lambda o: o.cell)), s.background)
+
+
+def test_render_is_deterministic_and_parses_back_exactly():
+    rng = random.Random(0)
+    for _ in range(300):
+        scene = world.random_scene(rng)
+        img = world.render(scene)
+        assert img.shape == (96, 96, 3) and img.dtype == np.uint8
+        assert np.array_equal(img, world.render(scene))
+        assert world.parse_image(img) == sorted_scene(scene)
+        assert world.parse_image(img.astype(np.float32) / 255) == sorted_scene(scene)
+
+
+def test_parser_tells_every_shape_colour_and_size_apart():
+    for shape in world.SHAPES:
+        for color in world.COLORS:
+            for size in world.SIZES:
+                for bg in world.BACKGROUNDS:
+                    s = world.Scene((world.Obj(shape, color, size, 4),), bg)
+                    assert world.parse_image(world.render(s)) == s
+
+
+def test_captions_use_only_the_vocabulary():
+    vocab = set(world.vocabulary())
+    rng = random.Random(1)
+    for _ in range(200):
+        cap = world.random_scene(rng).caption()
+        assert set(cap.split()) <= vocab, cap
+    s = world.Scene((world.Obj("circle", "red", "large", 0), world.Obj("square", "blue", "small", 8)), "white")
+    assert s.caption() == "a red circle at the top left and a small blue square at the bottom right on a white background"
+
+
+@pytest.mark.parametrize("kind", world.EDIT_KINDS)
+def test_edits_change_exactly_what_they_say(kind):
+    cases = [c for c in world.edit_cases(50, seed=3) if c.kind == kind]
+    assert len(cases) == 10
+    for e in cases:
+        mask = e.changed_mask()
+        src, tgt = world.render(e.source), world.render(e.target)
+        assert mask.any() and np.array_equal(src[~mask], tgt[~mask])
+        assert e.prompt == e.target.caption() != e.source.caption()
+        moved = [c for c in range(9) if e.source.object_at(c) != e.target.object_at(c)]
+        if kind == "background":
+            assert not moved and e.source.background != e.target.background
+        else:
+            assert len(moved) == 1 and e.source.background == e.target.background
+            if kind == "add":
+                assert e.source.object_at(moved[0]) is None
+            if kind == "remove":
+                assert e.target.object_at(moved[0]) is None
+
+
+def test_edit_cases_are_seeded():
+    a, b = world.edit_cases(20, seed=5), world.edit_cases(20, seed=5)
+    assert [(e.kind, e.prompt) for e in a] == [(e.kind, e.prompt) for e in b]
+    assert [e.prompt for e in a] != [e.prompt for e in world.edit_cases(20, seed=6)]
+
+
+def test_psnr_and_ssim_respect_the_mask():
+    a = torch.rand(2, 3, 32, 32)
+    b = a.clone()
+    b[:, :, :16] = 1 - b[:, :, :16]  # damage the top half only
+    keep = torch.zeros(2, 32, 32, dtype=torch.bool)
+    keep[:, 16:] = True
+    assert (psnr(a, b, keep) == 60).all() and (psnr(a, b) < 20).all()
+    assert ssim(a, a).allclose(torch.ones(2)) and (ssim(a, b) < 0.9).all()
+    far = torch.zeros(2, 32, 32, dtype=torch.bool)
+    far[:, 24:] = True  # away from the damage by more than the SSIM window
+    assert ssim(a, b, far).allclose(torch.ones(2), atol=1e-4)
+
+
+def word_encoder():
+    torch.manual_seed(0)
+    return WordTextEncoder(WordEncoderNet(WordEncoderConfig(vocab=tuple(world.vocabulary()), dim=16, n_layer=1,
+                                                            n_head=2, max_length=32)).eval())
+
+
+def test_word_encoder_layout_and_vocabulary_errors():
+    enc = word_encoder()
+    emb = enc.encode(["a red circle in the center on a white background", "a small star at the top"])
+    assert emb.features.shape == (2, 32, 16)
+    assert emb.mask[0].sum() == 10 and emb.mask[0, -10:].all() and emb.features[0, :-10].abs().sum() == 0
+    with pytest.raises(ValueError, match="'dog'.*knows only"):
+        enc.encode(["a red dog"])
+    with pytest.raises(ValueError, match="at most 32"):
+        enc.encode(["a " * 40])
+    with pytest.raises(ValueError, match="empty"):
+        enc.encode([""])
+
+
+def test_word_encoder_round_trip(tmp_path):
+    enc = word_encoder()
+    path = tmp_path / "words.safetensors"
+    loaders.save_model(enc.model, path)
+    loaded = loaders.load_word_encoder(path)
+    prompts = ["a green square on the left on a checkered background"]
+    assert torch.equal(loaded.encode(prompts).features, enc.encode(prompts).features)
+    with pytest.raises(CheckpointError, match="text encoder"):
+        loaders.load_vq(path)

@@ -1,0 +1,208 @@
+"""Train the embedded default models on ShapesWorld: a VQ tokenizer, then a word-level text encoder and
+a LlamaGen-architecture T2I transformer trained together. CPU-friendly (2 cores: well under an hour).
+
+    python tools/train_embedded.py            # writes embedded/*.safetensors and embedded/training.json
+
+Everything is seeded; the same command on the same machine type gives the same weights.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if "ar_edit_pack" not in sys.modules:
+    spec = importlib.util.spec_from_file_location("ar_edit_pack", os.path.join(ROOT, "__init__.py"),
+                                                  submodule_search_locations=[ROOT])
+    _pack = importlib.util.module_from_spec(spec)
+    sys.modules["ar_edit_pack"] = _pack
+    spec.loader.exec_module(_pack)
+
+from ar_edit_pack.core import shapes_world as world  # noqa: E402
+from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT  # noqa: E402
+from ar_edit_pack.core.llamagen_vq import LlamaGenVQ, VQConfig  # noqa: E402
+from ar_edit_pack.core.loaders import save_model  # noqa: E402
+from ar_edit_pack.core.word_encoder import WordEncoderConfig, WordEncoderNet, WordTextEncoder  # noqa: E402
+
+VQ_CONFIG = VQConfig(codebook_size=2048, codebook_embed_dim=8, ch=16, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1,
+                     z_channels=64, norm_groups=8)
+TEXT_CONFIG = WordEncoderConfig(vocab=tuple(world.vocabulary()), dim=64, n_layer=2, n_head=4, max_length=32)
+GPT_CONFIG = GPTConfig(dim=128, n_layer=4, n_head=4, multiple_of=64, vocab_size=VQ_CONFIG.codebook_size,
+                       caption_dim=TEXT_CONFIG.dim, cls_token_num=TEXT_CONFIG.max_length, image_size=world.SIZE,
+                       downsample=VQ_CONFIG.downsample)
+
+
+def scenes_batch(rng: random.Random, n: int):
+    scenes = [world.random_scene(rng) for _ in range(n)]
+    images = np.stack([world.render(s) for s in scenes])
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return scenes, x
+
+
+def object_crops(scenes, x: torch.Tensor, rng: random.Random) -> torch.Tensor:
+    """One layout cell (32 px, on the token grid) per image, holding an object 80% of the time: the VQ is
+    convolutional, so cell crops cost a ninth of full images, and most full-image area is plain
+    background that teaches little."""
+    crops = []
+    for i, scene in enumerate(scenes):
+        cells = [o.cell for o in scene.objects]
+        cell = rng.choice(cells) if cells and rng.random() < 0.8 else rng.randrange(9)
+        r, c = divmod(cell, 3)
+        crops.append(x[i, :, r * world.CELL:(r + 1) * world.CELL, c * world.CELL:(c + 1) * world.CELL])
+    return torch.stack(crops)
+
+
+def cosine_lr(step, total, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFIG) -> LlamaGenVQ:
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    vq = LlamaGenVQ(config)
+    opt = torch.optim.AdamW(vq.parameters(), lr=3e-3, betas=(0.9, 0.99), weight_decay=0.0)
+    usage = torch.zeros(config.codebook_size)
+    t0 = time.time()
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(step, steps, 3e-3, 100)
+        scenes, x = scenes_batch(rng, batch)
+        x = object_crops(scenes, x, rng)
+        z = F.normalize(vq.quant_conv(vq.encoder(x)), dim=1)  # [B, e, h, w]
+        cb = vq.quantize.codebook()
+        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        ids = (flat @ cb.T).argmax(1)  # nearest normalised code = largest cosine
+        zq = cb[ids].view(z.shape[0], z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
+        codebook_loss = F.mse_loss(zq, z.detach())
+        commit_loss = F.mse_loss(z, zq.detach())
+        zq_st = z + (zq - z).detach()  # straight-through
+        rec = vq.decoder(vq.post_quant_conv(zq_st))
+        rec_loss = F.mse_loss(rec, x) + F.l1_loss(rec, x)  # L1 keeps the flat colours' edges sharp
+        loss = rec_loss + codebook_loss + 0.25 * commit_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        usage += torch.bincount(ids, minlength=config.codebook_size).float()
+        if (step + 1) % 100 == 0 or step + 1 == steps:
+            # restart dead codes on random current encoder outputs (keeps the codebook in use)
+            dead = (usage == 0).nonzero().flatten()
+            if len(dead) and step < steps * 0.8:
+                pick = flat.detach()[torch.randint(0, flat.shape[0], (len(dead),))]
+                with torch.no_grad():
+                    vq.quantize.embedding.weight[dead] = pick + 0.01 * torch.randn_like(pick)
+            psnr = 10 * math.log10(4.0 / F.mse_loss(rec.detach().clamp(-1, 1), x).item())
+            log(f"vq step {step + 1}/{steps} loss {loss.item():.4f} psnr {psnr:.2f} dead {len(dead)} "
+                f"{time.time() - t0:.0f}s")
+            usage.zero_()
+    return vq.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def encode_dataset(vq: LlamaGenVQ, n: int, seed: int):
+    rng = random.Random(seed)
+    captions, tokens = [], []
+    for start in range(0, n, 256):
+        scenes, x = scenes_batch(rng, min(256, n - start))
+        captions += [s.caption() for s in scenes]
+        tokens.append(vq.encode(x).flatten(1))
+    return captions, torch.cat(tokens)
+
+
+def train_gpt(captions, tokens, steps: int, batch: int, seed: int, log, config: GPTConfig = GPT_CONFIG,
+              text_config: WordEncoderConfig = TEXT_CONFIG):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    text_net = WordEncoderNet(text_config)
+    text = WordTextEncoder(text_net)
+    gpt = LlamaGenGPT(config)
+    with torch.no_grad():
+        for name, p in gpt.named_parameters():
+            if p.dim() == 2:
+                torch.nn.init.normal_(p, std=0.02)
+        gpt.cls_embedding.uncond_embedding.normal_(0, 1)  # fixed random null caption, as LlamaGen
+        torch.nn.init.normal_(text_net.pos, std=0.02)
+    params = list(gpt.parameters()) + list(text_net.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
+    t0 = time.time()
+    n = len(captions)
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(step, steps, 1e-3, 200)
+        idx = torch.randint(0, n, (batch,), generator=gen)
+        emb = text.features([captions[i] for i in idx.tolist()])
+        feats = emb.features
+        drop = torch.rand(batch, generator=gen) < 0.1  # caption dropout for CFG (as LlamaGen: null caption)
+        feats = torch.where(drop[:, None, None], gpt.cls_embedding.uncond_embedding[None].expand_as(feats), feats)
+        tok = tokens[idx]
+        logits = gpt(gpt.embed_condition(feats), emb.mask, tok)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tok.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if (step + 1) % 100 == 0 or step + 1 == steps:
+            log(f"gpt step {step + 1}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
+    return gpt.eval().requires_grad_(False), text_net.eval().requires_grad_(False)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default=os.path.join(ROOT, "embedded"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vq-steps", type=int, default=4000)
+    p.add_argument("--vq-batch", type=int, default=16)
+    p.add_argument("--data", type=int, default=60000)
+    p.add_argument("--gpt-steps", type=int, default=3000)
+    p.add_argument("--gpt-batch", type=int, default=64)
+    p.add_argument("--stage", choices=["all", "vq", "gpt"], default="all")
+    args = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    os.makedirs(args.out, exist_ok=True)
+    record = {"command": "python tools/train_embedded.py " + " ".join(sys.argv[1:]), "seed": args.seed,
+              "threads": torch.get_num_threads(), "torch": torch.__version__}
+    log_lines = []
+
+    def log(msg):
+        print(msg, flush=True)
+        log_lines.append(msg)
+
+    t_all = time.time()
+    vq_path = os.path.join(args.out, "shapes_vq.safetensors")
+    if args.stage in ("all", "vq"):
+        t = time.time()
+        vq = train_vq(args.vq_steps, args.vq_batch, args.seed, log)
+        save_model(vq, vq_path, {"ar_edit.trained_on": "ShapesWorld"})
+        record["vq_seconds"] = round(time.time() - t)
+    if args.stage in ("all", "gpt"):
+        from ar_edit_pack.core.loaders import load_vq
+        vq = load_vq(vq_path)
+        t = time.time()
+        captions, tokens = encode_dataset(vq, args.data, args.seed + 1)
+        record["encode_seconds"] = round(time.time() - t)
+        t = time.time()
+        gpt, text_net = train_gpt(captions, tokens, args.gpt_steps, args.gpt_batch, args.seed + 2, log)
+        save_model(gpt, os.path.join(args.out, "shapes_gpt.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
+        save_model(text_net, os.path.join(args.out, "shapes_text.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
+        record["gpt_seconds"] = round(time.time() - t)
+    record["total_seconds"] = round(time.time() - t_all)
+    record.update({k: v for k, v in vars(args).items() if k not in ("out",)})
+    path = os.path.join(args.out, f"training_{args.stage}.json")
+    with open(path, "w") as f:
+        json.dump({**record, "log_tail": log_lines[-5:]}, f, indent=1)
+    log(f"done in {record['total_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
