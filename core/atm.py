@@ -149,7 +149,6 @@ class AnchorPicker:
         self.sample_fallback = params.sample_fallback.to(device)
         self.region = None if region is None else region.reshape(region.shape[0], -1).to(device)
         self.slots = torch.arange(self.k_max, device=device)
-        self.matched: list[torch.Tensor] = []
 
     def __call__(self, step: int, logits: torch.Tensor) -> torch.Tensor:
         filtered = filter_logits(logits, self.sampling)  # [B, V]

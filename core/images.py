@@ -10,6 +10,7 @@ Resize policy for images going into a tokenizer of stride s at a target size S x
 - "stretch": resize to S x S, ignoring the aspect ratio.
 - "none": use the image as it is; its sides must be multiples of s, and for editing the token grid
   must equal the model's, else a clear error.
+An alpha channel is composited over white.
 """
 from __future__ import annotations
 
@@ -19,17 +20,34 @@ import torch.nn.functional as F
 RESIZE_MODES = ("center_crop", "stretch", "none")
 
 
-def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+def _resize_lanczos(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """PIL's Lanczos filter, image by image (preprocessing, not a generation loop)."""
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for img in x.clamp(0, 1).cpu():
+        arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        pil = Image.fromarray(arr if arr.shape[-1] == 3 else arr[..., 0]).resize((w, h), Image.LANCZOS)
+        t = torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0)
+        out.append(t.permute(2, 0, 1) if t.dim() == 3 else t[None])
+    return torch.stack(out).to(x.device)
+
+
+def _resize(x: torch.Tensor, h: int, w: int, resample: str = "auto") -> torch.Tensor:
     if (h, w) == tuple(x.shape[-2:]):
         return x
+    if resample == "lanczos":
+        return _resize_lanczos(x, h, w)
     shrinking = h <= x.shape[-2] and w <= x.shape[-1]
     if shrinking:
         return F.interpolate(x, size=(h, w), mode="area")
     return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def fit_image(x: torch.Tensor, size: int | None, mode: str, stride: int) -> torch.Tensor:
-    """x [B, C, H, W] in 0..1 -> resized per the policy above."""
+def fit_image(x: torch.Tensor, size: int | None, mode: str, stride: int, resample: str = "auto") -> torch.Tensor:
+    """x [B, C, H, W] in 0..1 -> resized per the policy above (resample "auto": area down, bicubic up;
+    "lanczos": PIL's Lanczos, as EditAR prepares its inputs)."""
     if mode not in RESIZE_MODES:
         raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
     H, W = x.shape[-2:]
@@ -41,23 +59,27 @@ def fit_image(x: torch.Tensor, size: int | None, mode: str, stride: int) -> torc
     if size % stride:
         raise ValueError(f"target size {size} is not a multiple of the tokenizer stride {stride}")
     if mode == "stretch":
-        return _resize(x, size, size)
+        return _resize(x, size, size, resample)
     scale = size / min(H, W)
     h, w = max(size, round(H * scale)), max(size, round(W * scale))
-    x = _resize(x, h, w)
+    x = _resize(x, h, w, resample)
     top, left = (h - size) // 2, (w - size) // 2
     return x[..., top:top + size, left:left + size]
 
 
-def comfy_to_model(image: torch.Tensor, size: int | None = None, mode: str = "center_crop", stride: int = 16) -> torch.Tensor:
+def comfy_to_model(image: torch.Tensor, size: int | None = None, mode: str = "center_crop", stride: int = 16,
+                   resample: str = "auto") -> torch.Tensor:
     """IMAGE [B, H, W, C] 0..1 -> [B, 3, S, S] in [-1, 1] (alpha dropped, grey expanded to RGB)."""
     if image.dim() == 3:
         image = image[None]
     if image.dim() != 4 or image.shape[-1] not in (1, 3, 4):
         raise ValueError(f"expected an IMAGE [B, H, W, C] with C in 1/3/4, got {list(image.shape)}")
-    x = image[..., :3] if image.shape[-1] >= 3 else image.expand(*image.shape[:-1], 3)
-    x = x.permute(0, 3, 1, 2).float().clamp(0, 1)
-    return fit_image(x, size, mode, stride) * 2 - 1
+    image = image.float().clamp(0, 1)
+    if image.shape[-1] == 4:  # RGBA: composite over white (transparent areas become white, as EditAR does)
+        image = image[..., :3] * image[..., 3:] + (1 - image[..., 3:])
+    x = image if image.shape[-1] == 3 else image.expand(*image.shape[:-1], 3)
+    x = x.permute(0, 3, 1, 2)
+    return fit_image(x, size, mode, stride, resample) * 2 - 1
 
 
 def model_to_comfy(x: torch.Tensor) -> torch.Tensor:

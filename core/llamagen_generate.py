@@ -99,12 +99,40 @@ def check_condition(model: LlamaGenGPT, cond: Condition) -> Condition:
 
 
 @torch.inference_mode()
+def decode_from_prefix(model: LlamaGenGPT, prefix: torch.Tensor, prefix_mask: torch.Tensor | None, n_branches: int,
+                       combine: Callable[[torch.Tensor], torch.Tensor], pick: TokenPicker,
+                       progress: ProgressFn | None = None, num_tokens: int | None = None) -> torch.Tensor:
+    """The AR loop over a prebuilt prefix. prefix [nb*B, T, D] stacks the guidance branches (branch-major);
+    combine([nb, B, V]) -> guided logits [B, V]; every branch receives the picked token. -> tokens [B, N]."""
+    device = prefix.device
+    B2, T = prefix.shape[:2]
+    B = B2 // n_branches
+    N = num_tokens or model.cfg.num_image_tokens
+    S = -(-(T + N) // 8) * 8  # static cache length, rounded up as upstream
+    cache = KVCache(model.cfg, B2, S, model.dtype, device)
+    attn_mask = prefix_causal_mask(prefix_mask, S, T, B2, device)  # [nb*B, 1, S, S]
+    positions = torch.arange(S, device=device)
+
+    tokens = torch.empty(B, N, dtype=torch.long, device=device)
+    logits = model.forward_embeddings(prefix, positions[:T], attn_mask[:, :, :T], cache, last_only=True)[:, 0]
+    for i in range(N):
+        if i > 0:
+            x = tokens[:, i - 1 : i].repeat(n_branches, 1)
+            p = T + i - 1
+            logits = model.forward_embeddings(model.tok_embeddings(x), positions[p : p + 1],
+                                              attn_mask[:, :, p : p + 1], cache)[:, 0]
+        tokens[:, i] = pick(i, combine(logits.view(n_branches, B, -1)))
+        if progress is not None:
+            progress(i + 1, N)
+    return tokens
+
+
+@torch.inference_mode()
 def decode_tokens(model: LlamaGenGPT, cond: Condition, cfg_scale: float | Sequence[float] | torch.Tensor,
                   pick: TokenPicker, progress: ProgressFn | None = None, num_tokens: int | None = None) -> torch.Tensor:
-    """Run the AR loop; returns tokens [B, N] (long, on the model's device)."""
+    """Run the LlamaGen AR loop; returns tokens [B, N] (long, on the model's device)."""
     cond = check_condition(model, cond)
     device, B = model.device, cond.batch
-    N = num_tokens or model.cfg.num_image_tokens
     scales_host = torch.as_tensor(cfg_scale, dtype=torch.float32)
     use_cfg = not bool((scales_host == 1.0).all())  # decided on the host, before the loop
     scale = as_scale_tensor(scales_host, B, device)
@@ -112,31 +140,12 @@ def decode_tokens(model: LlamaGenGPT, cond: Condition, cfg_scale: float | Sequen
     raw = cond.raw.to(device)
     mask = None if cond.mask is None else cond.mask.to(device)
     prefix = model.embed_condition(raw)  # [B, T, D]
-    if use_cfg:
-        prefix = torch.cat([prefix, model.embed_condition(model.null_condition(B))])  # [2B, T, D]
-        mask = None if mask is None else torch.cat([mask, mask])
-    B2, T = prefix.shape[:2]
-    S = -(-(T + N) // 8) * 8  # static cache length, rounded up as upstream
-    cache = KVCache(model.cfg, B2, S, model.dtype, device)
-    attn_mask = prefix_causal_mask(mask, S, T, B2, device)  # [2B, 1, S, S]
-    positions = torch.arange(S, device=device)
-
-    tokens = torch.empty(B, N, dtype=torch.long, device=device)
-    logits = model.forward_embeddings(prefix, positions[:T], attn_mask[:, :, :T], cache, last_only=True)[:, 0]
-    for i in range(N):
-        if i > 0:
-            x = tokens[:, i - 1 : i]
-            if use_cfg:
-                x = torch.cat([x, x])
-            p = T + i - 1
-            logits = model.forward_embeddings(model.tok_embeddings(x), positions[p : p + 1],
-                                              attn_mask[:, :, p : p + 1], cache)[:, 0]
-        if use_cfg:
-            logits = combine_cfg(logits[:B], logits[B:], scale)
-        tokens[:, i] = pick(i, logits)
-        if progress is not None:
-            progress(i + 1, N)
-    return tokens
+    if not use_cfg:
+        return decode_from_prefix(model, prefix, mask, 1, lambda l: l[0], pick, progress, num_tokens)
+    prefix = torch.cat([prefix, model.embed_condition(model.null_condition(B))])  # [cond; uncond]
+    mask = None if mask is None else torch.cat([mask, mask])  # uncond keeps its row's caption mask
+    return decode_from_prefix(model, prefix, mask, 2, lambda l: combine_cfg(l[0], l[1], scale), pick, progress,
+                              num_tokens)
 
 
 def generate(model: LlamaGenGPT, cond: Condition, settings: SamplingSettings, seeds: Sequence[int] | torch.Tensor,

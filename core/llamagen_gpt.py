@@ -142,18 +142,25 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], image_size: int, n
 # Rotary embedding
 
 
-def rope_table_2d(grid: int, head_dim: int, base: float, prefix: int) -> torch.Tensor:
-    """[prefix + grid^2, head_dim/2, 2] (cos, sin) in fp32; zero rows for the condition prefix."""
+def rope_for_cells(rows: torch.Tensor, cols: torch.Tensor, head_dim: int, base: float) -> torch.Tensor:
+    """(cos, sin) [M, Hd/2, 2] in fp32 for grid cells (rows[m], cols[m]): the first Hd/4 pairs rotate by
+    the row, the last Hd/4 by the column, with frequencies base^(-2k/(Hd/2))."""
     n_freq = head_dim // 4  # per axis
-    cpu = torch.device("cpu")  # explicit: models are built under a meta-device context when loading
-    freqs = base ** (-torch.arange(n_freq, dtype=torch.float32, device=cpu) * 2 / (head_dim // 2))
-    pos = torch.arange(grid, dtype=torch.float32, device=cpu)
-    angle_1d = torch.outer(pos, freqs)  # [grid, n_freq]
-    rows = angle_1d[:, None, :].expand(grid, grid, n_freq)
-    cols = angle_1d[None, :, :].expand(grid, grid, n_freq)
-    angles = torch.cat([rows, cols], dim=-1).reshape(grid * grid, 2 * n_freq)  # raster order
-    table = torch.stack([angles.cos(), angles.sin()], dim=-1)
-    return torch.cat([torch.zeros(prefix, 2 * n_freq, 2, device=cpu), table])
+    freqs = base ** (-torch.arange(n_freq, dtype=torch.float32, device=rows.device) * 2 / (head_dim // 2))
+    angles = torch.cat([rows.float()[:, None] * freqs, cols.float()[:, None] * freqs], dim=-1)
+    return torch.stack([angles.cos(), angles.sin()], dim=-1)
+
+
+def grid_cells(grid: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raster-order (row, col) of a grid x grid block whose top-left cell is (offset, offset)."""
+    idx = torch.arange(grid * grid, device=torch.device("cpu"))  # explicit: models may be built under meta
+    return idx // grid + offset, idx % grid + offset
+
+
+def rope_table_2d(grid: int, head_dim: int, base: float, prefix: int) -> torch.Tensor:
+    """LlamaGen: [prefix + grid^2, Hd/2, 2]; zero rows (cos = sin = 0) for the condition prefix."""
+    cells = rope_for_cells(*grid_cells(grid), head_dim, base)
+    return torch.cat([torch.zeros(prefix, head_dim // 2, 2, device=cells.device), cells])
 
 
 def apply_rope(x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ import re
 
 import torch
 
-from . import llamagen_gpt, llamagen_vq, word_encoder
+from . import editar, llamagen_gpt, llamagen_vq, word_encoder
 from .checkpoints import CheckpointError, load_strict, read_file, save_safetensors
 
 ARCH_KEY = "ar_edit.arch"
@@ -39,6 +39,8 @@ def resolve_dtype(precision: str | torch.dtype, device: torch.device | str) -> t
 def detect_architecture(state: dict, metadata: dict) -> str:
     if ARCH_KEY in metadata:
         return metadata[ARCH_KEY]
+    if "tok_embeddings.weight" in state and ("img_uncond_embedding" in state or any(k.startswith("alignment.") for k in state)):
+        return "editar_gpt"  # the null image, or EditAR's training head, marks an EditAR file
     if "tok_embeddings.weight" in state and any(k.startswith("cls_embedding.") for k in state):
         return "llamagen_gpt"
     if "quantize.embedding.weight" in state and "encoder.conv_in.weight" in state:
@@ -57,7 +59,7 @@ def image_size_from_name(path: str) -> int | None:
 
 def _expect(arch: str, wanted: str, path: str) -> None:
     if arch != wanted:
-        nice = {"llamagen_gpt": "an AR transformer (LlamaGen GPT)", "llamagen_vq": "a VQ image tokenizer",
+        nice = {"llamagen_gpt": "an AR transformer (LlamaGen GPT)", "editar_gpt": "an EditAR transformer", "llamagen_vq": "a VQ image tokenizer",
                 "word_encoder": "a text encoder"}
         raise CheckpointError(f"{os.path.basename(path)} is {nice.get(arch, arch)}, but {nice.get(wanted, wanted)} "
                               f"was expected here: pick the file in the matching loader")
@@ -69,7 +71,14 @@ def load_gpt(path: str | os.PathLike, image_size: int | None = None, precision: 
     from the file name, else 512 (t2i) / 256 (c2i)."""
     path = os.fspath(path)
     state, meta = read_file(path)
-    _expect(detect_architecture(state, meta), "llamagen_gpt", path)
+    arch = detect_architecture(state, meta)
+    if arch == "editar_gpt":
+        # Training-only keys (EditAR's distillation head) are dropped by name; everything else is strict.
+        state = {k: v for k, v in state.items() if not k.startswith(editar.TRAINING_ONLY_PREFIXES)}
+        if image_size is None and CONFIG_KEY not in meta and "img_uncond_embedding" in state:  # N rows fix the grid
+            image_size = int(round(state["img_uncond_embedding"].shape[0] ** 0.5)) * 16
+    else:
+        _expect(arch, "llamagen_gpt", path)
     if CONFIG_KEY in meta:
         cfg = llamagen_gpt.GPTConfig.from_dict(json.loads(meta[CONFIG_KEY]))
         if image_size:
@@ -82,9 +91,10 @@ def load_gpt(path: str | os.PathLike, image_size: int | None = None, precision: 
             raise CheckpointError(f"{os.path.basename(path)}: {e}") from e
         if size is None and cfg.model_type == "c2i":
             cfg = cfg.with_image_size(256)
+    model_cls, what = (editar.EditARGPT, "EditAR") if arch == "editar_gpt" else (llamagen_gpt.LlamaGenGPT, "LlamaGen GPT")
     with torch.device("meta"):  # no memory for weights that the file replaces anyway
-        model = llamagen_gpt.LlamaGenGPT(cfg)
-    load_strict(model, state, f"LlamaGen GPT {os.path.basename(path)}")
+        model = model_cls(cfg)
+    load_strict(model, state, f"{what} {os.path.basename(path)}")
     return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
 
 
@@ -129,7 +139,7 @@ def load_model(path: str | os.PathLike, **kwargs):
     state, meta = read_file(path)
     arch = detect_architecture(state, meta)
     del state
-    if arch == "llamagen_gpt":
+    if arch in ("llamagen_gpt", "editar_gpt"):
         return load_gpt(path, **kwargs)
     if arch == "llamagen_vq":
         return load_vq(path, **{k: v for k, v in kwargs.items() if k in ("precision", "device")})
@@ -138,7 +148,9 @@ def load_model(path: str | os.PathLike, **kwargs):
 
 def save_model(model, path: str | os.PathLike, extra_metadata: dict | None = None) -> None:
     """Save as `.safetensors` with the architecture and config in the metadata."""
-    if isinstance(model, llamagen_gpt.LlamaGenGPT):
+    if isinstance(model, editar.EditARGPT):
+        arch = "editar_gpt"
+    elif isinstance(model, llamagen_gpt.LlamaGenGPT):
         arch = "llamagen_gpt"
     elif isinstance(model, llamagen_vq.LlamaGenVQ):
         arch = "llamagen_vq"

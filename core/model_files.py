@@ -17,6 +17,8 @@ class KnownFile:
     repo_id: str
     kind: str  # "autoregressive" | "vq" | "text_encoders"
     note: str = ""
+    repo_path: str = ""  # path inside the repository when it differs from the file name
+    repo_type: str = "model"  # "model" | "dataset"
 
 
 # Official LlamaGen releases (shared/docs/llamagen.md).
@@ -30,6 +32,8 @@ KNOWN_FILES: dict[str, KnownFile] = {f.filename: f for f in [
     KnownFile("c2i_XL_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
     KnownFile("c2i_XXL_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
     KnownFile("c2i_3B_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
+    KnownFile("editar_release.pt", "JitengMu/CVPR2025_EditAR_release", "autoregressive",
+              "EditAR instruction editor (GPT-XL, 512 px)", "editar_release/editar_release.pt", "dataset"),
     KnownFile("vq_ds16_t2i.pt", "peizesun/llamagen_t2i", "vq", "VQ-16 tokenizer for the t2i models"),
     KnownFile("vq_ds16_c2i.pt", "FoundationVision/LlamaGen", "vq", "VQ-16 tokenizer for the c2i models"),
     KnownFile("vq_ds8_c2i.pt", "FoundationVision/LlamaGen", "vq", "VQ-8 tokenizer"),
@@ -69,9 +73,10 @@ def known_files(kind: str) -> list[str]:
 
 def _missing_message(known: KnownFile, folder: str, reason: str) -> str:
     what = "folder" if known.kind == "text_encoders" else "file"
+    where = f"https://huggingface.co/{'datasets/' if known.repo_type == 'dataset' else ''}{known.repo_id}"
+    inside = f" (file {known.repo_path})" if known.repo_path else ""
     return (f"{known.filename} is not in {folder} and could not be downloaded ({reason}).\n"
-            f"Download the {what} from https://huggingface.co/{known.repo_id} "
-            f"and put it at {os.path.join(folder, known.filename)}")
+            f"Download the {what} from {where}{inside} and put it at {os.path.join(folder, known.filename)}")
 
 
 def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
@@ -95,7 +100,10 @@ def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
         if known.kind == "text_encoders":
             hub.snapshot_download(repo_id=known.repo_id, local_dir=path, allow_patterns=T5_PATTERNS)
         else:
-            hub.hf_hub_download(repo_id=known.repo_id, filename=known.filename, local_dir=folder)
+            got = hub.hf_hub_download(repo_id=known.repo_id, filename=known.repo_path or known.filename,
+                                      repo_type=known.repo_type, local_dir=folder)
+            if os.path.abspath(got) != os.path.abspath(path):  # stored under a sub-path in the repository
+                os.replace(got, path)
     except Exception as e:  # offline, no such file, auth: all end the same way for the user
         raise ModelFileMissing(_missing_message(known, folder, f"{type(e).__name__}: {e}".splitlines()[0][:300])) from e
     return path

@@ -2,7 +2,8 @@
 
 A scene is 1-3 objects (circle, square, triangle, star; six colours; large or small) in distinct cells
 of a 3x3 layout on a background (four colours or a checkerboard), rendered without anti-aliasing at
-96x96 px so that every pixel is exactly known. Each scene has an English caption, and any scene can be
+48x48 px so that every pixel is exactly known. Each layout cell is 16 px, exactly one token of a stride-16
+VQ tokenizer: a scene is a 3x3 token grid, which keeps the embedded models small enough to train on a CPU. Each scene has an English caption, and any scene can be
 edited in the five ways the ISLock paper evaluates (object replacement, attribute change, addition,
 removal, background change), giving the edit prompt, the edited image and the changed-pixel mask.
 `parse_image` reads a rendered or generated image back into objects, so "does the image show what the
@@ -15,17 +16,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-SIZE = 96  # image side in pixels
+SIZE = 48  # image side in pixels
 CELL = SIZE // 3  # 3x3 layout cells
 SHAPES = ("circle", "square", "triangle", "star")
 COLORS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (240, 200, 30),
           "purple": (140, 50, 190), "black": (25, 25, 25)}
 BACKGROUNDS = {"white": (245, 245, 245), "gray": (150, 150, 150), "pink": (250, 195, 210),
                "sky blue": (165, 205, 240), "checkered": None}
-CHECKER = ((245, 245, 245), (190, 190, 190))  # 16 px squares: one VQ token each
-SIZES = {"large": 26, "small": 16}
+CHECKER = ((245, 245, 245), (190, 190, 190))  # 16 px squares: one layout cell each
+SIZES = {"large": 14, "small": 9}
 ROWS, COLS = ("top", "middle", "bottom"), ("left", "center", "right")
 EDIT_KINDS = ("replace", "attribute", "add", "remove", "background")
+MIN_PIXELS = 12  # fewer foreground pixels than this in a cell: no object there
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ def parse_image(img: np.ndarray) -> Scene:
         img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
     f = img.astype(np.float32)
     # Background: checkered if the two checker colours dominate the border; else the nearest plain colour.
-    border = np.concatenate([f[:4].reshape(-1, 3), f[-4:].reshape(-1, 3), f[:, :4].reshape(-1, 3), f[:, -4:].reshape(-1, 3)])
+    border = np.concatenate([f[:1].reshape(-1, 3), f[-1:].reshape(-1, 3), f[:, :1].reshape(-1, 3), f[:, -1:].reshape(-1, 3)])
     light = (np.abs(border - CHECKER[0]).sum(1) < 40).mean()
     dark = (np.abs(border - CHECKER[1]).sum(1) < 40).mean()
     if light > 0.3 and dark > 0.3:
@@ -230,11 +232,11 @@ def parse_image(img: np.ndarray) -> Scene:
         r, c = divmod(cell, 3)
         sl = (slice(r * CELL, (r + 1) * CELL), slice(c * CELL, (c + 1) * CELL))
         m = fg[sl]
-        if m.sum() < 40:
+        if m.sum() < MIN_PIXELS:
             continue
         color, dist = _nearest(np.median(f[sl][m], 0), COLORS)
         m = m & (np.abs(f[sl] - np.array(COLORS[color], np.float32)).sum(-1) < 150)
-        if m.sum() < 40:
+        if m.sum() < MIN_PIXELS:
             continue
         # Shape and size: the best-overlapping template (objects sit at the centre of their cell).
         (shape, size), iou = max(((key, _iou(m, t)) for key, t in _templates().items()), key=lambda kv: kv[1])

@@ -112,6 +112,17 @@ class T5TextEncoder:
         return clean_caption(prompt) if self.clean else prompt.lower().strip()
 
     @torch.inference_mode()
+    def encode_raw(self, prompts: Sequence[str], length: int) -> TextEmbedding:
+        """T5's right-padded last_hidden_state as is, `length` slots, no caption cleaning (EditAR's text
+        path). The mask marks the valid tokens but EditAR attends to every slot."""
+        prompts = validate_prompts(prompts)
+        batch = self.tokenizer(list(prompts), max_length=length, padding="max_length", truncation=True,
+                               add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+        ids, attn = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+        hidden = self.model(input_ids=ids, attention_mask=attn).last_hidden_state
+        return TextEmbedding(hidden, attn.bool(), list(prompts), self.name)
+
+    @torch.inference_mode()
     def encode(self, prompts: Sequence[str]) -> TextEmbedding:
         prompts = validate_prompts(prompts)
         texts = [self.preprocess(p) for p in prompts]

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
+from ..core import decode_tokens_to_images
 from ..core.atm import FALLBACKS, ATMSettings, atm_edit, build_source_cache, naive_edit
 from ..core.grid_image import labelled_grid
 from ..core.images import grid_to_mask, mask_to_grid, model_to_comfy
-from ..core.llamagen_vq import to_unit_range
 from ..core.records import TokenBatch
 from ..core.sampling import SamplingSettings
 from ..core.sweeps import expand, parse_values, run_sweep
@@ -165,9 +165,7 @@ class ATMSweep:
         result = run_sweep(gpt, source, cond, sampling, settings, method, region,
                            progress=bridge.progress(source.anchors.shape[1]))
         gh, gw = source.grid
-        vq = tokenizer.load()
-        with torch.inference_mode():
-            images = model_to_comfy(to_unit_range(vq.decode(result.tokens.view(-1, gh, gw).to(next(vq.parameters()).device))))
+        images = model_to_comfy(decode_tokens_to_images(tokenizer.load(), result.tokens.view(-1, gh, gw)))
         labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch
         taus = len({s.atm.tau for s in settings})
         grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None))  # tau varies along a row

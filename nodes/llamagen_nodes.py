@@ -1,12 +1,14 @@
 """Nodes for the LlamaGen backbone: loaders, text encoding, generation, VQ encode/decode."""
 from __future__ import annotations
 
+import os
+
 import torch
 
-from ..core import loaders
+from ..core import decode_tokens_to_images, encode_images, loaders
+from ..core.embedded import embedded_choice, embedded_path, is_embedded
 from ..core.images import RESIZE_MODES, comfy_to_model, model_to_comfy
 from ..core.llamagen_generate import Condition, generate
-from ..core.llamagen_vq import to_unit_range
 from ..core.model_files import known_files
 from ..core.records import TokenBatch
 from ..core.sampling import SamplingSettings
@@ -18,8 +20,14 @@ MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 
 def _choices(kind: str) -> list[str]:
+    """The embedded model first (needs no download), then local files, then downloadable official files."""
     local = bridge.list_files(kind)
-    return local + [n for n in known_files(kind) if n not in local] or ["(no model files found)"]
+    embedded = [c] if (c := embedded_choice(kind)) else []
+    return embedded + local + [n for n in known_files(kind) if n not in local] or ["(no model files found)"]
+
+
+def _model_path(kind: str, name: str) -> str:
+    return embedded_path(kind) if is_embedded(kind, name) else bridge.resolve_file(kind, name)
 
 
 def _image_size_option(value: str) -> int | None:
@@ -45,7 +53,7 @@ class ModelLoader:
     CATEGORY = f"{CATEGORY}/loaders"
 
     def load(self, model_name, precision, image_size):
-        path = bridge.resolve_file("autoregressive", model_name)
+        path = _model_path("autoregressive", model_name)
         device = bridge.torch_device()
         dtype = loaders.resolve_dtype(precision, device)  # chosen for the compute device, stored offloaded
         module = loaders.load_gpt(path, image_size=_image_size_option(image_size), precision=dtype,
@@ -69,7 +77,7 @@ class TokenizerLoader:
     CATEGORY = f"{CATEGORY}/loaders"
 
     def load(self, tokenizer_name, precision):
-        path = bridge.resolve_file("vq", tokenizer_name)
+        path = _model_path("vq", tokenizer_name)
         device = bridge.torch_device()
         module = loaders.load_vq(path, precision=loaders.resolve_dtype(precision, device),
                                  device=bridge.offload_device())
@@ -95,9 +103,12 @@ class TextEncoderLoader:
     CATEGORY = f"{CATEGORY}/loaders"
 
     def load(self, encoder_name, precision, device):
-        path = bridge.resolve_file("text_encoders", encoder_name)
+        path = _model_path("text_encoders", encoder_name)
         target = torch.device("cpu") if device == "cpu" else bridge.torch_device()
-        encoder = T5TextEncoder(path, device="cpu", dtype=loaders.resolve_dtype(precision, target))
+        if os.path.isfile(path):  # a single-file encoder: the embedded word-level one
+            encoder = loaders.load_word_encoder(path)
+        else:
+            encoder = T5TextEncoder(path, device="cpu", dtype=loaders.resolve_dtype(precision, target))
         return (_EncoderHandle(encoder, encoder_name, target),)
 
 
@@ -215,9 +226,7 @@ class ImageToTokens:
 
     def encode(self, tokenizer, image, size, resize):
         vq = tokenizer.load()
-        x = comfy_to_model(image, size or None, resize, vq.downsample).to(bridge.torch_device())
-        with torch.inference_mode():
-            tokens = vq.encode(x.to(next(vq.parameters()).device))
+        tokens = encode_images(vq, comfy_to_model(image, size or None, resize, vq.downsample))
         return (TokenBatch(tokens, "encoded", stride=vq.downsample),)
 
 
@@ -234,8 +243,5 @@ class TokensToImage:
     CATEGORY = f"{CATEGORY}/tokenizer"
 
     def decode(self, tokenizer, tokens):
-        vq = tokenizer.load()
-        device = next(vq.parameters()).device
-        with torch.inference_mode():
-            images = to_unit_range(vq.decode(tokens.tokens.to(device)))
+        images = decode_tokens_to_images(tokenizer.load(), tokens.tokens)
         return (model_to_comfy(images).to(bridge.output_device()),)

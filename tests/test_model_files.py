@@ -51,3 +51,21 @@ def test_known_files_cover_the_official_releases():
     assert {"t2i_XL_stage1_256.pt", "t2i_XL_stage2_512.pt"} <= set(known_files("autoregressive"))
     assert {"vq_ds16_t2i.pt", "vq_ds16_c2i.pt", "vq_ds8_c2i.pt"} == set(known_files("vq"))
     assert KNOWN_FILES["flan-t5-xl"].repo_id == "google/flan-t5-xl"
+
+
+def test_download_from_a_sub_path_lands_under_the_file_name(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    calls = []
+
+    def fake_download(repo_id, filename, repo_type, local_dir):
+        calls.append((repo_id, filename, repo_type))
+        target = os.path.join(local_dir, filename)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "wb").write(b"weights")
+        return target
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    path = ensure_local("editar_release.pt", str(tmp_path))
+    assert calls == [("JitengMu/CVPR2025_EditAR_release", "editar_release/editar_release.pt", "dataset")]
+    assert path == str(tmp_path / "editar_release.pt") and open(path, "rb").read() == b"weights"

@@ -189,3 +189,36 @@ def test_real_image_source_graph(models_dir):
     out = run_graph(g)
     cache = out["8"][0]
     assert cache.origin == "encoded" and cache.seeds is None and cache.anchors.shape == (1, 16)
+
+
+def test_editar_node_graph(models_dir):
+    from test_editar import tiny_editar
+
+    save_official_pt(tiny_editar(), str(models_dir / "autoregressive" / "editar_tiny.pt"))
+    image = torch.rand(1, 80, 120, 3)
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 32:] = 1  # bottom half may change
+    g = {
+        "1": {"class_type": "ARE_ModelLoader", "inputs": {"model_name": "editar_tiny.pt", "precision": "auto",
+                                                          "image_size": "64"}},
+        "2": {"class_type": "ARE_TokenizerLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
+        "3": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "tiny-t5", "precision": "auto",
+                                                                "device": "default"}},
+        "4": {"class_type": "ARE_EditAR", "inputs": {"model": ["1", 0], "tokenizer": ["2", 0], "text_encoder": ["3", 0],
+              "image": image, "instruction": "make the circle blue", "task": "edit", "seed": 3, "text_cfg": 3.0,
+              "image_cfg": 1.5, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "mask": mask}},
+        "5": {"class_type": "ARE_TokensToImage", "inputs": {"tokenizer": ["2", 0], "tokens": ["4", 0]}},
+    }
+    out = run_graph(g)
+    edited, source = out["4"]
+    assert edited.tokens.shape == source.tokens.shape == (1, 4, 4)
+    assert torch.equal(edited.tokens[:, :2], source.tokens[:, :2])  # outside the mask: the input's tokens
+    assert out["5"][0].shape == (1, 64, 64, 3)
+    g["4"]["inputs"]["task"] = "depth"
+    g["4"]["inputs"]["instruction"] = ""
+    with pytest.raises(ValueError, match="empty"):
+        run_graph(g)
+    g["1"]["inputs"]["model_name"] = "t2i_tiny_64.pt"
+    g["4"]["inputs"]["instruction"] = "a house"
+    with pytest.raises(ValueError, match="not an EditAR model"):
+        run_graph(g)

@@ -20,7 +20,7 @@ def test_render_is_deterministic_and_parses_back_exactly():
     for _ in range(300):
         scene = world.random_scene(rng)
         img = world.render(scene)
-        assert img.shape == (96, 96, 3) and img.dtype == np.uint8
+        assert img.shape == (48, 48, 3) and img.dtype == np.uint8
         assert np.array_equal(img, world.render(scene))
         assert world.parse_image(img) == sorted_scene(scene)
         assert world.parse_image(img.astype(np.float32) / 255) == sorted_scene(scene)

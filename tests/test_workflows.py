@@ -79,6 +79,8 @@ def tiny_models_dir(tmp_path, t5_dir, monkeypatch):
         (root / d).mkdir(parents=True)
     save_official_pt(tiny_gpt(), str(root / "autoregressive" / "t2i_tiny_64.pt"))
     save_official_pt(tiny_vq(), str(root / "vq" / "vq_tiny.pt"))
+    from test_editar import tiny_editar
+    save_official_pt(tiny_editar(), str(root / "autoregressive" / "editar_tiny_64.pt"))
     shutil.copytree(t5_dir, root / "text_encoders" / "tiny-t5")
     monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(root))
     return root
@@ -95,8 +97,11 @@ SUBSTITUTE = {  # run shipped workflows on the tiny models (the real files canno
 @pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
 def test_workflow_runs_end_to_end_on_tiny_models(path, tiny_models_dir):
     api = ui_to_api(json.load(open(path)), {t: w for t, (_, w, _) in BUILTIN.items()})
+    editar = any(n["class_type"] == "ARE_EditAR" for n in api.values())
     for node in api.values():
         node["inputs"].update(SUBSTITUTE.get(node["class_type"], {}))
+        if editar and node["class_type"] == "ARE_ModelLoader":
+            node["inputs"]["model_name"] = "editar_tiny_64.pt"
     saved = []
     image = torch.rand(1, 80, 96, 3)
     mask = torch.zeros(1, 80, 96)

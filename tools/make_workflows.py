@@ -184,6 +184,31 @@ WORKFLOWS = {
          (1, "model", 8, "model"), (2, "tokenizer", 8, "tokenizer"), (6, "source", 8, "source"),
          (7, "conditioning", 8, "conditioning"), (8, "grid", 9, "images")],
     ),
+    "editar_instruction_edit": (
+        "EditAR: edit a photo by instruction",
+        llamagen_loaders(model="editar_release.pt") + [
+            (4, "LoadImage", (40, 560), {"image": "example.png", "upload": "image"}),
+            (5, "ARE_EditAR", (460, 240), {"instruction": "turn the scene into a snowy winter day", "seed": 0}),
+            (6, "ARE_TokensToImage", (880, 240), {}),
+            (7, "SaveImage", (1240, 240), {"filename_prefix": "editar_edit"}),
+        ],
+        [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
+         (4, "IMAGE", 5, "image"), (2, "tokenizer", 6, "tokenizer"), (5, "tokens", 6, "tokens"),
+         (6, "image", 7, "images")],
+    ),
+    "editar_depth_to_image": (
+        "EditAR: depth map (loaded from disk, or from any depth preprocessor node) to image",
+        llamagen_loaders(model="editar_release.pt") + [
+            (4, "LoadImage", (40, 560), {"image": "example.png", "upload": "image"}),
+            (5, "ARE_EditAR", (460, 240), {"instruction": "a cozy living room with a fireplace, warm light",
+                                           "task": "depth", "seed": 0}),
+            (6, "ARE_TokensToImage", (880, 240), {}),
+            (7, "SaveImage", (1240, 240), {"filename_prefix": "editar_depth"}),
+        ],
+        [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
+         (4, "IMAGE", 5, "image"), (2, "tokenizer", 6, "tokenizer"), (5, "tokens", 6, "tokens"),
+         (6, "image", 7, "images")],
+    ),
 }
 
 

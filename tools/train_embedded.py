@@ -34,7 +34,7 @@ from ar_edit_pack.core.llamagen_vq import LlamaGenVQ, VQConfig  # noqa: E402
 from ar_edit_pack.core.loaders import save_model  # noqa: E402
 from ar_edit_pack.core.word_encoder import WordEncoderConfig, WordEncoderNet, WordTextEncoder  # noqa: E402
 
-VQ_CONFIG = VQConfig(codebook_size=2048, codebook_embed_dim=8, ch=16, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1,
+VQ_CONFIG = VQConfig(codebook_size=512, codebook_embed_dim=8, ch=16, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1,
                      z_channels=64, norm_groups=8)
 TEXT_CONFIG = WordEncoderConfig(vocab=tuple(world.vocabulary()), dim=64, n_layer=2, n_head=4, max_length=32)
 GPT_CONFIG = GPTConfig(dim=128, n_layer=4, n_head=4, multiple_of=64, vocab_size=VQ_CONFIG.codebook_size,
@@ -49,19 +49,6 @@ def scenes_batch(rng: random.Random, n: int):
     return scenes, x
 
 
-def object_crops(scenes, x: torch.Tensor, rng: random.Random) -> torch.Tensor:
-    """One layout cell (32 px, on the token grid) per image, holding an object 80% of the time: the VQ is
-    convolutional, so cell crops cost a ninth of full images, and most full-image area is plain
-    background that teaches little."""
-    crops = []
-    for i, scene in enumerate(scenes):
-        cells = [o.cell for o in scene.objects]
-        cell = rng.choice(cells) if cells and rng.random() < 0.8 else rng.randrange(9)
-        r, c = divmod(cell, 3)
-        crops.append(x[i, :, r * world.CELL:(r + 1) * world.CELL, c * world.CELL:(c + 1) * world.CELL])
-    return torch.stack(crops)
-
-
 def cosine_lr(step, total, peak, warmup):
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -72,14 +59,13 @@ def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFI
     torch.manual_seed(seed)
     rng = random.Random(seed)
     vq = LlamaGenVQ(config)
-    opt = torch.optim.AdamW(vq.parameters(), lr=3e-3, betas=(0.9, 0.99), weight_decay=0.0)
+    opt = torch.optim.AdamW(vq.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0)
     usage = torch.zeros(config.codebook_size)
     t0 = time.time()
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, steps, 3e-3, 100)
-        scenes, x = scenes_batch(rng, batch)
-        x = object_crops(scenes, x, rng)
+            g["lr"] = cosine_lr(step, steps, 1e-3, 100)
+        _, x = scenes_batch(rng, batch)
         z = F.normalize(vq.quant_conv(vq.encoder(x)), dim=1)  # [B, e, h, w]
         cb = vq.quantize.codebook()
         flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
@@ -93,6 +79,7 @@ def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFI
         loss = rec_loss + codebook_loss + 0.25 * commit_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(vq.parameters(), 1.0)
         opt.step()
         usage += torch.bincount(ids, minlength=config.codebook_size).float()
         if (step + 1) % 100 == 0 or step + 1 == steps:
@@ -161,8 +148,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=os.path.join(ROOT, "embedded"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--vq-steps", type=int, default=4000)
-    p.add_argument("--vq-batch", type=int, default=16)
+    p.add_argument("--vq-steps", type=int, default=7000)
+    p.add_argument("--vq-batch", type=int, default=32)
     p.add_argument("--data", type=int, default=60000)
     p.add_argument("--gpt-steps", type=int, default=3000)
     p.add_argument("--gpt-batch", type=int, default=64)

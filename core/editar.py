@@ -1,0 +1,148 @@
+"""EditAR: LlamaGen GPT-XL fine-tuned for instruction editing and image-conditioned generation
+(CVPR 2025). Checkpoint-compatible with `editar_release.pt`.
+
+Sequence: [condition image N | text T | output N] under a plain causal mask (no caption mask). RoPE is
+LlamaGen's 2D RoPE on a doubled 2g x 2g grid: condition tokens at rows/cols [0, g), output tokens at
+rows/cols [g, 2g), the T text positions zero (cos = sin = 0). Text features are T5's right-padded
+last_hidden_state as is (EditAR neither cleans captions nor moves or zeroes pad rows).
+
+Guidance: the released code guides on text only, [text + image ; null text + image]; the paper also
+guides on the image, with the learned `img_uncond_embedding` in place of the condition tokens. With
+image_cfg = 1 the two coincide: logits = n_i + s_t (full - n_i) where n_i = null text + image; with
+image_cfg != 1 a third branch (null text + null image) n is added:
+logits = n + s_i (n_i - n) + s_t (full - n_i).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from .llamagen_generate import Condition, ProgressFn, as_scale_tensor, decode_from_prefix
+from .llamagen_gpt import GPTConfig, LlamaGenGPT, grid_cells, prefix_causal_mask, rope_for_cells
+from .sampling import SamplingSettings, filter_logits, sample_tokens
+
+# Prompt templates EditAR was trained with, per task.
+TASK_TEMPLATES = {
+    "edit": "{}",
+    "depth": "Given the depth image, generate an image following the description: {}",
+    "canny": "Given the canny edge image, generate an image following the description: {}",
+    "segmentation": "Given the segmentation mask, generate an image following the description: {}",
+}
+# Keys in released checkpoints that belong to training only (a feature-distillation head).
+TRAINING_ONLY_PREFIXES = ("alignment.",)
+
+
+def task_prompt(task: str, text: str) -> str:
+    if task not in TASK_TEMPLATES:
+        raise ValueError(f"task must be one of {', '.join(TASK_TEMPLATES)}, got {task!r}")
+    if not text.strip():
+        raise ValueError("the instruction is empty: say what to change (or describe the image to generate)")
+    return TASK_TEMPLATES[task].format(text)
+
+
+def rope_table_edit(grid: int, head_dim: int, base: float, text_len: int) -> torch.Tensor:
+    """[N + T + N, Hd/2, 2]: condition cells at offset 0, zero text rows, output cells at offset g."""
+    cond = rope_for_cells(*grid_cells(grid, 0), head_dim, base)
+    out = rope_for_cells(*grid_cells(grid, grid), head_dim, base)
+    return torch.cat([cond, torch.zeros(text_len, head_dim // 2, 2, device=cond.device), out])
+
+
+class EditARGPT(LlamaGenGPT):
+    """LlamaGen t2i GPT + the learned null image `img_uncond_embedding` [N, D] and the edit RoPE."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__(cfg)
+        n, d = cfg.num_image_tokens, cfg.dim
+        self.register_buffer("img_uncond_embedding", torch.randn(n, d) / d ** 0.5)
+        self._rope_cpu = rope_table_edit(cfg.grid_size, cfg.head_dim, cfg.rope_base, cfg.cls_token_num)
+
+    @property
+    def prefix_len(self) -> int:
+        return self.cfg.num_image_tokens + self.cfg.cls_token_num
+
+    def image_prefix(self, cond_tokens: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """Condition tokens [B, N] -> embeddings [B, N, D]; None -> the learned null image."""
+        if cond_tokens is None:
+            return self.img_uncond_embedding[None].expand(batch, -1, -1).to(self.dtype)
+        return self.tok_embeddings(cond_tokens)
+
+    def text_prefix(self, text: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """Raw T5 features [B, T, C] -> [B, T, D]; None -> the learned null caption."""
+        return self.embed_condition(self.null_condition(batch) if text is None else text)
+
+    def forward(self, cond_tokens: torch.Tensor | None, text: torch.Tensor | None, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced pass -> logits [B, n, V] (row k predicts output token k)."""
+        B = tokens.shape[0]
+        x = torch.cat([self.image_prefix(cond_tokens, B), self.text_prefix(text, B), self.tok_embeddings(tokens[:, :-1])], 1)
+        L = x.shape[1]
+        logits = self.forward_embeddings(x, torch.arange(L, device=x.device), prefix_causal_mask(None, L, L, B, x.device))
+        return logits[:, self.prefix_len - 1:]
+
+
+def check_inputs(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition) -> None:
+    cfg = model.cfg
+    if cond_tokens.reshape(cond_tokens.shape[0], -1).shape[1] != cfg.num_image_tokens:
+        g = cfg.grid_size
+        raise ValueError(f"the condition image has {cond_tokens[0].numel()} tokens; this model needs {g}x{g} "
+                         f"({g * cfg.downsample} px): encode the image at {g * cfg.downsample} px")
+    if text.raw.dim() != 3 or text.raw.shape[1:] != (cfg.cls_token_num, cfg.caption_dim):
+        raise ValueError(f"EditAR needs text features [B, {cfg.cls_token_num}, {cfg.caption_dim}] (right-padded, "
+                         f"raw), got {list(text.raw.shape)}: the text encoder does not match the model")
+    if text.batch != cond_tokens.shape[0]:
+        raise ValueError(f"{text.batch} prompts for {cond_tokens.shape[0]} condition images")
+
+
+@torch.inference_mode()
+def editar_logits(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition, tokens: torch.Tensor,
+                  text_cfg: float = 1.0, image_cfg: float = 1.0) -> torch.Tensor:
+    """Guided logits [B, N, V] of given output tokens in full forward passes (reference for the cache)."""
+    check_inputs(model, cond_tokens, text)
+    dev = model.device
+    c, t, x = cond_tokens.reshape(tokens.shape[0], -1).to(dev), text.raw.to(dev), tokens.to(dev)
+    full = model(c, t, x)
+    if text_cfg == 1.0 and image_cfg == 1.0:
+        return full
+    img_only = model(c, None, x)
+    if image_cfg == 1.0:
+        return img_only + text_cfg * (full - img_only)
+    none = model(None, None, x)
+    return none + image_cfg * (img_only - none) + text_cfg * (full - img_only)
+
+
+def editar_generate(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition, sampling: SamplingSettings,
+                    seeds: Sequence[int] | torch.Tensor, text_cfg: float | Sequence[float] = 3.0,
+                    image_cfg: float | Sequence[float] = 1.0, keep: torch.Tensor | None = None,
+                    progress: ProgressFn | None = None) -> torch.Tensor:
+    """Sample output tokens [B, N]. `keep` (optional bool [B, N] or [B, g, g]): positions that keep the
+    condition image's token (the region outside a user mask). Per-row text/image scales allow sweeps."""
+    sampling.validate()
+    check_inputs(model, cond_tokens, text)
+    dev = model.device
+    B = cond_tokens.shape[0]
+    c = cond_tokens.reshape(B, -1).to(dev)
+    t = text.raw.to(dev)
+    s_t = as_scale_tensor(text_cfg, B, dev)
+    img_host = torch.as_tensor(image_cfg, dtype=torch.float32)
+    txt_host = torch.as_tensor(text_cfg, dtype=torch.float32)
+    s_i = as_scale_tensor(img_host, B, dev)
+    branches = [torch.cat([model.image_prefix(c, B), model.text_prefix(t, B)], 1)]
+    combine: Callable[[torch.Tensor], torch.Tensor] = lambda l: l[0]
+    if not bool((img_host == 1.0).all()):  # decided on the host, before the loop
+        branches.append(torch.cat([model.image_prefix(c, B), model.text_prefix(None, B)], 1))
+        branches.append(torch.cat([model.image_prefix(None, B), model.text_prefix(None, B)], 1))
+        combine = lambda l: l[2] + s_i[:, None] * (l[1] - l[2]) + s_t[:, None] * (l[0] - l[1])
+    elif not bool((txt_host == 1.0).all()):
+        branches.append(torch.cat([model.image_prefix(c, B), model.text_prefix(None, B)], 1))
+        combine = lambda l: l[1] + s_t[:, None] * (l[0] - l[1])
+    seeds_d = torch.as_tensor(seeds, dtype=torch.int64).to(dev)
+    if seeds_d.shape != (B,):
+        raise ValueError(f"need one seed per row ({B}), got {list(seeds_d.shape)}")
+    keep_d = None if keep is None else keep.reshape(B, -1).to(dev)
+
+    def pick(step: int, logits: torch.Tensor) -> torch.Tensor:
+        token = sample_tokens(filter_logits(logits, sampling), seeds_d, step, sampling.greedy)
+        return token if keep_d is None else torch.where(keep_d[:, step], c[:, step], token)
+
+    prefix = torch.cat(branches)  # [nb*B, N + T, D], plain causal mask
+    return decode_from_prefix(model, prefix, None, len(branches), combine, pick, progress)

@@ -1,0 +1,121 @@
+import pytest
+import torch
+
+from ar_edit_pack.core import loaders
+from ar_edit_pack.core.checkpoints import CheckpointError
+from ar_edit_pack.core.editar import (EditARGPT, editar_generate, editar_logits, rope_table_edit, task_prompt)
+from ar_edit_pack.core.llamagen_generate import Condition
+from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT, rope_for_cells
+from ar_edit_pack.core.sampling import SamplingSettings
+
+from tiny_models import TINY_T2I, save_official_pt
+
+N, T = 16, 12
+
+
+def tiny_editar(seed=0):
+    torch.manual_seed(seed)
+    model = EditARGPT(GPTConfig(**{**TINY_T2I, "cls_token_num": T})).eval().requires_grad_(False)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+        model.cls_embedding.uncond_embedding.normal_()
+        model.img_uncond_embedding.normal_()
+    return model
+
+
+def inputs(batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 64, (batch, 4, 4), generator=g), Condition(torch.randn(batch, T, 32, generator=g))
+
+
+def test_rope_layout_condition_text_output():
+    table = rope_table_edit(4, 16, 10000.0, T)
+    assert table.shape == (N + T + N, 8, 2)
+    assert table[N:N + T].abs().sum() == 0  # text positions: cos = sin = 0
+    rows = torch.arange(16) // 4
+    cols = torch.arange(16) % 4
+    torch.testing.assert_close(table[:N], rope_for_cells(rows, cols, 16, 10000.0))
+    torch.testing.assert_close(table[N + T:], rope_for_cells(rows + 4, cols + 4, 16, 10000.0))
+    # cell (0, 0) of the condition has angle 0; the output's first cell sits at (4, 4) of the doubled grid
+    assert torch.equal(table[0, :, 0], torch.ones(8)) and not torch.equal(table[N + T, :, 0], torch.ones(8))
+
+
+def test_strict_loading_with_both_null_buffers(tmp_path):
+    model = tiny_editar()
+    state = dict(model.state_dict())
+    state["alignment.weight"] = torch.zeros(768, 64, 2, 2)  # EditAR's training-only head: ignored by name
+    state["alignment.bias"] = torch.zeros(768)
+    torch.save({"model": state}, tmp_path / "editar_release.pt")
+    loaded = loaders.load_gpt(tmp_path / "editar_release.pt")
+    assert isinstance(loaded, EditARGPT) and loaded.cfg.grid_size == 4 and loaded.cfg.cls_token_num == T
+    cond, text = inputs()
+    tokens = torch.randint(0, 64, (2, N))
+    assert torch.equal(editar_logits(loaded, cond, text, tokens, 3.0, 1.5), editar_logits(model, cond, text, tokens, 3.0, 1.5))
+    assert torch.equal(loaded.img_uncond_embedding, model.img_uncond_embedding)
+    for missing in ("img_uncond_embedding", "cls_embedding.uncond_embedding"):
+        broken = {k: v for k, v in state.items() if k != missing}
+        torch.save({"model": broken}, tmp_path / "broken.pt")
+        with pytest.raises(CheckpointError, match=f"missing keys.*{missing}"):
+            loaders.load_gpt(tmp_path / "broken.pt", image_size=64)
+
+
+@pytest.mark.parametrize("text_cfg, image_cfg", [(1.0, 1.0), (3.0, 1.0), (3.0, 1.5)])
+def test_kv_cached_decoding_equals_full_forward(text_cfg, image_cfg):
+    model = tiny_editar()
+    cond, text = inputs(3)
+    tokens = editar_generate(model, cond, Condition(text.raw.repeat(2, 1, 1)[:3]), SamplingSettings(temperature=0.0),
+                             [0, 0, 0], text_cfg, image_cfg)
+    full = editar_logits(model, cond, Condition(text.raw.repeat(2, 1, 1)[:3]), tokens, text_cfg, image_cfg)
+    assert torch.equal(full.argmax(-1), tokens)  # greedy: every cached step picked the full pass's argmax
+    sampled = editar_generate(model, cond, Condition(text.raw.repeat(2, 1, 1)[:3]), SamplingSettings(top_k=2),
+                              [1, 2, 3], text_cfg, image_cfg)
+    full = editar_logits(model, cond, Condition(text.raw.repeat(2, 1, 1)[:3]), sampled, text_cfg, image_cfg)
+    assert (full.topk(2, -1).indices == sampled[..., None]).any(-1).all()
+
+
+def test_guidance_branches_follow_the_formula():
+    model = tiny_editar()
+    cond, text = inputs()
+    tokens = torch.randint(0, 64, (2, N))
+    c = cond.reshape(2, -1)
+    full, img_only, none = model(c, text.raw, tokens), model(c, None, tokens), model(None, None, tokens)
+    torch.testing.assert_close(editar_logits(model, cond, text, tokens, 3.0, 1.0), img_only + 3.0 * (full - img_only))
+    torch.testing.assert_close(editar_logits(model, cond, text, tokens, 3.0, 2.0),
+                               none + 2.0 * (img_only - none) + 3.0 * (full - img_only))
+    assert not torch.allclose(img_only, none, atol=1e-3)  # the null image really changes the prediction
+
+
+def test_mask_keeps_the_condition_tokens_outside_and_seeds_are_per_row():
+    model = tiny_editar()
+    cond, text = inputs()
+    keep = torch.zeros(2, 4, 4, dtype=torch.bool)
+    keep[:, :2] = True
+    out = editar_generate(model, cond, text, SamplingSettings(top_k=0), [5, 6], keep=keep)
+    assert torch.equal(out.view(2, 4, 4)[keep], cond[keep])
+    single = editar_generate(model, cond[1:], Condition(text.raw[1:]), SamplingSettings(top_k=0), [6], keep=keep[1:])
+    assert torch.equal(single[0], out[1])
+
+
+def test_bad_inputs():
+    model = tiny_editar()
+    cond, text = inputs()
+    with pytest.raises(ValueError, match="encode the image at 64 px"):
+        editar_generate(model, torch.zeros(2, 8, 8, dtype=torch.long), text, SamplingSettings(), [0, 1])
+    with pytest.raises(ValueError, match="text encoder does not match"):
+        editar_generate(model, cond, Condition(torch.randn(2, 120, 32)), SamplingSettings(), [0, 1])
+    assert task_prompt("canny", "a cat") == ("Given the canny edge image, generate an image following the "
+                                             "description: a cat")
+    assert task_prompt("edit", "make it snow") == "make it snow"
+    with pytest.raises(ValueError, match="empty"):
+        task_prompt("edit", " ")
+    with pytest.raises(ValueError, match="task"):
+        task_prompt("sketch", "a cat")
+
+
+def test_editar_file_is_not_mistaken_for_plain_llamagen(tmp_path):
+    save_official_pt(tiny_editar(), str(tmp_path / "e.pt"))
+    assert isinstance(loaders.load_gpt(tmp_path / "e.pt"), EditARGPT)
+    plain = LlamaGenGPT(GPTConfig(**{**TINY_T2I, "cls_token_num": T}))
+    save_official_pt(plain, str(tmp_path / "t2i_64.pt"))
+    assert type(loaders.load_gpt(tmp_path / "t2i_64.pt")) is LlamaGenGPT
