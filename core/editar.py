@@ -51,6 +51,8 @@ def rope_table_edit(grid: int, head_dim: int, base: float, text_len: int) -> tor
 class EditARGPT(LlamaGenGPT):
     """LlamaGen t2i GPT + the learned null image `img_uncond_embedding` [N, D] and the edit RoPE."""
 
+    layout = "editar"
+
     def __init__(self, cfg: GPTConfig):
         super().__init__(cfg)
         n, d = cfg.num_image_tokens, cfg.dim

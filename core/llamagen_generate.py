@@ -81,6 +81,9 @@ def fit_caption_length(cond: Condition, length: int) -> Condition:
 
 def check_condition(model: LlamaGenGPT, cond: Condition) -> Condition:
     """Validate a condition for `model` and return it in the model's layout."""
+    if model.layout != "llamagen":
+        raise ValueError(f"this is an {model.layout} model: it needs an input image (use the AR EditAR node), "
+                         f"not plain generation or anchor matching")
     cfg = model.cfg
     if cfg.model_type == "t2i":
         if cond.raw.dim() != 3 or cond.raw.shape[2] != cfg.caption_dim:

@@ -298,6 +298,9 @@ class ClassEmbedder(nn.Module):
 
 
 class LlamaGenGPT(nn.Module):
+    # Which sequence layout (and RoPE table) the model was trained with; generation loops check it.
+    layout = "llamagen"
+
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.cfg = cfg

@@ -113,6 +113,14 @@ def test_bad_inputs():
         task_prompt("sketch", "a cat")
 
 
+def test_editar_model_refuses_plain_generation():
+    from ar_edit_pack.core.llamagen_generate import generate
+
+    with pytest.raises(ValueError, match="AR EditAR node"):
+        generate(tiny_editar(), Condition(torch.randn(1, T, 32), torch.ones(1, T, dtype=torch.bool)),
+                 SamplingSettings(), [0])
+
+
 def test_editar_file_is_not_mistaken_for_plain_llamagen(tmp_path):
     save_official_pt(tiny_editar(), str(tmp_path / "e.pt"))
     assert isinstance(loaders.load_gpt(tmp_path / "e.pt"), EditARGPT)

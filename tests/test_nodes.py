@@ -222,3 +222,20 @@ def test_editar_node_graph(models_dir):
     g["4"]["inputs"]["instruction"] = "a house"
     with pytest.raises(ValueError, match="not an EditAR model"):
         run_graph(g)
+
+
+def test_demo_command_writes_the_side_by_side(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / "demo"
+    run = subprocess.run([sys.executable, "-m", "core", "demo", "--out", str(out), "--tau", "4.0", "--K", "64",
+                          "--alpha", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    from PIL import Image
+    assert Image.open(out / "demo.png").size == (3 * 64 * 4, 64 * 4)
+    params = json.loads((out / "demo.json").read_text())
+    assert params["atm"]["tau"] == 4.0 and params["locked_fraction"] == 1.0  # tau max + all candidates: the source
