@@ -1,7 +1,7 @@
 """ComfyUI node classes of the pack. Ids are stable: saved workflows refer to them."""
 from . import comfy_bridge
 from .atm_nodes import ATMEdit, ATMSweep, SourceCacheNode
-from .editar_nodes import EditAR
+from .editar_nodes import EditAR, EditARSweep
 from .llamagen_nodes import (ClassLabel, Generate, ImageToTokens, ModelLoader, TextEncode, TextEncoderLoader,
                              TokenizerLoader, TokensToImage)
 
@@ -20,6 +20,7 @@ NODE_CLASS_MAPPINGS = {
     "ARE_ATMEdit": ATMEdit,
     "ARE_ATMSweep": ATMSweep,
     "ARE_EditAR": EditAR,
+    "ARE_EditARSweep": EditARSweep,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -35,4 +36,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_ATMEdit": "AR Anchor Token Matching Edit (ISLock)",
     "ARE_ATMSweep": "AR Anchor Token Matching Sweep",
     "ARE_EditAR": "AR EditAR (instruction edit / depth, canny, seg to image)",
+    "ARE_EditARSweep": "AR EditAR Sweep",
 }

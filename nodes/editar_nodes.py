@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from ..core import encode_images
+from ..core import decode_tokens_to_images, encode_images
+from ..core.grid_image import labelled_grid
+from ..core.images import model_to_comfy
+from ..core.sweeps import MAX_SWEEP_ROWS, parse_values
 from ..core.editar import TASK_TEMPLATES, EditARGPT, editar_generate, task_prompt
 from ..core.images import comfy_to_model, mask_to_grid
 from ..core.llamagen_generate import Condition
@@ -47,25 +50,77 @@ class EditAR:
 
     def edit(self, model, tokenizer, text_encoder, image, instruction, task, seed, text_cfg, image_cfg, temperature,
              top_k, top_p, mask=None):
-        sampling = SamplingSettings(1.0, temperature, top_k, top_p).validate()
-        prompt = task_prompt(task, instruction)
-        gpt = model.load()
-        if not isinstance(gpt, EditARGPT):
-            raise ValueError(f"{model.name} is not an EditAR model (no img_uncond_embedding): load editar_release.pt")
-        vq = tokenizer.load()
-        if vq.cfg.codebook_size != gpt.cfg.vocab_size:
-            raise ValueError(f"tokenizer has {vq.cfg.codebook_size} codes, the model {gpt.cfg.vocab_size}: they do not match")
-        size = gpt.cfg.image_size
-        cond = encode_images(vq, comfy_to_model(image, size, "center_crop", vq.downsample, resample="lanczos"))
-        B, g = cond.shape[0], gpt.cfg.grid_size
-        text_encoder.load()
-        encoder = text_encoder.encoder
-        if not hasattr(encoder, "encode_raw"):
-            raise ValueError(f"{text_encoder.name} cannot drive EditAR: load the T5 encoder (flan-t5-xl)")
-        emb = encoder.encode_raw([prompt] * B, gpt.cfg.cls_token_num)
-        keep = None if mask is None else ~mask_to_grid(mask, g, g, B, image_size=size)
-        seeds = torch.arange(B, dtype=torch.int64) + seed
-        tokens = editar_generate(gpt, cond.to(gpt.device), Condition(emb.features.to(gpt.device), None, [prompt] * B),
-                                 sampling, seeds, text_cfg, image_cfg, keep, progress=bridge.progress(g * g))
-        return (TokenBatch(tokens.view(B, g, g), "edited", None, seeds, sampling, vq.downsample),
-                TokenBatch(cond, "encoded", stride=vq.downsample))
+        edited, source, _ = run_editar(model, tokenizer, text_encoder, image, instruction, task, [seed], [text_cfg],
+                                       [image_cfg], temperature, top_k, top_p, mask)
+        return edited, source
+
+
+def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, text_cfgs, image_cfgs, temperature,
+               top_k, top_p, mask):
+    """Every (seed, text_cfg, image_cfg) combination for every input image as ONE batched decode.
+    Row order: image, then seed, then text_cfg, then image_cfg (fastest); image i uses seed + i.
+    -> (edited, inputs, labels)."""
+    sampling = SamplingSettings(1.0, temperature, top_k, top_p).validate()
+    prompt = task_prompt(task, instruction)
+    gpt = model.load()
+    if not isinstance(gpt, EditARGPT):
+        raise ValueError(f"{model.name} is not an EditAR model (no img_uncond_embedding): load editar_release.pt")
+    vq = tokenizer.load()
+    if vq.cfg.codebook_size != gpt.cfg.vocab_size:
+        raise ValueError(f"tokenizer has {vq.cfg.codebook_size} codes, the model {gpt.cfg.vocab_size}: they do not match")
+    size = gpt.cfg.image_size
+    cond = encode_images(vq, comfy_to_model(image, size, "center_crop", vq.downsample, resample="lanczos"))
+    n_img, g = cond.shape[0], gpt.cfg.grid_size
+    combos = [(s, t, i) for s in seeds for t in text_cfgs for i in image_cfgs]
+    rows = n_img * len(combos)
+    if rows > MAX_SWEEP_ROWS:
+        raise ValueError(f"{rows} rows; at most {MAX_SWEEP_ROWS} run as one batch")
+    text_encoder.load()
+    encoder = text_encoder.encoder
+    if not hasattr(encoder, "encode_raw"):
+        raise ValueError(f"{text_encoder.name} cannot drive EditAR: load the T5 encoder (flan-t5-xl)")
+    emb = encoder.encode_raw([prompt], gpt.cfg.cls_token_num)  # one prompt, shared by every row
+    src = torch.arange(n_img).repeat_interleave(len(combos))
+    keep = None if mask is None else (~mask_to_grid(mask, g, g, n_img, image_size=size))[src]
+    seeds_t = torch.tensor([c[0] + i for i in range(n_img) for c in combos], dtype=torch.int64)
+    text = Condition(emb.features.to(gpt.device).expand(rows, -1, -1), None, [prompt] * rows)
+    tokens = editar_generate(gpt, cond.to(gpt.device)[src.to(gpt.device)], text, sampling, seeds_t,
+                             [c[1] for c in combos] * n_img, [c[2] for c in combos] * n_img, keep,
+                             progress=bridge.progress(g * g))
+    labels = [f"seed={c[0]}, text={c[1]:g}, image={c[2]:g}" for c in combos] * n_img
+    return (TokenBatch(tokens.view(rows, g, g), "edited", None, seeds_t, sampling, vq.downsample),
+            TokenBatch(cond, "encoded", stride=vq.downsample), labels)
+
+
+class EditARSweep:
+    DESCRIPTION = ("Runs EditAR for every combination of the listed seeds and text / image guidance scales as ONE "
+                   "batched pass; returns the images and a labelled grid.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        base = EditAR.INPUT_TYPES()
+        req = {k: v for k, v in base["required"].items() if k not in ("seed", "text_cfg", "image_cfg")}
+        req.update({
+            "seed_values": ("STRING", {"default": "0, 1, 2"}),
+            "text_cfg_values": ("STRING", {"default": "2.0, 3.0, 5.0"}),
+            "image_cfg_values": ("STRING", {"default": "1.0"}),
+            "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = one per text scale"}),
+        })
+        return {"required": req, "optional": base["optional"]}
+
+    RETURN_TYPES = ("IMAGE", "IMAGE", AR_TOKENS)
+    RETURN_NAMES = ("images", "grid", "tokens")
+    FUNCTION = "sweep"
+    CATEGORY = f"{CATEGORY}/editing"
+
+    def sweep(self, model, tokenizer, text_encoder, image, instruction, task, temperature, top_k, top_p, seed_values,
+              text_cfg_values, image_cfg_values, columns, mask=None):
+        text_cfgs = parse_values(text_cfg_values, float, "text_cfg_values")
+        image_cfgs = parse_values(image_cfg_values, float, "image_cfg_values")
+        edited, _, labels = run_editar(model, tokenizer, text_encoder, image, instruction, task,
+                                       parse_values(seed_values, int, "seed_values"), text_cfgs, image_cfgs,
+                                       temperature, top_k, top_p, mask)
+        images = model_to_comfy(decode_tokens_to_images(tokenizer.load(), edited.tokens))
+        grid = labelled_grid(images, labels, columns or len(text_cfgs) * len(image_cfgs))
+        out = bridge.output_device()
+        return (images.to(out), grid.to(out), edited)

@@ -239,3 +239,28 @@ def test_demo_command_writes_the_side_by_side(tmp_path):
     assert Image.open(out / "demo.png").size == (3 * 64 * 4, 64 * 4)
     params = json.loads((out / "demo.json").read_text())
     assert params["atm"]["tau"] == 4.0 and params["locked_fraction"] == 1.0  # tau max + all candidates: the source
+
+
+def test_editar_sweep_items_equal_single_edits(models_dir):
+    from test_editar import tiny_editar
+
+    save_official_pt(tiny_editar(), str(models_dir / "autoregressive" / "editar_tiny.pt"))
+    image = torch.rand(1, 64, 64, 3)
+    loaders_ = {
+        "1": {"class_type": "ARE_ModelLoader", "inputs": {"model_name": "editar_tiny.pt", "precision": "auto",
+                                                          "image_size": "auto"}},
+        "2": {"class_type": "ARE_TokenizerLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
+        "3": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "tiny-t5", "precision": "auto",
+                                                                "device": "default"}},
+    }
+    common = {"model": ["1", 0], "tokenizer": ["2", 0], "text_encoder": ["3", 0], "image": image,
+              "instruction": "make it red", "task": "edit", "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+    sweep = run_graph({**loaders_, "4": {"class_type": "ARE_EditARSweep", "inputs": {
+        **common, "seed_values": "4, 9", "text_cfg_values": "1.0, 3.0", "image_cfg_values": "1.0, 2.0", "columns": 0}}})
+    images, grid, tokens = sweep["4"]
+    assert images.shape == (8, 64, 64, 3) and tokens.tokens.shape == (8, 4, 4) and grid.shape[0] == 1
+    for j, (seed, t, i) in enumerate([(4, 1.0, 1.0), (4, 3.0, 2.0), (9, 3.0, 1.0), (9, 1.0, 2.0)]):
+        row = {(4, 1.0, 1.0): 0, (4, 3.0, 2.0): 3, (9, 3.0, 1.0): 6, (9, 1.0, 2.0): 5}[(seed, t, i)]
+        single = run_graph({**loaders_, "4": {"class_type": "ARE_EditAR", "inputs": {
+            **common, "seed": seed, "text_cfg": t, "image_cfg": i}}})["4"][0]
+        assert torch.equal(tokens.tokens[row], single.tokens[0]), (seed, t, i)

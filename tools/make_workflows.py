@@ -209,6 +209,17 @@ WORKFLOWS = {
          (4, "IMAGE", 5, "image"), (2, "tokenizer", 6, "tokenizer"), (5, "tokens", 6, "tokens"),
          (6, "image", 7, "images")],
     ),
+    "editar_cfg_sweep_grid": (
+        "EditAR: seeds x guidance scales as one batch, with a labelled grid",
+        llamagen_loaders(model="editar_release.pt") + [
+            (4, "LoadImage", (40, 560), {"image": "example.png", "upload": "image"}),
+            (5, "ARE_EditARSweep", (460, 240), {"instruction": "make it look like an oil painting",
+                                                "seed_values": "0, 1", "text_cfg_values": "2.0, 3.0, 5.0"}),
+            (6, "SaveImage", (880, 240), {"filename_prefix": "editar_sweep"}),
+        ],
+        [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
+         (4, "IMAGE", 5, "image"), (5, "grid", 6, "images")],
+    ),
 }
 
 
