@@ -55,17 +55,18 @@ def cosine_lr(step, total, peak, warmup):
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFIG) -> LlamaGenVQ:
+def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFIG, device: str = "cpu") -> LlamaGenVQ:
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    vq = LlamaGenVQ(config)
+    vq = LlamaGenVQ(config).to(device)
     opt = torch.optim.AdamW(vq.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0)
-    usage = torch.zeros(config.codebook_size)
+    usage = torch.zeros(config.codebook_size, device=device)
     t0 = time.time()
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, steps, 1e-3, 100)
         _, x = scenes_batch(rng, batch)
+        x = x.to(device)
         z = F.normalize(vq.quant_conv(vq.encoder(x)), dim=1)  # [B, e, h, w]
         cb = vq.quantize.codebook()
         flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
@@ -93,7 +94,7 @@ def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFI
             log(f"vq step {step + 1}/{steps} loss {loss.item():.4f} psnr {psnr:.2f} dead {len(dead)} "
                 f"{time.time() - t0:.0f}s")
             usage.zero_()
-    return vq.eval().requires_grad_(False)
+    return vq.cpu().eval().requires_grad_(False)
 
 
 @torch.no_grad()
@@ -108,7 +109,7 @@ def encode_dataset(vq: LlamaGenVQ, n: int, seed: int):
 
 
 def train_gpt(captions, tokens, steps: int, batch: int, seed: int, log, config: GPTConfig = GPT_CONFIG,
-              text_config: WordEncoderConfig = TEXT_CONFIG):
+              text_config: WordEncoderConfig = TEXT_CONFIG, device: str = "cpu"):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     text_net = WordEncoderNet(text_config)
@@ -120,6 +121,9 @@ def train_gpt(captions, tokens, steps: int, batch: int, seed: int, log, config: 
                 torch.nn.init.normal_(p, std=0.02)
         gpt.cls_embedding.uncond_embedding.normal_(0, 1)  # fixed random null caption, as LlamaGen
         torch.nn.init.normal_(text_net.pos, std=0.02)
+    gpt.to(device)
+    text_net.to(device)
+    tokens = tokens.to(device)
     params = list(gpt.parameters()) + list(text_net.parameters())
     opt = torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
     t0 = time.time()
@@ -130,9 +134,9 @@ def train_gpt(captions, tokens, steps: int, batch: int, seed: int, log, config: 
         idx = torch.randint(0, n, (batch,), generator=gen)
         emb = text.features([captions[i] for i in idx.tolist()])
         feats = emb.features
-        drop = torch.rand(batch, generator=gen) < 0.1  # caption dropout for CFG (as LlamaGen: null caption)
+        drop = (torch.rand(batch, generator=gen) < 0.1).to(device)  # caption dropout for CFG (LlamaGen: null caption)
         feats = torch.where(drop[:, None, None], gpt.cls_embedding.uncond_embedding[None].expand_as(feats), feats)
-        tok = tokens[idx]
+        tok = tokens[idx.to(device)]
         logits = gpt(gpt.embed_condition(feats), emb.mask, tok)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tok.reshape(-1))
         opt.zero_grad(set_to_none=True)
@@ -141,7 +145,7 @@ def train_gpt(captions, tokens, steps: int, batch: int, seed: int, log, config: 
         opt.step()
         if (step + 1) % 100 == 0 or step + 1 == steps:
             log(f"gpt step {step + 1}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
-    return gpt.eval().requires_grad_(False), text_net.eval().requires_grad_(False)
+    return gpt.cpu().eval().requires_grad_(False), text_net.cpu().eval().requires_grad_(False)
 
 
 def main():
@@ -154,6 +158,7 @@ def main():
     p.add_argument("--gpt-steps", type=int, default=3000)
     p.add_argument("--gpt-batch", type=int, default=64)
     p.add_argument("--stage", choices=["all", "vq", "gpt"], default="all")
+    p.add_argument("--device", default="cpu", help="cuda to iterate faster when a GPU is available")
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     os.makedirs(args.out, exist_ok=True)
@@ -169,7 +174,7 @@ def main():
     vq_path = os.path.join(args.out, "shapes_vq.safetensors")
     if args.stage in ("all", "vq"):
         t = time.time()
-        vq = train_vq(args.vq_steps, args.vq_batch, args.seed, log)
+        vq = train_vq(args.vq_steps, args.vq_batch, args.seed, log, device=args.device)
         save_model(vq, vq_path, {"ar_edit.trained_on": "ShapesWorld"})
         record["vq_seconds"] = round(time.time() - t)
     if args.stage in ("all", "gpt"):
@@ -179,7 +184,8 @@ def main():
         captions, tokens = encode_dataset(vq, args.data, args.seed + 1)
         record["encode_seconds"] = round(time.time() - t)
         t = time.time()
-        gpt, text_net = train_gpt(captions, tokens, args.gpt_steps, args.gpt_batch, args.seed + 2, log)
+        gpt, text_net = train_gpt(captions, tokens, args.gpt_steps, args.gpt_batch, args.seed + 2, log,
+                                  device=args.device)
         save_model(gpt, os.path.join(args.out, "shapes_gpt.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
         save_model(text_net, os.path.join(args.out, "shapes_text.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
         record["gpt_seconds"] = round(time.time() - t)
