@@ -191,19 +191,26 @@ def test_real_image_source_graph(models_dir):
     assert cache.origin == "encoded" and cache.seeds is None and cache.anchors.shape == (1, 16)
 
 
-def test_editar_node_graph(models_dir):
+def editar_loaders(models_dir, image_size="auto"):
+    """Loader nodes 1-3 for a tiny EditAR model, saved into the models folder."""
     from test_editar import tiny_editar
 
     save_official_pt(tiny_editar(), str(models_dir / "autoregressive" / "editar_tiny.pt"))
+    return {
+        "1": {"class_type": "ARE_ModelLoader", "inputs": {"model_name": "editar_tiny.pt", "precision": "auto",
+                                                          "image_size": image_size}},
+        "2": {"class_type": "ARE_TokenizerLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
+        "3": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "tiny-t5", "precision": "auto",
+                                                                "device": "default"}},
+    }
+
+
+def test_editar_node_graph(models_dir):
     image = torch.rand(1, 80, 120, 3)
     mask = torch.zeros(1, 64, 64)
     mask[:, 32:] = 1  # bottom half may change
     g = {
-        "1": {"class_type": "ARE_ModelLoader", "inputs": {"model_name": "editar_tiny.pt", "precision": "auto",
-                                                          "image_size": "64"}},
-        "2": {"class_type": "ARE_TokenizerLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
-        "3": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "tiny-t5", "precision": "auto",
-                                                                "device": "default"}},
+        **editar_loaders(models_dir, image_size="64"),
         "4": {"class_type": "ARE_EditAR", "inputs": {"model": ["1", 0], "tokenizer": ["2", 0], "text_encoder": ["3", 0],
               "image": image, "instruction": "make the circle blue", "task": "edit", "seed": 3, "text_cfg": 3.0,
               "image_cfg": 1.5, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "mask": mask}},
@@ -242,17 +249,8 @@ def test_demo_command_writes_the_side_by_side(tmp_path):
 
 
 def test_editar_sweep_items_equal_single_edits(models_dir):
-    from test_editar import tiny_editar
-
-    save_official_pt(tiny_editar(), str(models_dir / "autoregressive" / "editar_tiny.pt"))
     image = torch.rand(1, 64, 64, 3)
-    loaders_ = {
-        "1": {"class_type": "ARE_ModelLoader", "inputs": {"model_name": "editar_tiny.pt", "precision": "auto",
-                                                          "image_size": "auto"}},
-        "2": {"class_type": "ARE_TokenizerLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
-        "3": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "tiny-t5", "precision": "auto",
-                                                                "device": "default"}},
-    }
+    loaders_ = editar_loaders(models_dir)
     common = {"model": ["1", 0], "tokenizer": ["2", 0], "text_encoder": ["3", 0], "image": image,
               "instruction": "make it red", "task": "edit", "temperature": 1.0, "top_k": 0, "top_p": 1.0}
     sweep = run_graph({**loaders_, "4": {"class_type": "ARE_EditARSweep", "inputs": {

@@ -29,6 +29,7 @@ if "ar_edit_pack" not in sys.modules:
     spec.loader.exec_module(_pack)
 
 from ar_edit_pack.core import shapes_world as world  # noqa: E402
+from ar_edit_pack.core.shapes_bench import to_model  # noqa: E402
 from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT  # noqa: E402
 from ar_edit_pack.core.llamagen_vq import LlamaGenVQ, VQConfig  # noqa: E402
 from ar_edit_pack.core.loaders import save_model  # noqa: E402
@@ -44,9 +45,7 @@ GPT_CONFIG = GPTConfig(dim=128, n_layer=4, n_head=4, multiple_of=64, vocab_size=
 
 def scenes_batch(rng: random.Random, n: int):
     scenes = [world.random_scene(rng) for _ in range(n)]
-    images = np.stack([world.render(s) for s in scenes])
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return scenes, x
+    return scenes, to_model(np.stack([world.render(s) for s in scenes]))
 
 
 def cosine_lr(step, total, peak, warmup):
