@@ -23,14 +23,29 @@ def labelled_grid(images: torch.Tensor, labels: list[str], columns: int | None =
     cols = columns or math.ceil(math.sqrt(B))
     rows = math.ceil(B / cols)
     font_px = max(10, min(24, W // 12))
-    label_h = font_px + 6
+    font = _font(font_px)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    wrapped = [_wrap(label, font, W - 4, measure) for label in labels]
+    label_h = max(len(lines) for lines in wrapped) * (font_px + 2) + 4
     sheet = Image.new("RGB", (cols * (W + pad) + pad, rows * (H + label_h + pad) + pad), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
-    font = _font(font_px)
     arr = (images.clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
     for i in range(B):
         r, c = divmod(i, cols)
         x, y = pad + c * (W + pad), pad + r * (H + label_h + pad)
         sheet.paste(Image.fromarray(arr[i]), (x, y))
-        draw.text((x + 2, y + H + 2), labels[i], fill=(235, 235, 235), font=font)
+        for k, line in enumerate(wrapped[i]):
+            draw.text((x + 2, y + H + 2 + k * (font_px + 2)), line, fill=(235, 235, 235), font=font)
     return torch.from_numpy(np.asarray(sheet, dtype=np.float32) / 255.0)[None]
+
+
+def _wrap(label: str, font, width: int, draw) -> list[str]:
+    """Break a label at ', ' / ' | ' so each line fits the cell width (a single long part stays whole)."""
+    parts = [p for chunk in label.split(" | ") for p in chunk.split(", ")]
+    lines: list[str] = []
+    for part in parts:
+        if lines and draw.textlength(f"{lines[-1]}, {part}", font=font) <= width:
+            lines[-1] = f"{lines[-1]}, {part}"
+        else:
+            lines.append(part)
+    return lines or [""]

@@ -112,3 +112,16 @@ def test_word_encoder_round_trip(tmp_path):
     assert torch.equal(loaded.encode(prompts).features, enc.encode(prompts).features)
     with pytest.raises(CheckpointError, match="text encoder"):
         loaders.load_vq(path)
+
+
+def test_labelled_grid_wraps_long_labels_to_the_cell():
+    from ar_edit_pack.core.grid_image import labelled_grid
+
+    images = torch.rand(4, 64, 64, 3)
+    short = labelled_grid(images, ["a"] * 4, columns=2)
+    long = labelled_grid(images, ["seed=0, text=2, image=1 | atm"] * 4, columns=2)
+    assert short.shape[2] == long.shape[2] == 2 * 68 + 4  # widths fixed by the cells
+    assert long.shape[1] > short.shape[1]  # wrapped onto more lines, not spilled sideways
+    assert torch.equal(long[0, 4:68, 4:68], images[0].mul(255).round().div(255))  # the first cell's pixels
+    with pytest.raises(ValueError, match="labels"):
+        labelled_grid(images, ["a"], columns=2)
