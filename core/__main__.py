@@ -9,26 +9,83 @@ import time
 
 
 def _demo(args) -> int:
+    from .embedded import EMBEDDED_CHOICES, embedded_path
+
+    if all(os.path.isfile(embedded_path(k)) for k in EMBEDDED_CHOICES):
+        return _demo_embedded(args)
+    return _demo_random(args)
+
+
+def _save_side_by_side(args, images, changed, stride, params) -> str:
+    """images [2, 3, H, W] (source, edit), changed [1, N] bool -> demo.png and demo.json in args.out."""
     import numpy as np
     import torch
     from PIL import Image
+
+    g = int(round(changed.numel() ** 0.5))
+    mask_img = changed.view(g, g).float().repeat_interleave(stride, 0).repeat_interleave(stride, 1)
+    panels = [images[0], images[1], mask_img.expand(3, -1, -1)]
+    arr = (torch.cat([p.permute(1, 2, 0).cpu() for p in panels], 1).numpy() * 255).round().astype(np.uint8)
+    os.makedirs(args.out, exist_ok=True)
+    png = os.path.join(args.out, "demo.png")
+    scale = max(1, 256 // arr.shape[0])
+    Image.fromarray(arr).resize((arr.shape[1] * scale, arr.shape[0] * scale), Image.NEAREST).save(png)
+    with open(os.path.join(args.out, "demo.json"), "w") as f:
+        json.dump({**params, "panels": ["source", "ATM edit", "changed tokens"]}, f, indent=1)
+    return png
+
+
+def _demo_embedded(args) -> int:
+    import torch
+
+    from . import SamplingSettings, condition_from_text, decode_tokens_to_images, generate
+    from .atm import ATMSettings, atm_edit, build_source_cache
+    from .embedded import load_embedded
+    from .records import TokenBatch
+    from .shapes_bench import EMBEDDED_SAMPLING
+
+    t0 = time.time()
+    gpt, text, vq = load_embedded()
+    prompt = args.prompt or "a red circle at the top left and a small blue square in the center on a white background"
+    edit = args.edit or "a red circle at the top left and a small yellow star in the center on a white background"
+    settings = SamplingSettings(args.cfg if args.cfg is not None else EMBEDDED_SAMPLING.cfg_scale,
+                                EMBEDDED_SAMPLING.temperature, EMBEDDED_SAMPLING.top_k, EMBEDDED_SAMPLING.top_p)
+    atm = ATMSettings(K=args.K, alpha=args.alpha, tau=args.tau)
+    src_cond = condition_from_text(text.encode([prompt]))
+    g = gpt.cfg.grid_size
+    tokens = generate(gpt, src_cond, settings, [args.seed])
+    with torch.inference_mode():
+        cache = build_source_cache(TokenBatch(tokens.view(1, g, g), "generated", src_cond, torch.tensor([args.seed]),
+                                              settings), vq.quantize.codebook())
+    result = atm_edit(gpt, cache, condition_from_text(text.encode([edit])), settings, atm, [args.seed])
+    images = decode_tokens_to_images(vq, torch.cat([tokens, result.tokens]).view(2, g, g))
+    seconds = time.time() - t0
+    png = _save_side_by_side(args, images, result.changed, vq.downsample, {
+        "model": "embedded ShapesWorld models (shapes_gpt, shapes_words, shapes_vq)", "source_prompt": prompt,
+        "edit_prompt": edit, "seed": args.seed, "sampling": settings.to_dict(), "atm": atm.to_dict(),
+        "locked_fraction": round(float(result.locked_fraction[0]), 4), "seconds": round(seconds, 3)})
+    print(f"wrote {png} (source | ATM edit | changed tokens) in {seconds:.2f} s with the embedded models")
+    return 0
+
+
+def _demo_random(args) -> int:
+    import torch
 
     from . import Condition, GPTConfig, LlamaGenGPT, LlamaGenVQ, SamplingSettings, VQConfig, decode_tokens_to_images, generate
     from .atm import ATMSettings, atm_edit, build_source_cache
     from .records import TokenBatch
 
-    # No trained default model ships yet: the demo runs the real pipeline (generate, anchor-token-matching
-    # edit, decode) on a tiny RANDOM model, so the pictures are noise. It proves the install works end to
-    # end; it is not an image generator yet.
+    # Without the embedded models the demo runs the real pipeline (generate, anchor-token-matching edit,
+    # decode) on a tiny RANDOM model, so the pictures are noise: it proves the install works end to end.
     torch.manual_seed(0)
     gpt = LlamaGenGPT(GPTConfig.preset("GPT-tiny", vocab_size=64, image_size=64)).eval().requires_grad_(False)
     vq = LlamaGenVQ(VQConfig.preset("VQ-tiny")).eval().requires_grad_(False)
     T, C = gpt.cfg.cls_token_num, gpt.cfg.caption_dim
     mask = torch.ones(2, T, dtype=torch.bool)
     feats = torch.randn(2, T, C)  # stand-ins for the source and edit prompts' features
-    src_cond = Condition(feats[:1], mask[:1], [args.prompt])
-    edit_cond = Condition(feats[1:], mask[1:], [args.edit])
-    settings = SamplingSettings(cfg_scale=args.cfg, temperature=1.0, top_k=0, top_p=1.0)
+    src_cond = Condition(feats[:1], mask[:1], [args.prompt or "source"])
+    edit_cond = Condition(feats[1:], mask[1:], [args.edit or "edit"])
+    settings = SamplingSettings(cfg_scale=4.0 if args.cfg is None else args.cfg, temperature=1.0, top_k=0, top_p=1.0)
     atm = ATMSettings(K=args.K, alpha=args.alpha, tau=args.tau)
     t0 = time.time()
     g = gpt.cfg.grid_size
@@ -39,20 +96,11 @@ def _demo(args) -> int:
     result = atm_edit(gpt, cache, edit_cond, settings, atm, [args.seed])
     images = decode_tokens_to_images(vq, torch.cat([tokens, result.tokens]).view(2, g, g))
     seconds = time.time() - t0
-    changed = result.changed.view(g, g).float()
-    mask_img = changed.repeat_interleave(vq.downsample, 0).repeat_interleave(vq.downsample, 1)
-    panels = [images[0], images[1], mask_img.expand(3, -1, -1)]
-    arr = (torch.cat([p.permute(1, 2, 0) for p in panels], 1).numpy() * 255).round().astype(np.uint8)
-    os.makedirs(args.out, exist_ok=True)
-    png = os.path.join(args.out, "demo.png")
-    Image.fromarray(arr).resize((arr.shape[1] * 4, arr.shape[0] * 4), Image.NEAREST).save(png)
-    params = {"model": "GPT-tiny (random weights)", "tokenizer": "VQ-tiny (random weights)",
-              "source_prompt": args.prompt, "edit_prompt": args.edit, "seed": args.seed,
-              "sampling": settings.to_dict(), "atm": atm.to_dict(),
-              "locked_fraction": round(float(result.locked_fraction[0]), 4), "seconds": round(seconds, 3),
-              "panels": ["source", "ATM edit", "changed tokens"]}
-    with open(os.path.join(args.out, "demo.json"), "w") as f:
-        json.dump(params, f, indent=1)
+    png = _save_side_by_side(args, images, result.changed, vq.downsample, {
+        "model": "GPT-tiny (random weights)", "tokenizer": "VQ-tiny (random weights)",
+        "source_prompt": args.prompt, "edit_prompt": args.edit, "seed": args.seed, "sampling": settings.to_dict(),
+        "atm": atm.to_dict(), "locked_fraction": round(float(result.locked_fraction[0]), 4),
+        "seconds": round(seconds, 3)})
     print(f"wrote {png} (source | edit | changed tokens) in {seconds:.2f} s. "
           f"NOTE: random tiny model, no trained default model ships yet.")
     return 0
@@ -70,10 +118,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m core", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="run the generation pipeline end to end and write a PNG")
-    d.add_argument("--prompt", default="a red circle on a white background")
+    d.add_argument("--prompt", default=None, help="source prompt (the embedded model knows only its world's words)")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--edit", default="a blue circle on a white background")
-    d.add_argument("--cfg", type=float, default=4.0)
+    d.add_argument("--edit", default=None, help="edit prompt")
+    d.add_argument("--cfg", type=float, default=None)
     d.add_argument("--K", type=int, default=150)
     d.add_argument("--alpha", type=float, default=0.6)
     d.add_argument("--tau", type=float, default=1.0)

@@ -43,3 +43,30 @@ def test_training_and_benchmark_scripts_run(tmp_path):
     assert report["edits"]["atm"]["all"]["n"] == 10 and set(report["edits"]["atm"]) >= {"all", "replace", "background"}
     assert 0 <= report["t2i"]["objects_match"] <= 1 and report["vq_psnr"] > 0
     assert "| atm | all |" in shapes_benchmark.table(report["edits"])
+
+
+def test_demo_uses_the_embedded_models_when_present(tmp_path, monkeypatch):
+    import json
+
+    from ar_edit_pack.core import __main__ as cli
+    from ar_edit_pack.core import embedded
+
+    torch.manual_seed(0)
+    from ar_edit_pack.core.llamagen_gpt import LlamaGenGPT
+    from ar_edit_pack.core.llamagen_vq import LlamaGenVQ
+    from ar_edit_pack.core.word_encoder import WordEncoderNet
+
+    folder = tmp_path / "embedded"
+    folder.mkdir()
+    save_model(LlamaGenVQ(TINY_VQ), folder / "shapes_vq.safetensors")
+    save_model(LlamaGenGPT(TINY_GPT), folder / "shapes_gpt.safetensors")
+    save_model(WordEncoderNet(TINY_TEXT), folder / "shapes_text.safetensors")
+    monkeypatch.setattr(embedded, "EMBEDDED_DIR", str(folder))
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--out", str(out), "--seed", "3"]) == 0
+    params = json.loads((out / "demo.json").read_text())
+    assert params["model"].startswith("embedded") and params["seed"] == 3
+    assert params["edit_prompt"] != params["source_prompt"] and 0 <= params["locked_fraction"] <= 1
+    assert (out / "demo.png").exists()
+    # a word the embedded model does not know is a clear error, not a silent image
+    assert cli.main(["demo", "--out", str(out), "--prompt", "a purple dragon"]) == 2

@@ -58,12 +58,12 @@ def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFI
     torch.manual_seed(seed)
     rng = random.Random(seed)
     vq = LlamaGenVQ(config).to(device)
-    opt = torch.optim.AdamW(vq.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0)
+    opt = torch.optim.AdamW(vq.parameters(), lr=2e-3, betas=(0.9, 0.99), weight_decay=0.0)
     usage = torch.zeros(config.codebook_size, device=device)
     t0 = time.time()
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, steps, 1e-3, 100)
+            g["lr"] = cosine_lr(step, steps, 2e-3, 100)
         _, x = scenes_batch(rng, batch)
         x = x.to(device)
         z = F.normalize(vq.quant_conv(vq.encoder(x)), dim=1)  # [B, e, h, w]
@@ -151,8 +151,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=os.path.join(ROOT, "embedded"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--vq-steps", type=int, default=7000)
-    p.add_argument("--vq-batch", type=int, default=32)
+    p.add_argument("--vq-steps", type=int, default=6000)
+    p.add_argument("--vq-batch", type=int, default=8)
     p.add_argument("--data", type=int, default=60000)
     p.add_argument("--gpt-steps", type=int, default=3000)
     p.add_argument("--gpt-batch", type=int, default=64)
