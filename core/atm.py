@@ -26,10 +26,10 @@ from typing import Sequence
 
 import torch
 
-from .llamagen_generate import Condition, ProgressFn, as_scale_tensor, decode_tokens
+from .llamagen_generate import Condition, ProgressFn, decode_tokens, default_picker
 from .llamagen_gpt import LlamaGenGPT
 from .records import TokenBatch
-from .sampling import SamplingSettings, filter_logits, gumbel_noise, sample_tokens
+from .sampling import SamplingSettings, filter_logits, gumbel_noise
 
 FALLBACKS = ("greedy", "sample")
 
@@ -233,13 +233,8 @@ def naive_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sam
     seeds_t = torch.as_tensor(seeds, dtype=torch.int64)
     _check_edit_inputs(model, cache, edit_cond, seeds_t, region)
     device = cache.anchors.device
-    seeds_d = seeds_t.to(device)
-    keep = None if region is None else region.reshape(cache.batch, -1).to(device)
-
-    def pick(step: int, logits: torch.Tensor) -> torch.Tensor:
-        token = sample_tokens(filter_logits(logits, sampling), seeds_d, step, sampling.greedy)
-        return token if keep is None else torch.where(keep[:, step], token, cache.anchors[:, step])
-
+    fixed = None if region is None else ~region.reshape(cache.batch, -1).to(device)
+    pick = default_picker(sampling, seeds_t.to(device), fixed, cache.anchors)
     scale = sampling.cfg_scale if cfg_scale is None else cfg_scale
     tokens = decode_tokens(model, edit_cond, scale, pick, progress)
     return EditResult.compare(tokens, cache.anchors)

@@ -18,9 +18,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from .llamagen_generate import Condition, ProgressFn, as_scale_tensor, decode_from_prefix
+from .llamagen_generate import Condition, ProgressFn, as_scale_tensor, decode_from_prefix, default_picker
 from .llamagen_gpt import GPTConfig, LlamaGenGPT, grid_cells, prefix_causal_mask, rope_for_cells
-from .sampling import SamplingSettings, filter_logits, sample_tokens
+from .sampling import SamplingSettings
 
 # Prompt templates EditAR was trained with, per task.
 TASK_TEMPLATES = {
@@ -140,11 +140,6 @@ def editar_generate(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition
     seeds_d = torch.as_tensor(seeds, dtype=torch.int64).to(dev)
     if seeds_d.shape != (B,):
         raise ValueError(f"need one seed per row ({B}), got {list(seeds_d.shape)}")
-    keep_d = None if keep is None else keep.reshape(B, -1).to(dev)
-
-    def pick(step: int, logits: torch.Tensor) -> torch.Tensor:
-        token = sample_tokens(filter_logits(logits, sampling), seeds_d, step, sampling.greedy)
-        return token if keep_d is None else torch.where(keep_d[:, step], c[:, step], token)
-
+    pick = default_picker(sampling, seeds_d, None if keep is None else keep.reshape(B, -1).to(dev), c)
     prefix = torch.cat(branches)  # [nb*B, N + T, D], plain causal mask
     return decode_from_prefix(model, prefix, None, len(branches), combine, pick, progress)

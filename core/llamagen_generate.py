@@ -55,9 +55,13 @@ def as_scale_tensor(value: float | Sequence[float] | torch.Tensor, batch: int, d
     return t.contiguous()
 
 
-def default_picker(settings: SamplingSettings, seeds: torch.Tensor) -> TokenPicker:
+def default_picker(settings: SamplingSettings, seeds: torch.Tensor, fixed: torch.Tensor | None = None,
+                   fixed_tokens: torch.Tensor | None = None) -> TokenPicker:
+    """Plain sampling. With `fixed` (bool [B, N]) those positions take `fixed_tokens` [B, N] instead (the
+    source outside an edit region)."""
     def pick(step: int, logits: torch.Tensor) -> torch.Tensor:
-        return sample_tokens(filter_logits(logits, settings), seeds, step, settings.greedy)
+        token = sample_tokens(filter_logits(logits, settings), seeds, step, settings.greedy)
+        return token if fixed is None else torch.where(fixed[:, step], fixed_tokens[:, step], token)
     return pick
 
 
