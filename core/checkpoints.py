@@ -16,7 +16,7 @@ from torch import nn
 
 # Where LlamaGen-style training scripts put the weights inside a pickled checkpoint, in the order the
 # official samplers look for them.
-WRAPPER_KEYS = ("model", "module", "state_dict")
+WRAPPER_KEYS = ("model", "module", "state_dict", "vae")  # "vae": Infinity's BSQ VAE files
 
 
 class CheckpointError(RuntimeError):
@@ -50,6 +50,33 @@ def read_file(path: str | os.PathLike, prefer_ema: bool = False) -> tuple[dict[s
             f"(not a checkpoint, truncated, or it contains executable objects): {e}"
         ) from e
     return unwrap_state_dict(obj, path, prefer_ema=prefer_ema), {}
+
+
+def read_sharded(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A sharded checkpoint folder (Hugging Face layout: `*.index.json` with a weight_map naming the shard
+    of every tensor; shards .safetensors or .bin). Every listed shard must be present."""
+    folder = os.fspath(folder)
+    indexes = sorted(n for n in os.listdir(folder) if n.endswith(".index.json")) if os.path.isdir(folder) else []
+    if not indexes:
+        raise CheckpointError(f"{folder} is not a sharded checkpoint folder (no *.index.json inside)")
+    with open(os.path.join(folder, indexes[0])) as f:
+        weight_map = json.load(f).get("weight_map", {})
+    shards = sorted(set(weight_map.values()))
+    missing = [s for s in shards if not os.path.isfile(os.path.join(folder, s))]
+    if missing:
+        raise CheckpointError(f"{folder}: shard files missing (download incomplete?): {', '.join(missing)}")
+    state: dict[str, torch.Tensor] = {}
+    meta: dict[str, str] = {}
+    for shard in shards:
+        part, m = read_file(os.path.join(folder, shard))
+        state.update(part)
+        meta.update(m)
+    return state, meta
+
+
+def read_any(path: str | os.PathLike, prefer_ema: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A single checkpoint file, or a sharded checkpoint folder."""
+    return read_sharded(path) if os.path.isdir(path) else read_file(path, prefer_ema=prefer_ema)
 
 
 def _can_mmap(path: str) -> bool:

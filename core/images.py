@@ -45,9 +45,11 @@ def _resize(x: torch.Tensor, h: int, w: int, resample: str = "auto") -> torch.Te
     return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def fit_image(x: torch.Tensor, size: int | None, mode: str, stride: int, resample: str = "auto") -> torch.Tensor:
-    """x [B, C, H, W] in 0..1 -> resized per the policy above (resample "auto": area down, bicubic up;
-    "lanczos": PIL's Lanczos, as EditAR prepares its inputs)."""
+def fit_image(x: torch.Tensor, size: int | tuple[int, int] | None, mode: str, stride: int,
+              resample: str = "auto") -> torch.Tensor:
+    """x [B, C, H, W] in 0..1 -> resized per the policy above to size x size, or to (height, width)
+    (resample "auto": area down, bicubic up; "lanczos": PIL's Lanczos, as EditAR and Infinity prepare
+    their inputs)."""
     if mode not in RESIZE_MODES:
         raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
     H, W = x.shape[-2:]
@@ -56,18 +58,19 @@ def fit_image(x: torch.Tensor, size: int | None, mode: str, stride: int, resampl
             raise ValueError(f"image is {W}x{H}; with resize 'none' both sides must be multiples of {stride} "
                              f"(choose 'center_crop' or 'stretch' to resize it)")
         return x
-    if size % stride:
-        raise ValueError(f"target size {size} is not a multiple of the tokenizer stride {stride}")
+    th, tw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if th % stride or tw % stride:
+        raise ValueError(f"target size {tw}x{th} is not a multiple of the tokenizer stride {stride}")
     if mode == "stretch":
-        return _resize(x, size, size, resample)
-    scale = size / min(H, W)
-    h, w = max(size, round(H * scale)), max(size, round(W * scale))
+        return _resize(x, th, tw, resample)
+    scale = max(th / H, tw / W)  # cover the target, then cut the centre
+    h, w = max(th, round(H * scale)), max(tw, round(W * scale))
     x = _resize(x, h, w, resample)
-    top, left = (h - size) // 2, (w - size) // 2
-    return x[..., top:top + size, left:left + size]
+    top, left = (h - th) // 2, (w - tw) // 2
+    return x[..., top:top + th, left:left + tw]
 
 
-def comfy_to_model(image: torch.Tensor, size: int | None = None, mode: str = "center_crop", stride: int = 16,
+def comfy_to_model(image: torch.Tensor, size: int | tuple[int, int] | None = None, mode: str = "center_crop", stride: int = 16,
                    resample: str = "auto") -> torch.Tensor:
     """IMAGE [B, H, W, C] 0..1 -> [B, 3, S, S] in [-1, 1] (alpha dropped, grey expanded to RGB)."""
     if image.dim() == 3:

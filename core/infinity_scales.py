@@ -55,3 +55,20 @@ def image_size_for(schedule: list[tuple[int, int]]) -> tuple[int, int]:
 
 def total_tokens(schedule: list[tuple[int, int]]) -> int:
     return sum(h * w for h, w in schedule)
+
+
+def reference_grid(schedule: list[tuple[int, int]]) -> tuple[int, int]:
+    """The grid Infinity's RoPE positions are normalised by: the last (1024 px) grid of the template the
+    schedule is a prefix of (a schedule of no template: its own last grid)."""
+    schedule = [tuple(s) for s in schedule]
+    for grids in TEMPLATES.values():
+        if grids[:len(schedule)] == schedule:
+            return grids[-1]
+    return schedule[-1]
+
+
+def schedule_for_image(height: int, width: int, resolution: int) -> list[tuple[int, int]]:
+    """The schedule an image of this shape is coded with at a resolution tier (nearest aspect template)."""
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    return scale_schedule(resolution, height / width)

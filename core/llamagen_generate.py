@@ -24,26 +24,33 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass
 class Condition:
-    """What a batch is conditioned on: caption features [B, T, C] + mask [B, T], or labels [B]."""
+    """What a batch is conditioned on: caption features [B, T, C] + mask [B, T], or labels [B].
+
+    layout "llamagen": cleaned captions, left-padded to the model's caption slots; "infinity": raw T5
+    features of the valid tokens, right-padded to the longest prompt of the batch."""
 
     raw: torch.Tensor
     mask: torch.Tensor | None = None
     prompts: list[str] = field(default_factory=list)
+    layout: str = "llamagen"
 
     @property
     def batch(self) -> int:
         return self.raw.shape[0]
 
+    def _with(self, raw, mask, prompts) -> "Condition":
+        return Condition(raw, mask, prompts, self.layout)
+
     def repeat_interleave(self, n: int) -> "Condition":
-        return Condition(self.raw.repeat_interleave(n, 0), None if self.mask is None else self.mask.repeat_interleave(n, 0),
-                         [p for p in self.prompts for _ in range(n)])
+        return self._with(self.raw.repeat_interleave(n, 0), None if self.mask is None else self.mask.repeat_interleave(n, 0),
+                          [p for p in self.prompts for _ in range(n)])
 
     def index(self, idx: torch.Tensor) -> "Condition":
-        return Condition(self.raw[idx.to(self.raw.device)], None if self.mask is None else self.mask[idx.to(self.mask.device)],
-                         [self.prompts[i] for i in idx.tolist()] if self.prompts else [])
+        return self._with(self.raw[idx.to(self.raw.device)], None if self.mask is None else self.mask[idx.to(self.mask.device)],
+                          [self.prompts[i] for i in idx.tolist()] if self.prompts else [])
 
     def to(self, device) -> "Condition":
-        return Condition(self.raw.to(device), None if self.mask is None else self.mask.to(device), list(self.prompts))
+        return self._with(self.raw.to(device), None if self.mask is None else self.mask.to(device), list(self.prompts))
 
 
 def as_scale_tensor(value: float | Sequence[float] | torch.Tensor, batch: int, device) -> torch.Tensor:
@@ -76,19 +83,25 @@ def fit_caption_length(cond: Condition, length: int) -> Condition:
         pad = length - L
         raw = torch.cat([cond.raw.new_zeros(cond.batch, pad, cond.raw.shape[2]), cond.raw], 1)
         mask = torch.cat([cond.mask.new_zeros(cond.batch, pad), cond.mask], 1)
-        return Condition(raw, mask, cond.prompts)
+        return Condition(raw, mask, cond.prompts, cond.layout)
     n_valid = int(cond.mask.sum(1).max())
     if n_valid > length:
         raise ValueError(f"the prompt is {n_valid} tokens long; this model reads at most {length}: shorten it")
-    return Condition(cond.raw[:, -length:], cond.mask[:, -length:], cond.prompts)
+    return Condition(cond.raw[:, -length:], cond.mask[:, -length:], cond.prompts, cond.layout)
 
 
 def check_condition(model: LlamaGenGPT, cond: Condition) -> Condition:
     """Validate a condition for `model` and return it in the model's layout."""
+    if not isinstance(model, LlamaGenGPT):
+        raise ValueError(f"this is not a LlamaGen model ({type(model).__name__}); Infinity models generate with "
+                         f"AR Infinity Generate and edit with AREdit")
     if model.layout != "llamagen":
         raise ValueError(f"this is an {model.layout} model: it needs an input image (use the AR EditAR node), "
                          f"not plain generation or anchor matching")
     cfg = model.cfg
+    if cond.layout != "llamagen":
+        raise ValueError(f"this conditioning was encoded for {cond.layout}; encode the prompt again with AR Text "
+                         f"Encode without a model connected (or with this LlamaGen model connected)")
     if cfg.model_type == "t2i":
         if cond.raw.dim() != 3 or cond.raw.shape[2] != cfg.caption_dim:
             raise ValueError(f"this model expects caption features [B, L, {cfg.caption_dim}], got "

@@ -11,11 +11,12 @@ import re
 
 import torch
 
-from . import editar, llamagen_gpt, llamagen_vq, word_encoder
-from .checkpoints import CheckpointError, load_strict, read_file, save_safetensors
+from . import editar, infinity_model, infinity_vae, llamagen_gpt, llamagen_vq, word_encoder
+from .checkpoints import CheckpointError, load_strict, read_any, read_file, save_safetensors
 
 ARCH_KEY = "ar_edit.arch"
 CONFIG_KEY = "ar_edit.config"
+FLAVOUR_KEY = "ar_edit.flavour"  # Infinity weights: "infinity" (text-to-image) or "varedit" (instruction editor)
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -45,9 +46,14 @@ def detect_architecture(state: dict, metadata: dict) -> str:
         return "llamagen_gpt"
     if "quantize.embedding.weight" in state and "encoder.conv_in.weight" in state:
         return "llamagen_vq"
+    if "lvl_embed.weight" in state or any(k.endswith("sa.scale_mul_1H11") for k in state):
+        return "infinity"
+    if any(k.startswith("encoder.down.") for k in state) and any(k.startswith("decoder.up.") for k in state) and (
+            "encoder.conv_in.conv.weight" in state or "encoder.conv_in.weight" in state):
+        return "infinity_vae"
     sample = ", ".join(sorted(state)[:6])
-    raise CheckpointError(f"unrecognised checkpoint: neither a LlamaGen GPT nor a LlamaGen VQ tokenizer "
-                          f"(first keys: {sample})")
+    raise CheckpointError(f"unrecognised checkpoint: not a LlamaGen GPT / VQ tokenizer nor an Infinity transformer / "
+                          f"VAE (first keys: {sample})")
 
 
 def image_size_from_name(path: str) -> int | None:
@@ -60,7 +66,7 @@ def image_size_from_name(path: str) -> int | None:
 def _expect(arch: str, wanted: str, path: str) -> None:
     if arch != wanted:
         nice = {"llamagen_gpt": "an AR transformer (LlamaGen GPT)", "editar_gpt": "an EditAR transformer", "llamagen_vq": "a VQ image tokenizer",
-                "word_encoder": "a text encoder"}
+                "word_encoder": "a text encoder", "infinity": "an Infinity transformer", "infinity_vae": "an Infinity BSQ VAE"}
         raise CheckpointError(f"{os.path.basename(path)} is {nice.get(arch, arch)}, but {nice.get(wanted, wanted)} "
                               f"was expected here: pick the file in the matching loader")
 
@@ -70,8 +76,10 @@ def load_gpt(path: str | os.PathLike, image_size: int | None = None, precision: 
     """Load a LlamaGen GPT (t2i or c2i) from `.pt/.pth/.safetensors`. image_size None = from metadata, else
     from the file name, else 512 (t2i) / 256 (c2i)."""
     path = os.fspath(path)
-    state, meta = read_file(path)
+    state, meta = read_any(path)
     arch = detect_architecture(state, meta)
+    if arch == "infinity":
+        return _build_infinity(state, meta, path, precision, device)
     if arch == "editar_gpt":
         # Training-only keys (EditAR's distillation head) are dropped by name; everything else is strict.
         state = {k: v for k, v in state.items() if not k.startswith(editar.TRAINING_ONLY_PREFIXES)}
@@ -104,7 +112,10 @@ def load_vq(path: str | os.PathLike, precision: str | torch.dtype = "fp32", devi
     low precision shows."""
     path = os.fspath(path)
     state, meta = read_file(path, prefer_ema=prefer_ema)
-    _expect(detect_architecture(state, meta), "llamagen_vq", path)
+    arch = detect_architecture(state, meta)
+    if arch == "infinity_vae":
+        return _build_infinity_vae(state, meta, path, precision, device)
+    _expect(arch, "llamagen_vq", path)
     if CONFIG_KEY in meta:
         cfg = llamagen_vq.VQConfig.from_dict(json.loads(meta[CONFIG_KEY]))
     else:
@@ -116,6 +127,34 @@ def load_vq(path: str | os.PathLike, precision: str | torch.dtype = "fp32", devi
         model = llamagen_vq.LlamaGenVQ(cfg)
     state.setdefault("quantize.codebook_used", torch.zeros(65536))  # training statistic, unused here
     load_strict(model, state, f"VQ tokenizer {os.path.basename(path)}")
+    return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
+
+
+def _build_infinity(state, meta, path, precision, device) -> infinity_model.InfinityTransformer:
+    name = os.path.basename(os.fspath(path).rstrip("/\\"))
+    try:
+        cfg = (infinity_model.InfinityConfig.from_dict(json.loads(meta[CONFIG_KEY])) if CONFIG_KEY in meta
+               else infinity_model.config_from_state_dict(state))
+    except ValueError as e:
+        raise CheckpointError(f"{name}: {e}") from e
+    with torch.device("meta"):
+        model = infinity_model.InfinityTransformer(cfg)
+    load_strict(model, infinity_model.adapt_state_dict(state, cfg), f"Infinity transformer {name}")
+    model = model.to(device=device, dtype=torch.float32).set_block_dtype(resolve_dtype(precision, device))
+    model.flavour = meta.get(FLAVOUR_KEY) or infinity_model.flavour_from_name(name)
+    return model.eval().requires_grad_(False)
+
+
+def _build_infinity_vae(state, meta, path, precision, device) -> infinity_vae.BSQVAE:
+    name = os.path.basename(os.fspath(path))
+    try:
+        cfg = (infinity_vae.BSQVAEConfig.from_dict(json.loads(meta[CONFIG_KEY])) if CONFIG_KEY in meta
+               else infinity_vae.config_from_state_dict(state))
+    except ValueError as e:
+        raise CheckpointError(f"{name}: {e}") from e
+    with torch.device("meta"):
+        model = infinity_vae.BSQVAE(cfg)
+    load_strict(model, infinity_vae.adapt_state_dict(state, set(model.state_dict())), f"Infinity VAE {name}")
     return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
 
 
@@ -136,12 +175,12 @@ def load_word_encoder(path: str | os.PathLike, device: torch.device | str = "cpu
 
 def load_model(path: str | os.PathLike, **kwargs):
     """Load whichever supported architecture the file holds."""
-    state, meta = read_file(path)
+    state, meta = read_any(path)
     arch = detect_architecture(state, meta)
     del state
-    if arch in ("llamagen_gpt", "editar_gpt"):
-        return load_gpt(path, **kwargs)
-    if arch == "llamagen_vq":
+    if arch in ("llamagen_gpt", "editar_gpt", "infinity"):
+        return load_gpt(path, **{k: v for k, v in kwargs.items() if arch != "infinity" or k in ("precision", "device")})
+    if arch in ("llamagen_vq", "infinity_vae"):
         return load_vq(path, **{k: v for k, v in kwargs.items() if k in ("precision", "device")})
     raise CheckpointError(f"no loader for architecture {arch!r}")
 
@@ -156,9 +195,15 @@ def save_model(model, path: str | os.PathLike, extra_metadata: dict | None = Non
         arch = "llamagen_vq"
     elif isinstance(model, word_encoder.WordEncoderNet):
         arch = "word_encoder"
+    elif isinstance(model, infinity_model.InfinityTransformer):
+        arch = "infinity"
+    elif isinstance(model, infinity_vae.BSQVAE):
+        arch = "infinity_vae"
     else:
         raise TypeError(f"cannot save a {type(model).__name__}")
     meta = {ARCH_KEY: arch, CONFIG_KEY: json.dumps(model.cfg.to_dict()), **(extra_metadata or {})}
+    if arch == "infinity":
+        meta[FLAVOUR_KEY] = getattr(model, "flavour", "infinity")
     save_safetensors(model.state_dict(), path, meta)
 
 

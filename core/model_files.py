@@ -19,6 +19,7 @@ class KnownFile:
     note: str = ""
     repo_path: str = ""  # path inside the repository when it differs from the file name
     repo_type: str = "model"  # "model" | "dataset"
+    folder: bool = False  # a sharded checkpoint folder of the repository
 
 
 # Official LlamaGen releases (shared/docs/llamagen.md).
@@ -37,7 +38,18 @@ KNOWN_FILES: dict[str, KnownFile] = {f.filename: f for f in [
     KnownFile("vq_ds16_t2i.pt", "peizesun/llamagen_t2i", "vq", "VQ-16 tokenizer for the t2i models"),
     KnownFile("vq_ds16_c2i.pt", "FoundationVision/LlamaGen", "vq", "VQ-16 tokenizer for the c2i models"),
     KnownFile("vq_ds8_c2i.pt", "FoundationVision/LlamaGen", "vq", "VQ-8 tokenizer"),
-    KnownFile("flan-t5-xl", "google/flan-t5-xl", "text_encoders", "T5 text encoder folder for LlamaGen t2i"),
+    KnownFile("flan-t5-xl", "google/flan-t5-xl", "text_encoders", "T5 text encoder folder for LlamaGen t2i and Infinity"),
+    # Infinity (shared/docs/infinity_aredit.md)
+    KnownFile("infinity_2b_reg.pth", "FoundationVision/Infinity", "autoregressive", "Infinity-2B text-to-image, up to 1024 px"),
+    KnownFile("infinity_8b_weights", "FoundationVision/Infinity", "autoregressive",
+              "Infinity-8B (sharded folder; needs the d56 VAE)", folder=True),
+    KnownFile("infinity_8b_512x512_weights", "FoundationVision/Infinity", "autoregressive",
+              "Infinity-8B at 512 px (sharded folder; needs the d56 VAE)", folder=True),
+    KnownFile("2B-512.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 2B instruction editor, 512 px (d32 VAE)"),
+    KnownFile("8B-512.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 8B instruction editor, 512 px (d56 VAE)"),
+    KnownFile("8B-1024.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 8B instruction editor, 1024 px (d56 VAE)"),
+    KnownFile("infinity_vae_d32reg.pth", "FoundationVision/Infinity", "vq", "BSQ VAE for Infinity-2B"),
+    KnownFile("infinity_vae_d56_f8_14_patchify.pth", "FoundationVision/Infinity", "vq", "BSQ VAE for Infinity-8B"),
 ]}
 
 # Only what T5EncoderModel + its tokenizer need from google/flan-t5-xl.
@@ -53,6 +65,9 @@ def is_complete(path: str, kind: str) -> bool:
     """A file is complete once it exists (hub downloads land under their name only when whole); a T5
     folder needs its config, tokenizer and every weight shard its index lists."""
     if kind != "text_encoders":
+        known = KNOWN_FILES.get(os.path.basename(path))
+        if known is not None and known.folder:
+            return _shards_complete(path)
         return os.path.isfile(path)
     if not os.path.isdir(path):
         return False
@@ -67,12 +82,22 @@ def is_complete(path: str, kind: str) -> bool:
     return any(n.endswith(".safetensors") or n.startswith("pytorch_model") for n in files)
 
 
+def _shards_complete(path: str) -> bool:
+    if not os.path.isdir(path):
+        return False
+    files = set(os.listdir(path))
+    for index in (n for n in files if n.endswith(".index.json")):
+        with open(os.path.join(path, index)) as f:
+            return set(json.load(f).get("weight_map", {}).values()) <= files
+    return False
+
+
 def known_files(kind: str) -> list[str]:
     return [f.filename for f in KNOWN_FILES.values() if f.kind == kind]
 
 
 def _missing_message(known: KnownFile, folder: str, reason: str) -> str:
-    what = "folder" if known.kind == "text_encoders" else "file"
+    what = "folder" if known.kind == "text_encoders" or known.folder else "file"
     where = f"https://huggingface.co/{'datasets/' if known.repo_type == 'dataset' else ''}{known.repo_id}"
     inside = f" (file {known.repo_path})" if known.repo_path else ""
     return (f"{known.filename} is not in {folder} and could not be downloaded ({reason}).\n"
@@ -99,6 +124,8 @@ def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
     try:
         if known.kind == "text_encoders":
             hub.snapshot_download(repo_id=known.repo_id, local_dir=path, allow_patterns=T5_PATTERNS)
+        elif known.folder:
+            hub.snapshot_download(repo_id=known.repo_id, local_dir=folder, allow_patterns=[f"{known.filename}/*"])
         else:
             got = hub.hf_hub_download(repo_id=known.repo_id, filename=known.repo_path or known.filename,
                                       repo_type=known.repo_type, local_dir=folder)

@@ -47,6 +47,8 @@ class TextEncoder(Protocol):
 
     def encode(self, prompts: Sequence[str]) -> TextEmbedding: ...
 
+    def encode_infinity(self, prompts: Sequence[str]) -> TextEmbedding: ...
+
 
 def validate_prompts(prompts: Sequence[str]) -> list[str]:
     prompts = [str(p) for p in prompts]
@@ -72,6 +74,14 @@ def to_llamagen_layout(features: torch.Tensor, mask: torch.Tensor) -> tuple[torc
     shifted = features.gather(1, src[..., None].expand(-1, -1, features.shape[-1]))
     new_mask = slots >= (L - n_valid)
     return shifted * new_mask[..., None].to(shifted.dtype), new_mask
+
+
+def trim_right_padded(features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded features cut to the longest prompt, pad rows zeroed (Infinity's text layout)."""
+    mask = mask.bool()
+    L = max(int(mask.sum(1).max()), 1)
+    features, mask = features[:, :L], mask[:, :L]
+    return features * mask[..., None].to(features.dtype), mask
 
 
 def _dtype_kwarg(dtype: torch.dtype) -> dict:
@@ -132,4 +142,17 @@ class T5TextEncoder:
         attn = batch["attention_mask"].to(self.device)
         hidden = self.model(input_ids=ids, attention_mask=attn).last_hidden_state
         features, mask = to_llamagen_layout(hidden, attn)
+        return TextEmbedding(features, mask, list(prompts), self.name)
+
+    @torch.inference_mode()
+    def encode_infinity(self, prompts: Sequence[str], max_length: int = 512) -> TextEmbedding:
+        """Infinity's text path: the raw prompt (no cleaning), up to 512 tokens, only valid tokens kept
+        (right-padded to the batch's longest prompt). T5 masks pads, so padding to the longest prompt
+        gives the same features as the reference's padding to 512."""
+        prompts = validate_prompts(prompts)
+        batch = self.tokenizer(list(prompts), max_length=max_length, padding="longest", truncation=True,
+                               return_attention_mask=True, return_tensors="pt")
+        ids, attn = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+        hidden = self.model(input_ids=ids, attention_mask=attn).last_hidden_state.float()
+        features, mask = trim_right_padded(hidden, attn)
         return TextEmbedding(features, mask, list(prompts), self.name)

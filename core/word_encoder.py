@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .text_encoders import TextEmbedding, to_llamagen_layout, validate_prompts
+from .text_encoders import trim_right_padded, TextEmbedding, to_llamagen_layout, validate_prompts
 
 PAD, FIRST_WORD = 0, 1
 
@@ -121,3 +121,11 @@ class WordTextEncoder:
     @torch.inference_mode()
     def encode(self, prompts: Sequence[str]) -> TextEmbedding:
         return self.features(prompts)
+
+    @torch.inference_mode()
+    def encode_infinity(self, prompts: Sequence[str]) -> TextEmbedding:
+        """Valid tokens right-padded to the longest prompt (the layout Infinity-architecture models read)."""
+        ids, mask = self.tokenizer(validate_prompts(prompts))
+        hidden = self.model(ids.to(self.device), mask.to(self.device))
+        features, mask = trim_right_padded(hidden, mask.to(self.device))
+        return TextEmbedding(features, mask, list(prompts), self.name)

@@ -2,6 +2,8 @@
 from . import comfy_bridge
 from .atm_nodes import ATMEdit, ATMSweep, SourceCacheNode
 from .editar_nodes import EditAR, EditARSweep
+from .infinity_nodes import AREdit, AREditSource, AREditSweep, InfinityGenerate
+from .varedit_nodes import VAREdit, VAREditSweep
 from .llamagen_nodes import (ClassLabel, Generate, ImageToTokens, ModelLoader, TextEncode, TextEncoderLoader,
                              TokenizerLoader, TokensToImage)
 
@@ -21,11 +23,17 @@ NODE_CLASS_MAPPINGS = {
     "ARE_ATMSweep": ATMSweep,
     "ARE_EditAR": EditAR,
     "ARE_EditARSweep": EditARSweep,
+    "ARE_InfinityGenerate": InfinityGenerate,
+    "ARE_AREditSource": AREditSource,
+    "ARE_AREdit": AREdit,
+    "ARE_AREditSweep": AREditSweep,
+    "ARE_VAREdit": VAREdit,
+    "ARE_VAREditSweep": VAREditSweep,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_ModelLoader": "AR Model Loader",
-    "ARE_TokenizerLoader": "AR Tokenizer Loader (VQ)",
+    "ARE_TokenizerLoader": "AR Tokenizer Loader (VQ / BSQ VAE)",
     "ARE_TextEncoderLoader": "AR Text Encoder Loader (T5)",
     "ARE_TextEncode": "AR Text Encode",
     "ARE_ClassLabel": "AR Class Label",
@@ -37,4 +45,10 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_ATMSweep": "AR Anchor Token Matching Sweep",
     "ARE_EditAR": "AR EditAR (instruction edit / depth, canny, seg to image)",
     "ARE_EditARSweep": "AR EditAR Sweep",
+    "ARE_InfinityGenerate": "AR Infinity Generate (next-scale)",
+    "ARE_AREditSource": "AR AREdit Source Cache (Infinity)",
+    "ARE_AREdit": "AR AREdit Edit (Infinity)",
+    "ARE_AREditSweep": "AR AREdit Sweep (gamma x threshold x seed)",
+    "ARE_VAREdit": "AR VAREdit (instruction edit, Infinity)",
+    "ARE_VAREditSweep": "AR VAREdit Sweep",
 }

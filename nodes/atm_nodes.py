@@ -31,6 +31,8 @@ class SourceCacheNode:
     CATEGORY = f"{CATEGORY}/editing"
 
     def build(self, tokens, tokenizer):
+        if not isinstance(tokens, TokenBatch):
+            raise ValueError("these are Infinity tokens: cache them with the AR AREdit Source node")
         vq = tokenizer.load()
         with torch.inference_mode():
             codebook = vq.quantize.codebook().float().to(bridge.torch_device())

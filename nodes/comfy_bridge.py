@@ -61,7 +61,12 @@ def list_files(kind: str) -> list[str]:
         if kind == "text_encoders":
             found.update(n for n in os.listdir(d) if os.path.isfile(os.path.join(d, n, "config.json")))
         else:
-            for root, _, files in os.walk(d, followlinks=True):
+            for root, dirs, files in os.walk(d, followlinks=True):
+                if root != d and any(f.endswith(".index.json") for f in files):
+                    # a sharded checkpoint (Infinity 8B): the folder is one model, its shards are not
+                    found.add(os.path.relpath(root, d).replace(os.sep, "/"))
+                    dirs.clear()
+                    continue
                 for f in files:
                     if os.path.splitext(f)[1].lower() in CHECKPOINT_EXTENSIONS:
                         found.add(os.path.relpath(os.path.join(root, f), d).replace(os.sep, "/"))

@@ -7,6 +7,10 @@ import torch
 
 from ..core import decode_tokens_to_images, encode_images, loaders
 from ..core.embedded import embedded_choice, embedded_path, is_embedded
+from ..core.infinity_codec import bits_to_images, image_to_bits
+from ..core.infinity_generate import BitTokens
+from ..core.infinity_model import InfinityTransformer
+from ..core.infinity_vae import BSQVAE
 from ..core.images import RESIZE_MODES, comfy_to_model, model_to_comfy
 from ..core.llamagen_generate import Condition, generate
 from ..core.model_files import known_files
@@ -35,8 +39,9 @@ def _image_size_option(value: str) -> int | None:
 
 
 class ModelLoader:
-    DESCRIPTION = ("Loads an autoregressive image transformer (LlamaGen t2i/c2i). Files go in "
-                   "models/autoregressive; official files not found there are downloaded on first use.")
+    DESCRIPTION = ("Loads an autoregressive image transformer: LlamaGen t2i/c2i, EditAR, or Infinity (2B/8B; the "
+                   "backbone is read off the file). Files (or sharded folders) go in models/autoregressive; "
+                   "official files not found there are downloaded on first use.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -44,7 +49,8 @@ class ModelLoader:
             "model_name": (_choices("autoregressive"), {"tooltip": "checkpoint (.pt/.pth/.safetensors)"}),
             "precision": (PRECISIONS, {"default": "auto", "tooltip": "auto: bf16 on GPUs that support it, fp32 on CPU"}),
             "image_size": (["auto", "256", "384", "512", "768", "1024"], {"default": "auto",
-                           "tooltip": "resolution the model was trained for; auto reads it from the file"}),
+                           "tooltip": "LlamaGen: resolution the model was trained for; auto reads it from the "
+                                      "file. Infinity: ignored (its generate node picks the resolution)"}),
         }}
 
     RETURN_TYPES = (AR_MODEL,)
@@ -62,7 +68,8 @@ class ModelLoader:
 
 
 class TokenizerLoader:
-    DESCRIPTION = "Loads a VQ image tokenizer (LlamaGen VQ-16/VQ-8). Files go in models/vq."
+    DESCRIPTION = ("Loads an image tokenizer: LlamaGen VQ-16/VQ-8, or Infinity's BSQ VAE (d32 / d56). Files go in "
+                   "models/vq.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -130,6 +137,9 @@ class TextEncode:
             "prompt": ("STRING", {"multiline": True, "default": ""}),
             "one_prompt_per_line": ("BOOLEAN", {"default": False,
                                     "tooltip": "encode each non-empty line as its own prompt (a batch)"}),
+        }, "optional": {
+            "model": (AR_MODEL, {"tooltip": "connect an Infinity model so the prompt is encoded its way (raw "
+                                 "text, up to 512 tokens); LlamaGen models need nothing here"}),
         }}
 
     RETURN_TYPES = (AR_CONDITIONING,)
@@ -137,10 +147,13 @@ class TextEncode:
     FUNCTION = "encode"
     CATEGORY = f"{CATEGORY}/conditioning"
 
-    def encode(self, text_encoder, prompt, one_prompt_per_line):
+    def encode(self, text_encoder, prompt, one_prompt_per_line, model=None):
         prompts = [l for l in prompt.splitlines() if l.strip()] if one_prompt_per_line else [prompt]
         prompts = validate_prompts(prompts or [""])
         text_encoder.load()
+        if model is not None and isinstance(model.module, InfinityTransformer):
+            emb = text_encoder.encoder.encode_infinity(prompts)
+            return (Condition(emb.features, emb.mask, emb.prompts, "infinity"),)
         emb = text_encoder.encoder.encode(prompts)
         return (Condition(emb.features, emb.mask, emb.prompts),)
 
@@ -194,6 +207,9 @@ class Generate:
     CATEGORY = f"{CATEGORY}/sampling"
 
     def generate(self, model, conditioning, seed, batch_size, cfg_scale, temperature, top_k, top_p):
+        if isinstance(model.module, InfinityTransformer):
+            raise ValueError("this is an Infinity model: use the AR Infinity Generate node (it has the resolution, "
+                             "aspect ratio and per-scale settings Infinity needs)")
         settings = SamplingSettings(cfg_scale, temperature, top_k, top_p).validate()
         gpt = model.load()
         cond = conditioning.repeat_interleave(batch_size).to(gpt.device)
@@ -206,8 +222,9 @@ class Generate:
 
 
 class ImageToTokens:
-    DESCRIPTION = ("Encodes images into VQ tokens (a real photo as an edit source). Resize: center_crop "
-                   "(scale the short side, cut the centre), stretch, or none (sides must be multiples of 16).")
+    DESCRIPTION = ("Encodes images into tokens (a real photo as an edit source). LlamaGen VQ: a size x size square; "
+                   "Infinity VAE: size is the resolution tier (256/512/1024) and the aspect ratio picks the nearest "
+                   "template. Resize: center_crop (cover, cut the centre), stretch, or none (sizes must fit).")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -215,7 +232,8 @@ class ImageToTokens:
             "tokenizer": (AR_TOKENIZER,),
             "image": ("IMAGE",),
             "size": ("INT", {"default": 512, "min": 0, "max": 4096, "step": 16,
-                     "tooltip": "square side in pixels; use the AR model's resolution. 0 = keep"}),
+                     "tooltip": "LlamaGen: square side in pixels (the AR model's resolution; 0 = keep). "
+                                "Infinity: resolution tier 256, 512, 768 or 1024"}),
             "resize": (list(RESIZE_MODES), {"default": "center_crop"}),
         }}
 
@@ -225,6 +243,8 @@ class ImageToTokens:
     CATEGORY = f"{CATEGORY}/tokenizer"
 
     def encode(self, tokenizer, image, size, resize):
+        if isinstance(tokenizer.module, BSQVAE):
+            return (image_to_bits(tokenizer.load(), image, size, resize),)
         vq = tokenizer.load()
         tokens = encode_images(vq, comfy_to_model(image, size or None, resize, vq.downsample))
         return (TokenBatch(tokens, "encoded", stride=vq.downsample),)
@@ -243,5 +263,11 @@ class TokensToImage:
     CATEGORY = f"{CATEGORY}/tokenizer"
 
     def decode(self, tokenizer, tokens):
+        is_vae, is_bits = isinstance(tokenizer.module, BSQVAE), isinstance(tokens, BitTokens)
+        if is_vae != is_bits:
+            raise ValueError("the tokens come from " + ("Infinity" if is_bits else "LlamaGen") + " but the tokenizer is "
+                             + ("Infinity's BSQ VAE" if is_vae else "a LlamaGen VQ") + ": load the matching tokenizer")
+        if is_vae:
+            return (model_to_comfy(bits_to_images(tokenizer.load(), tokens)).to(bridge.output_device()),)
         images = decode_tokens_to_images(tokenizer.load(), tokens.tokens)
         return (model_to_comfy(images).to(bridge.output_device()),)

@@ -49,8 +49,28 @@ def test_incomplete_t5_folder_is_not_taken_as_complete(tmp_path):
 
 def test_known_files_cover_the_official_releases():
     assert {"t2i_XL_stage1_256.pt", "t2i_XL_stage2_512.pt"} <= set(known_files("autoregressive"))
-    assert {"vq_ds16_t2i.pt", "vq_ds16_c2i.pt", "vq_ds8_c2i.pt"} == set(known_files("vq"))
+    assert {"vq_ds16_t2i.pt", "vq_ds16_c2i.pt", "vq_ds8_c2i.pt", "infinity_vae_d32reg.pth",
+            "infinity_vae_d56_f8_14_patchify.pth"} == set(known_files("vq"))
+    assert {"infinity_2b_reg.pth", "infinity_8b_weights"} <= set(known_files("autoregressive"))
     assert KNOWN_FILES["flan-t5-xl"].repo_id == "google/flan-t5-xl"
+
+
+def test_sharded_folder_completeness_and_download(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    d = tmp_path / "infinity_8b_weights"
+    assert not is_complete(str(d), "autoregressive")
+    d.mkdir()
+    (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "s1.safetensors", "b": "s2.safetensors"}}))
+    (d / "s1.safetensors").write_bytes(b"x")
+    assert not is_complete(str(d), "autoregressive")
+    calls = []
+    monkeypatch.setattr(huggingface_hub, "snapshot_download",
+                        lambda **kw: calls.append(kw) or (d / "s2.safetensors").write_bytes(b"x"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert ensure_local("infinity_8b_weights", str(tmp_path)) == str(d)
+    assert calls[0]["allow_patterns"] == ["infinity_8b_weights/*"] and calls[0]["local_dir"] == str(tmp_path)
+    assert is_complete(str(d), "autoregressive")
 
 
 def test_download_from_a_sub_path_lands_under_the_file_name(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from ar_edit_pack.core import loaders
 
 from conftest import ROOT
 from graph import input_specs, run_graph, ui_to_api, widget_names
-from tiny_models import save_official_pt, tiny_gpt, tiny_vq
+from tiny_models import save_official_pt, tiny_gpt, tiny_infinity, tiny_infinity_vae, tiny_vq
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
 BUILTIN = {  # ComfyUI's own nodes: input types, widget names, output types
@@ -82,6 +82,9 @@ def tiny_models_dir(tmp_path, t5_dir, monkeypatch):
     from test_editar import tiny_editar
     save_official_pt(tiny_editar(), str(root / "autoregressive" / "editar_tiny_64.pt"))
     shutil.copytree(t5_dir, root / "text_encoders" / "tiny-t5")
+    torch.save(tiny_infinity().state_dict(), root / "autoregressive" / "infinity_tiny.pth")  # plain, as the 2B file
+    torch.save({"vae": tiny_infinity_vae().state_dict()}, root / "vq" / "infinity_vae_tiny.pth")
+    torch.save(tiny_infinity().state_dict(), root / "autoregressive" / "varedit_tiny.pth")
     monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(root))
     return root
 
@@ -94,14 +97,29 @@ SUBSTITUTE = {  # run shipped workflows on the tiny models (the real files canno
 }
 
 
+INFINITY_SUBSTITUTE = {  # 256 px keeps the tiny Infinity runs at 7 scales
+    "ARE_ModelLoader": {"model_name": "infinity_tiny.pth"},
+    "ARE_TokenizerLoader": {"tokenizer_name": "infinity_vae_tiny.pth"},
+    "ARE_InfinityGenerate": {"resolution": "256"},
+    "ARE_ImageToTokens": {"size": 256},
+}
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
 def test_workflow_runs_end_to_end_on_tiny_models(path, tiny_models_dir):
     api = ui_to_api(json.load(open(path)), {t: w for t, (_, w, _) in BUILTIN.items()})
     editar = any(n["class_type"].startswith("ARE_EditAR") for n in api.values())
+    varedit = any(n["class_type"].startswith("ARE_VAREdit") for n in api.values())
+    infinity = varedit or any(n["class_type"] == "ARE_ModelLoader" and n["inputs"]["model_name"].startswith("infinity")
+                              for n in api.values())
     for node in api.values():
         node["inputs"].update(SUBSTITUTE.get(node["class_type"], {}))
         if editar and node["class_type"] == "ARE_ModelLoader":
             node["inputs"]["model_name"] = "editar_tiny_64.pt"
+        if infinity:
+            node["inputs"].update(INFINITY_SUBSTITUTE.get(node["class_type"], {}))
+            if varedit and node["class_type"] == "ARE_ModelLoader":
+                node["inputs"]["model_name"] = "varedit_tiny.pth"
     saved = []
     image = torch.rand(1, 80, 96, 3)
     mask = torch.zeros(1, 80, 96)

@@ -50,3 +50,34 @@ def save_bare_safetensors(model: torch.nn.Module, path: str) -> str:
 
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
     return path
+
+
+def tiny_infinity(seed: int = 0, **overrides):
+    """Infinity layout at toy width (text 32-d = the tiny T5), weights scaled so outputs are not uniform."""
+    from ar_edit_pack.core.infinity_model import InfinityConfig, InfinityTransformer
+
+    torch.manual_seed(seed)
+    model = InfinityTransformer(InfinityConfig.preset("infinity-tiny", **overrides)).eval().requires_grad_(False)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.normal_(0, 0.3 if "scale_mul" not in name else 0.5)
+    return model
+
+
+def tiny_infinity_vae(seed: int = 0, **overrides):
+    from ar_edit_pack.core.infinity_vae import BSQVAE, BSQVAEConfig
+
+    torch.manual_seed(seed)
+    return BSQVAE(BSQVAEConfig.preset("infinity-vae-tiny", **overrides)).eval().requires_grad_(False)
+
+
+def infinity_condition(n: int = 1, length: int = 5, dim: int = 32, seed: int = 0, lengths=None):
+    """Random T5-like features in Infinity's layout (right-padded, mask)."""
+    from ar_edit_pack.core.llamagen_generate import Condition
+
+    g = torch.Generator().manual_seed(seed)
+    lengths = lengths or [length] * n
+    L = max(lengths)
+    feats = torch.randn(n, L, dim, generator=g)
+    mask = torch.arange(L)[None] < torch.tensor(lengths)[:, None]
+    return Condition(feats * mask[..., None], mask, [f"prompt {i}" for i in range(n)], "infinity")

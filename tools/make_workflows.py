@@ -96,6 +96,19 @@ def llamagen_loaders(model="t2i_XL_stage2_512.pt", tokenizer="vq_ds16_t2i.pt"):
     ]
 
 
+def infinity_loaders(model="infinity_2b_reg.pth", vae="infinity_vae_d32reg.pth"):
+    return [
+        (1, "ARE_ModelLoader", (40, 60), {"model_name": model}),
+        (2, "ARE_TokenizerLoader", (40, 240), {"tokenizer_name": vae}),
+        (3, "ARE_TextEncoderLoader", (40, 380), {"encoder_name": "flan-t5-xl"}),
+    ]
+
+
+def infinity_prompt(nid, pos, prompt):
+    """AR Text Encode with the Infinity model connected (edges added by the caller)."""
+    return (nid, "ARE_TextEncode", pos, {"prompt": prompt})
+
+
 WORKFLOWS = {
     "llamagen_text_to_image": (
         "LlamaGen text-to-image",
@@ -216,6 +229,130 @@ WORKFLOWS = {
             (5, "ARE_EditARSweep", (460, 240), {"instruction": "make it look like an oil painting",
                                                 "seed_values": "0, 1", "text_cfg_values": "2.0, 3.0, 5.0"}),
             (6, "SaveImage", (880, 240), {"filename_prefix": "editar_sweep"}),
+        ],
+        [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
+         (4, "IMAGE", 5, "image"), (5, "grid", 6, "images")],
+    ),
+    "infinity_text_to_image": (
+        "Infinity text-to-image (next-scale, bitwise)",
+        infinity_loaders() + [
+            infinity_prompt(4, (420, 380), "a photo of a red fox sitting in fresh snow, golden hour"),
+            (5, "ARE_InfinityGenerate", (820, 60), {"seed": 42}),
+            (6, "ARE_TokensToImage", (1200, 60), {}),
+            (7, "SaveImage", (1540, 60), {"filename_prefix": "infinity"}),
+        ],
+        [(3, "text_encoder", 4, "text_encoder"), (1, "model", 4, "model"), (1, "model", 5, "model"),
+         (4, "conditioning", 5, "conditioning"), (2, "tokenizer", 6, "tokenizer"), (5, "tokens", 6, "tokens"),
+         (6, "image", 7, "images")],
+    ),
+    "aredit_generated_source": (
+        "AREdit: edit a generated Infinity image (the source cache is free for generated tokens)",
+        infinity_loaders() + [
+            infinity_prompt(4, (420, 300), "a photo of a cat sitting on a wooden bench in a garden"),
+            (5, "ARE_InfinityGenerate", (820, 60), {"seed": 7, "resolution": "512"}),
+            (6, "ARE_AREditSource", (1200, 60), {}),
+            infinity_prompt(7, (420, 560), "a photo of a dog sitting on a wooden bench in a garden"),
+            (8, "ARE_AREdit", (1200, 360), {"seed": 7}),
+            (9, "ARE_TokensToImage", (1600, 60), {}),
+            (10, "ARE_TokensToImage", (1600, 300), {}),
+            (11, "SaveImage", (1960, 60), {"filename_prefix": "aredit_source"}),
+            (12, "SaveImage", (1960, 360), {"filename_prefix": "aredit_edit"}),
+            (13, "MaskToImage", (1600, 560), {}),
+            (14, "PreviewImage", (1960, 660), {}),
+        ],
+        [(3, "text_encoder", 4, "text_encoder"), (1, "model", 4, "model"), (3, "text_encoder", 7, "text_encoder"),
+         (1, "model", 7, "model"), (1, "model", 5, "model"), (4, "conditioning", 5, "conditioning"),
+         (1, "model", 6, "model"), (5, "tokens", 6, "tokens"),
+         (1, "model", 8, "model"), (6, "source", 8, "source"), (7, "conditioning", 8, "conditioning"),
+         (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
+         (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
+         (9, "image", 11, "images"), (10, "image", 12, "images"),
+         (8, "edit_mask", 13, "mask"), (13, "IMAGE", 14, "images")],
+    ),
+    "aredit_real_image": (
+        "AREdit: edit a real photo (describe the photo in the source prompt)",
+        infinity_loaders() + [
+            (4, "LoadImage", (40, 560), {"image": "example.png", "upload": "image"}),
+            (5, "ARE_ImageToTokens", (420, 560), {"size": 512}),
+            infinity_prompt(6, (420, 300), "a photo of a living room with a grey sofa"),
+            (7, "ARE_AREditSource", (820, 560), {}),
+            infinity_prompt(8, (820, 300), "a photo of a living room with a red leather sofa"),
+            (9, "ARE_AREdit", (1200, 300), {"seed": 0, "use_source_seed": False}),
+            (10, "ARE_TokensToImage", (1600, 300), {}),
+            (11, "SaveImage", (1960, 300), {"filename_prefix": "aredit_real_edit"}),
+            (12, "ARE_TokensToImage", (1200, 680), {}),
+            (13, "PreviewImage", (1600, 680), {}),
+        ],
+        [(4, "IMAGE", 5, "image"), (2, "tokenizer", 5, "tokenizer"),
+         (3, "text_encoder", 6, "text_encoder"), (1, "model", 6, "model"),
+         (3, "text_encoder", 8, "text_encoder"), (1, "model", 8, "model"),
+         (1, "model", 7, "model"), (5, "tokens", 7, "tokens"), (6, "conditioning", 7, "source_conditioning"),
+         (1, "model", 9, "model"), (7, "source", 9, "source"), (8, "conditioning", 9, "conditioning"),
+         (2, "tokenizer", 10, "tokenizer"), (9, "tokens", 10, "tokens"), (10, "image", 11, "images"),
+         (2, "tokenizer", 12, "tokenizer"), (5, "tokens", 12, "tokens"), (12, "image", 13, "images")],
+    ),
+    "aredit_masked_edit": (
+        "AREdit: edit only the masked region of a photo (paint the mask in the image's mask editor)",
+        infinity_loaders() + [
+            (4, "LoadImage", (40, 560), {"image": "example.png", "upload": "image"}),
+            (5, "ARE_ImageToTokens", (420, 560), {"size": 512}),
+            infinity_prompt(6, (420, 300), "a photo of a table with a vase"),
+            (7, "ARE_AREditSource", (820, 560), {}),
+            infinity_prompt(8, (820, 300), "a photo of a table with a bouquet of red roses"),
+            (9, "ARE_AREdit", (1200, 300), {"seed": 0, "use_source_seed": False}),
+            (10, "ARE_TokensToImage", (1600, 300), {}),
+            (11, "SaveImage", (1960, 300), {"filename_prefix": "aredit_masked_edit"}),
+        ],
+        [(4, "IMAGE", 5, "image"), (2, "tokenizer", 5, "tokenizer"),
+         (3, "text_encoder", 6, "text_encoder"), (1, "model", 6, "model"),
+         (3, "text_encoder", 8, "text_encoder"), (1, "model", 8, "model"),
+         (1, "model", 7, "model"), (5, "tokens", 7, "tokens"), (6, "conditioning", 7, "source_conditioning"),
+         (1, "model", 9, "model"), (7, "source", 9, "source"), (8, "conditioning", 9, "conditioning"),
+         (4, "MASK", 9, "mask"), (2, "tokenizer", 10, "tokenizer"), (9, "tokens", 10, "tokens"),
+         (10, "image", 11, "images")],
+    ),
+    "aredit_gamma_threshold_sweep_grid": (
+        "AREdit: gamma x threshold sweep as one batch over one source cache, with a labelled grid",
+        infinity_loaders() + [
+            infinity_prompt(4, (420, 300), "a photo of a cat sitting on a wooden bench in a garden"),
+            (5, "ARE_InfinityGenerate", (820, 60), {"seed": 7, "resolution": "512"}),
+            (6, "ARE_AREditSource", (1200, 60), {}),
+            infinity_prompt(7, (420, 560), "a photo of a dog sitting on a wooden bench in a garden"),
+            (8, "ARE_AREditSweep", (1200, 360), {"gamma_values": "1, 2, 3", "threshold_values": "0.0, 0.1, 0.3"}),
+            (9, "SaveImage", (1600, 360), {"filename_prefix": "aredit_sweep"}),
+        ],
+        [(3, "text_encoder", 4, "text_encoder"), (1, "model", 4, "model"), (3, "text_encoder", 7, "text_encoder"),
+         (1, "model", 7, "model"), (1, "model", 5, "model"), (4, "conditioning", 5, "conditioning"),
+         (1, "model", 6, "model"), (5, "tokens", 6, "tokens"),
+         (1, "model", 8, "model"), (2, "tokenizer", 8, "tokenizer"), (6, "source", 8, "source"),
+         (7, "conditioning", 8, "conditioning"), (8, "grid", 9, "images")],
+    ),
+    "varedit_instruction_edit": (
+        "VAREdit: edit a photo by instruction (Infinity backbone, Scale-Aligned Reference)",
+        infinity_loaders(model="2B-512.pth") + [
+            (4, "LoadImage", (40, 560), {"image": "example.png", "upload": "image"}),
+            (5, "ARE_VAREdit", (460, 240), {"instruction": "make it a snowy winter day", "seed": 0}),
+            (6, "SaveImage", (880, 240), {"filename_prefix": "varedit_edit"}),
+        ],
+        [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
+         (4, "IMAGE", 5, "image"), (5, "image", 6, "images")],
+    ),
+    "varedit_masked_edit": (
+        "VAREdit: edit only the masked region (paint the mask in the image's mask editor)",
+        infinity_loaders(model="2B-512.pth") + [
+            (4, "LoadImage", (40, 560), {"image": "example.png", "upload": "image"}),
+            (5, "ARE_VAREdit", (460, 240), {"instruction": "replace the vase with a bouquet of red roses", "seed": 0}),
+            (6, "SaveImage", (880, 240), {"filename_prefix": "varedit_masked_edit"}),
+        ],
+        [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
+         (4, "IMAGE", 5, "image"), (4, "MASK", 5, "mask"), (5, "image", 6, "images")],
+    ),
+    "varedit_cfg_sweep_grid": (
+        "VAREdit: seeds x cfg scales as one batch, with a labelled grid",
+        infinity_loaders(model="2B-512.pth") + [
+            (4, "LoadImage", (40, 560), {"image": "example.png", "upload": "image"}),
+            (5, "ARE_VAREditSweep", (460, 240), {"instruction": "make it look like an oil painting"}),
+            (6, "SaveImage", (880, 240), {"filename_prefix": "varedit_sweep"}),
         ],
         [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
          (4, "IMAGE", 5, "image"), (5, "grid", 6, "images")],

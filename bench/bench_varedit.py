@@ -1,0 +1,65 @@
+"""VAREdit speed: one instruction edit vs plain text-to-image generation on the same Infinity backbone, and an
+N-setting sweep vs N single edits. Random weights (speed does not depend on them); ratios are what count.
+Usage: python bench/bench_varedit.py [--preset small|infinity-2b|infinity-8b] [--resolution 512]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from bench_aredit import SMALL, timed  # noqa: F401 (also loads the pack)
+from ar_edit_pack.core.infinity_generate import InfinitySampling, generate
+from ar_edit_pack.core.infinity_model import InfinityConfig, InfinityTransformer
+from ar_edit_pack.core.infinity_scales import scale_schedule
+from ar_edit_pack.core.infinity_vae import BSQVAE, BSQVAEConfig
+from ar_edit_pack.core.llamagen_generate import Condition
+from ar_edit_pack.core.varedit import varedit_edit
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--preset", default="small")
+    p.add_argument("--resolution", type=int, default=512)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--sweep", type=int, default=4)
+    args = p.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = {"auto": torch.bfloat16 if device.type == "cuda" else torch.float32, "fp32": torch.float32,
+             "bf16": torch.bfloat16}[args.precision]
+    cfg = InfinityConfig(**SMALL) if args.preset == "small" else InfinityConfig.preset(args.preset)
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        model = InfinityTransformer(cfg)
+    model = model.to_empty(device=device)
+    for p_ in model.parameters():
+        torch.nn.init.normal_(p_, std=0.02)
+    model = model.float().set_block_dtype(dtype).eval().requires_grad_(False)
+    vae_cfg = (BSQVAEConfig(ch=32, ch_mult=(1, 1, 1, 1, 1), num_res_blocks=1, bits=cfg.vae_bits) if args.preset == "small"
+               else BSQVAEConfig.preset("infinity-vae-d56-f8" if cfg.patchify else "infinity-vae-d32"))
+    vae = BSQVAE(vae_cfg).to(device).eval().requires_grad_(False)
+    mask = torch.ones(1, 16, dtype=torch.bool, device=device)
+    text = Condition(torch.randn(1, 16, cfg.text_channels, device=device), mask, ["instruction"], "infinity")
+    sched = scale_schedule(args.resolution)
+    img = torch.rand(1, 3, args.resolution, args.resolution, device=device) * 2 - 1
+    s = InfinitySampling(cfg=4.0, tau=0.5)
+    seed = torch.tensor([1])
+    t_gen = timed(lambda: generate(model, text, sched, s, seed), device, args.repeats)
+    t_edit = timed(lambda: varedit_edit(model, vae, text, img, sched, s, seed), device, args.repeats)
+    n = args.sweep
+    t_sweep = timed(lambda: varedit_edit(model, vae, text.repeat_interleave(n), img.expand(n, -1, -1, -1), sched,
+                                         [InfinitySampling(cfg=3.0 + i, tau=0.5) for i in range(n)], torch.arange(n)),
+                    device, args.repeats)
+    name = "small random" if args.preset == "small" else f"{args.preset} random"
+    print(json.dumps({
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "model": f"{name} (depth {cfg.depth}, width {cfg.embed_dim}), {args.resolution} px, {str(dtype).split('.')[-1]}",
+        "plain_generation_s": round(t_gen, 3), "varedit_edit_s": round(t_edit, 3),
+        "edit_over_generation": round(t_edit / t_gen, 3),
+        f"sweep{n}_over_{n}x_single": round(t_sweep / (n * t_edit), 3)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Nodes for VAREdit: instruction editing on the Infinity backbone (Scale-Aligned Reference)."""
+from __future__ import annotations
+
+import torch
+
+from ..core.grid_image import labelled_grid
+from ..core.images import model_to_comfy
+from ..core.infinity_codec import bits_to_images
+from ..core.infinity_generate import InfinitySampling
+from ..core.infinity_model import InfinityTransformer
+from ..core.infinity_scales import scale_schedule
+from ..core.infinity_vae import BSQVAE
+from ..core.llamagen_generate import Condition
+from ..core.sweeps import MAX_SWEEP_ROWS, parse_values
+from ..core.varedit import DEFAULT_CFG, DEFAULT_TAU, SIZES, canvas, crop_back, mask_canvas, varedit_edit
+from . import comfy_bridge as bridge
+from .llamagen_nodes import MAX_SEED
+from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY
+
+
+def _check(model, tokenizer) -> tuple[InfinityTransformer, BSQVAE]:
+    if not isinstance(model.module, InfinityTransformer):
+        raise ValueError(f"{model.name} is not an Infinity-architecture model: VAREdit needs 2B-512.pth / 8B-512.pth / "
+                         f"8B-1024.pth from HiDream-ai/VAREdit")
+    if getattr(model.module, "flavour", "") != "varedit":
+        raise ValueError(f"{model.name} is a text-to-image Infinity model, not a VAREdit editor (2B-512.pth, 8B-512.pth, "
+                         f"8B-1024.pth); a renamed VAREdit file is recognised when 'varedit' is in its name")
+    if not isinstance(tokenizer.module, BSQVAE):
+        raise ValueError(f"{tokenizer.name} is not Infinity's BSQ VAE (2B: infinity_vae_d32reg.pth, 8B: "
+                         f"infinity_vae_d56_f8_14_patchify.pth)")
+    return model.load(), tokenizer.load()
+
+
+def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, seeds, cfgs, tau, top_p, mask):
+    """Every (seed, cfg) for every input image as ONE batched pass. Row order: image, seed, cfg (fastest);
+    image i uses seed + i. -> (cropped images [rows, H, W, 3], square tokens, labels)."""
+    net, vae = _check(model, tokenizer)
+    size = int(resolution)
+    if size not in SIZES:
+        raise ValueError(f"VAREdit runs at 512 or 1024 px, got {size}")
+    x, hw = canvas(image, size)
+    combos = [(s, c) for s in seeds for c in cfgs]
+    n_img = x.shape[0]
+    rows = n_img * len(combos)
+    if rows > MAX_SWEEP_ROWS:
+        raise ValueError(f"{rows} rows; at most {MAX_SWEEP_ROWS} run as one batch")
+    text_encoder.load()
+    if not hasattr(text_encoder.encoder, "encode_infinity"):
+        raise ValueError(f"{text_encoder.name} cannot drive VAREdit: load the T5 encoder (flan-t5-xl)")
+    emb = text_encoder.encoder.encode_infinity([instruction])
+    src = torch.arange(n_img).repeat_interleave(len(combos))
+    cond = Condition(emb.features.expand(rows, -1, -1), emb.mask.expand(rows, -1), [instruction] * rows, "infinity")
+    settings = [InfinitySampling(c, tau, top_p).validate() for _ in range(n_img) for _, c in combos]
+    seeds_t = torch.tensor([s + i for i in range(n_img) for s, _ in combos], dtype=torch.int64)
+    region = None if mask is None else mask_canvas(mask if mask.shape[0] == n_img else mask.expand(n_img, -1, -1), size)[src]
+    tokens = varedit_edit(net, vae, cond.to(net.device), x[src].to(vae.device), scale_schedule(size), settings, seeds_t,
+                          region, progress=bridge.progress(len(scale_schedule(size))))
+    images = model_to_comfy(crop_back(bits_to_images(vae, tokens), hw))
+    labels = [f"seed={s}, cfg={c:g}" for s, c in combos] * n_img
+    return images, tokens, labels
+
+
+def varedit_inputs() -> dict:
+    return {
+        "model": (AR_MODEL, {"tooltip": "a VAREdit checkpoint (HiDream-ai/VAREdit: 2B-512.pth, 8B-512.pth, 8B-1024.pth)"}),
+        "tokenizer": (AR_TOKENIZER, {"tooltip": "2B: infinity_vae_d32reg.pth; 8B: infinity_vae_d56_f8_14_patchify.pth"}),
+        "text_encoder": (AR_TEXT_ENCODER,),
+        "image": ("IMAGE", {"tooltip": "the image to edit (any aspect ratio: pasted on a white square, cropped back)"}),
+        "instruction": ("STRING", {"multiline": True, "default": ""}),
+        "resolution": ([str(s) for s in SIZES], {"default": "512", "tooltip": "the checkpoint's resolution"}),
+    }
+
+
+class VAREdit:
+    DESCRIPTION = ("VAREdit: edits an image by instruction with a fine-tuned Infinity (Scale-Aligned Reference). "
+                   "Non-square images are pasted on a white square and cropped back. Optional mask: outside it "
+                   "the image's own multi-scale bits are kept.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                **varedit_inputs(),
+                "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
+                "cfg": ("FLOAT", {"default": DEFAULT_CFG, "min": 0.0, "max": 30.0, "step": 0.1,
+                        "tooltip": "guidance (paper 4.0; the demo uses 3.0)"}),
+                "tau": ("FLOAT", {"default": DEFAULT_TAU, "min": 0.01, "max": 5.0, "step": 0.01,
+                        "tooltip": "temperature (paper 0.5; the demo uses 0.1)"}),
+                "top_p": ("FLOAT", {"default": 0.97, "min": 0.01, "max": 1.0, "step": 0.01}),
+            },
+            "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change)"})},
+        }
+
+    RETURN_TYPES = ("IMAGE", AR_TOKENS)
+    RETURN_NAMES = ("image", "tokens")
+    OUTPUT_TOOLTIPS = ("the edited image, at the input's aspect ratio", "the edited tokens (square canvas)")
+    FUNCTION = "edit"
+    CATEGORY = f"{CATEGORY}/editing"
+
+    def edit(self, model, tokenizer, text_encoder, image, instruction, resolution, seed, cfg, tau, top_p, mask=None):
+        images, tokens, _ = run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, [seed], [cfg],
+                                        tau, top_p, mask)
+        return images.to(bridge.output_device()), tokens
+
+
+class VAREditSweep:
+    DESCRIPTION = "VAREdit for every combination of the listed seeds and cfg scales as ONE batched pass, with a grid."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                **varedit_inputs(),
+                "seed_values": ("STRING", {"default": "0, 1"}),
+                "cfg_values": ("STRING", {"default": "3.0, 4.0, 5.0"}),
+                "tau": ("FLOAT", {"default": DEFAULT_TAU, "min": 0.01, "max": 5.0, "step": 0.01}),
+                "top_p": ("FLOAT", {"default": 0.97, "min": 0.01, "max": 1.0, "step": 0.01}),
+                "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = one per cfg"}),
+            },
+            "optional": {"mask": ("MASK",)},
+        }
+
+    RETURN_TYPES = ("IMAGE", "IMAGE", AR_TOKENS)
+    RETURN_NAMES = ("images", "grid", "tokens")
+    FUNCTION = "sweep"
+    CATEGORY = f"{CATEGORY}/editing"
+
+    def sweep(self, model, tokenizer, text_encoder, image, instruction, resolution, seed_values, cfg_values, tau, top_p,
+              columns, mask=None):
+        cfgs = parse_values(cfg_values, float, "cfg_values")
+        images, tokens, labels = run_varedit(model, tokenizer, text_encoder, image, instruction, resolution,
+                                             parse_values(seed_values, int, "seed_values"), cfgs, tau, top_p, mask)
+        grid = labelled_grid(images, labels, columns or len(cfgs))
+        out = bridge.output_device()
+        return images.to(out), grid.to(out), tokens
