@@ -4,6 +4,7 @@ Public API (see README "Python API"):
     load_gpt, load_vq, load_text_encoder_t5, save_model, convert_to_safetensors
     Condition, SamplingSettings, generate, teacher_forced_logits
     encode_images, decode_tokens_to_images
+    condition_for_infinity; Infinity / AREdit / VAREdit in core.infinity_generate, core.aredit, core.varedit
 """
 from .checkpoints import CheckpointError
 from .images import comfy_to_model, model_to_comfy
@@ -25,6 +26,11 @@ def load_text_encoder_t5(path, device="cpu", precision="fp32") -> T5TextEncoder:
 
 def condition_from_text(embedding: TextEmbedding) -> Condition:
     return Condition(embedding.features, embedding.mask, list(embedding.prompts))
+
+
+def condition_for_infinity(embedding: TextEmbedding) -> Condition:
+    """From `T5TextEncoder.encode_infinity` (raw prompts, valid tokens, right-padded)."""
+    return Condition(embedding.features, embedding.mask, list(embedding.prompts), "infinity")
 
 
 @_torch.inference_mode()
