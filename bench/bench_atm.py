@@ -6,40 +6,17 @@ absolute times depend on the machine. Usage: python bench/bench_atm.py [--preset
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import os
-import sys
-import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-spec = importlib.util.spec_from_file_location("ar_edit_pack", os.path.join(ROOT, "__init__.py"),
-                                              submodule_search_locations=[ROOT])
-pack = importlib.util.module_from_spec(spec)
-sys.modules["ar_edit_pack"] = pack
-spec.loader.exec_module(pack)
-
-from ar_edit_pack.core.atm import ATMSettings, atm_edit, build_source_cache  # noqa: E402
-from ar_edit_pack.core.llamagen_generate import Condition, generate  # noqa: E402
-from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT  # noqa: E402
-from ar_edit_pack.core.records import TokenBatch  # noqa: E402
-from ar_edit_pack.core.sampling import SamplingSettings  # noqa: E402
-from ar_edit_pack.core.sweeps import expand, run_sweep  # noqa: E402
-
-
-def timed(fn, device, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from bench_common import device_and_dtype, device_name, timed  # also imports the pack as ar_edit_pack
+from ar_edit_pack.core.atm import ATMSettings, atm_edit, build_source_cache
+from ar_edit_pack.core.llamagen_generate import Condition, generate
+from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT
+from ar_edit_pack.core.records import TokenBatch
+from ar_edit_pack.core.sampling import SamplingSettings
+from ar_edit_pack.core.sweeps import expand, run_sweep
 
 
 def main():
@@ -50,9 +27,7 @@ def main():
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--sweep", type=int, default=8)
     args = p.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = {"auto": torch.bfloat16 if device.type == "cuda" else torch.float32, "fp32": torch.float32,
-             "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    device, dtype = device_and_dtype(args.precision)
     torch.manual_seed(0)
     with torch.device("meta"):
         model = LlamaGenGPT(GPTConfig.preset(args.preset, image_size=args.image_size))
@@ -78,7 +53,7 @@ def main():
     settings, _ = expand([150], [0.6], [0.25 * (k + 1) for k in range(args.sweep)], [1], [7.5], "greedy")
     t_sweep = timed(lambda: run_sweep(model, cache, edit, sampling, settings), device, args.repeats)
     result = {
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "device": device_name(device),
         "model": f"{args.preset} random weights, {args.image_size} px ({g}x{g} tokens), {str(dtype).split('.')[-1]}",
         "plain_generation_s": round(t_gen, 3), "atm_edit_s": round(t_atm, 3),
         "atm_over_generation": round(t_atm / t_gen, 3),

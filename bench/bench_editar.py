@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_atm import timed  # noqa: E402  (also registers the package as ar_edit_pack)
-
-from ar_edit_pack.core.editar import EditARGPT, editar_generate  # noqa: E402
-from ar_edit_pack.core.llamagen_generate import Condition, generate  # noqa: E402
-from ar_edit_pack.core.llamagen_gpt import GPTConfig  # noqa: E402
-from ar_edit_pack.core.sampling import SamplingSettings  # noqa: E402
+from bench_common import timed  # also imports the pack as ar_edit_pack
+from ar_edit_pack.core.editar import EditARGPT, editar_generate
+from ar_edit_pack.core.llamagen_generate import Condition, generate
+from ar_edit_pack.core.llamagen_gpt import GPTConfig
+from ar_edit_pack.core.sampling import SamplingSettings
 
 
 def main():

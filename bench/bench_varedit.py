@@ -9,9 +9,8 @@ import json
 
 import torch
 
-from bench_aredit import SMALL, timed  # noqa: F401 (also loads the pack)
+from bench_common import device_and_dtype, device_name, random_infinity, timed  # also imports the pack
 from ar_edit_pack.core.infinity_generate import InfinitySampling, generate
-from ar_edit_pack.core.infinity_model import InfinityConfig, InfinityTransformer
 from ar_edit_pack.core.infinity_scales import scale_schedule
 from ar_edit_pack.core.infinity_vae import BSQVAE, BSQVAEConfig
 from ar_edit_pack.core.llamagen_generate import Condition
@@ -26,17 +25,9 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--sweep", type=int, default=4)
     args = p.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = {"auto": torch.bfloat16 if device.type == "cuda" else torch.float32, "fp32": torch.float32,
-             "bf16": torch.bfloat16}[args.precision]
-    cfg = InfinityConfig(**SMALL) if args.preset == "small" else InfinityConfig.preset(args.preset)
-    torch.manual_seed(0)
-    with torch.device("meta"):
-        model = InfinityTransformer(cfg)
-    model = model.to_empty(device=device)
-    for p_ in model.parameters():
-        torch.nn.init.normal_(p_, std=0.02)
-    model = model.float().set_block_dtype(dtype).eval().requires_grad_(False)
+    device, dtype = device_and_dtype(args.precision)
+    model = random_infinity(args.preset, device, dtype)
+    cfg = model.cfg
     vae_cfg = (BSQVAEConfig(ch=32, ch_mult=(1, 1, 1, 1, 1), num_res_blocks=1, bits=cfg.vae_bits) if args.preset == "small"
                else BSQVAEConfig.preset("infinity-vae-d56-f8" if cfg.patchify else "infinity-vae-d32"))
     vae = BSQVAE(vae_cfg).to(device).eval().requires_grad_(False)
@@ -54,7 +45,7 @@ def main():
                     device, args.repeats)
     name = "small random" if args.preset == "small" else f"{args.preset} random"
     print(json.dumps({
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "device": device_name(device),
         "model": f"{name} (depth {cfg.depth}, width {cfg.embed_dim}), {args.resolution} px, {str(dtype).split('.')[-1]}",
         "plain_generation_s": round(t_gen, 3), "varedit_edit_s": round(t_edit, 3),
         "edit_over_generation": round(t_edit / t_gen, 3),

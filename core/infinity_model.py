@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config_io import ConfigIO
 from .infinity_scales import reference_grid
 
 # Buffers that official files may carry but that the model derives itself (the original pops them too).
@@ -39,7 +40,7 @@ MAX_VAE_BITS = 64
 
 
 @dataclass(frozen=True)
-class InfinityConfig:
+class InfinityConfig(ConfigIO):
     depth: int = 32
     embed_dim: int = 2048
     num_heads: int = 16
@@ -78,18 +79,8 @@ class InfinityConfig:
         return round(self.embed_dim * self.mlp_ratio / 256) * 256
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "InfinityConfig":
-        if name not in INFINITY_PRESETS:
-            raise KeyError(f"unknown Infinity preset {name!r}; known: {', '.join(INFINITY_PRESETS)}")
-        return replace(INFINITY_PRESETS[name], **overrides)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "InfinityConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    def presets(cls) -> Mapping:
+        return INFINITY_PRESETS
 
 
 INFINITY_PRESETS = {

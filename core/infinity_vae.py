@@ -11,13 +11,14 @@ Parameter names follow the official training module, whose convs and norms are w
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config_io import ConfigIO
 from .bsq import bits_to_codes, quantize_multiscale, up
 
 # Buffers of the quantiser that the file may carry and this module derives (the bit-weight vector).
@@ -25,7 +26,7 @@ DERIVED_KEYS = ("quantizer.lfq.mask",)
 
 
 @dataclass(frozen=True)
-class BSQVAEConfig:
+class BSQVAEConfig(ConfigIO):
     ch: int = 128
     ch_mult: tuple[int, ...] = (1, 2, 4, 4, 4)
     num_res_blocks: int = 2  # encoder; the decoder has one more per level
@@ -37,23 +38,8 @@ class BSQVAEConfig:
         return 2 ** (len(self.ch_mult) - 1)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "BSQVAEConfig":
-        if name not in VAE_PRESETS:
-            raise KeyError(f"unknown VAE preset {name!r}; known: {', '.join(VAE_PRESETS)}")
-        return cls(**{**asdict(VAE_PRESETS[name]), **overrides})
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["ch_mult"] = list(self.ch_mult)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "BSQVAEConfig":
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        if "ch_mult" in kw:
-            kw["ch_mult"] = tuple(kw["ch_mult"])
-        return cls(**kw)
+    def presets(cls) -> Mapping:
+        return VAE_PRESETS
 
 
 VAE_PRESETS = {

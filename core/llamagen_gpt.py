@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .config_io import ConfigIO
 
 
 def _round_up(x: int, multiple: int) -> int:
@@ -27,7 +29,7 @@ def _round_up(x: int, multiple: int) -> int:
 
 
 @dataclass(frozen=True)
-class GPTConfig:
+class GPTConfig(ConfigIO):
     dim: int = 1280
     n_layer: int = 36
     n_head: int = 20
@@ -75,18 +77,8 @@ class GPTConfig:
         return self.grid_size ** 2
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "GPTConfig":
-        if name not in GPT_PRESETS:
-            raise KeyError(f"unknown GPT preset {name!r}; known: {', '.join(GPT_PRESETS)}")
-        return cls(**{**GPT_PRESETS[name], **overrides})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "GPTConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    def presets(cls) -> Mapping:
+        return GPT_PRESETS
 
     def with_image_size(self, image_size: int) -> "GPTConfig":
         return replace(self, image_size=image_size)

@@ -7,16 +7,18 @@ with `to_unit_range`.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config_io import ConfigIO
+
 
 @dataclass(frozen=True)
-class VQConfig:
+class VQConfig(ConfigIO):
     codebook_size: int = 16384
     codebook_embed_dim: int = 8
     codebook_l2_norm: bool = True
@@ -31,23 +33,8 @@ class VQConfig:
         return 2 ** (len(self.ch_mult) - 1)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "VQConfig":
-        if name not in VQ_PRESETS:
-            raise KeyError(f"unknown VQ preset {name!r}; known: {', '.join(VQ_PRESETS)}")
-        return cls(**{**VQ_PRESETS[name], **overrides})
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["ch_mult"] = list(self.ch_mult)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "VQConfig":
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        if "ch_mult" in kw:
-            kw["ch_mult"] = tuple(kw["ch_mult"])
-        return cls(**kw)
+    def presets(cls) -> Mapping:
+        return VQ_PRESETS
 
 
 VQ_PRESETS: dict[str, dict] = {

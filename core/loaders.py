@@ -130,13 +130,17 @@ def load_vq(path: str | os.PathLike, precision: str | torch.dtype = "fp32", devi
     return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
 
 
-def _build_infinity(state, meta, path, precision, device) -> infinity_model.InfinityTransformer:
-    name = os.path.basename(os.fspath(path).rstrip("/\\"))
+def _config(meta, state, config_cls, infer, name):
+    """The config from our metadata, else read off the official file's tensors."""
     try:
-        cfg = (infinity_model.InfinityConfig.from_dict(json.loads(meta[CONFIG_KEY])) if CONFIG_KEY in meta
-               else infinity_model.config_from_state_dict(state))
+        return config_cls.from_dict(json.loads(meta[CONFIG_KEY])) if CONFIG_KEY in meta else infer(state)
     except ValueError as e:
         raise CheckpointError(f"{name}: {e}") from e
+
+
+def _build_infinity(state, meta, path, precision, device) -> infinity_model.InfinityTransformer:
+    name = os.path.basename(os.fspath(path).rstrip("/\\"))
+    cfg = _config(meta, state, infinity_model.InfinityConfig, infinity_model.config_from_state_dict, name)
     with torch.device("meta"):
         model = infinity_model.InfinityTransformer(cfg)
     load_strict(model, infinity_model.adapt_state_dict(state, cfg), f"Infinity transformer {name}")
@@ -147,11 +151,7 @@ def _build_infinity(state, meta, path, precision, device) -> infinity_model.Infi
 
 def _build_infinity_vae(state, meta, path, precision, device) -> infinity_vae.BSQVAE:
     name = os.path.basename(os.fspath(path))
-    try:
-        cfg = (infinity_vae.BSQVAEConfig.from_dict(json.loads(meta[CONFIG_KEY])) if CONFIG_KEY in meta
-               else infinity_vae.config_from_state_dict(state))
-    except ValueError as e:
-        raise CheckpointError(f"{name}: {e}") from e
+    cfg = _config(meta, state, infinity_vae.BSQVAEConfig, infinity_vae.config_from_state_dict, name)
     with torch.device("meta"):
         model = infinity_vae.BSQVAE(cfg)
     load_strict(model, infinity_vae.adapt_state_dict(state, set(model.state_dict())), f"Infinity VAE {name}")

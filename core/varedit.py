@@ -158,15 +158,17 @@ def varedit_edit(model: InfinityTransformer, vae: BSQVAE, cond: Condition, image
         raise ValueError(f"{images.shape[0]} source images for {cond.batch} instructions")
     with torch.inference_mode():
         tokens, latent = source_tokens(vae, images, patchify)
-    pick = None
+    pick = None  # no region: plain sampling
     if region is not None:
         vae_bits = quantize_multiscale(latent, vae_schedule(schedule, patchify))[0]
         src_bits = [vae_bits_to_tokens(b, patchify).reshape(b.shape[0], -1, model.cfg.token_bits).to(model.device)
                     for b in vae_bits]
         editable = [r.reshape(r.shape[0], -1, 1).to(model.device) for r in region_per_scale(region, schedule, cond.batch)]
 
-        def pick(k, p1, sampled):
+        def keep_outside(k, p1, sampled):
             return torch.where(editable[k], sampled, src_bits[k])
+
+        pick = keep_outside
 
     bits, p1 = run_scales(model, cond, schedule, settings, seeds, pick=pick, progress=progress,
                           prefix_for=source_prefix(model, tokens, schedule))

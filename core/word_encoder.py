@@ -7,37 +7,27 @@ understands its own world, and a silent fallback would give meaningless images.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .text_encoders import trim_right_padded, TextEmbedding, to_llamagen_layout, validate_prompts
+from .config_io import ConfigIO
+from .text_encoders import TextEmbedding, to_llamagen_layout, trim_right_padded, validate_prompts
 
 PAD, FIRST_WORD = 0, 1
 
 
 @dataclass(frozen=True)
-class WordEncoderConfig:
+class WordEncoderConfig(ConfigIO):
     vocab: tuple[str, ...] = ()
     dim: int = 64
     n_layer: int = 2
     n_head: int = 4
     max_length: int = 32
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["vocab"] = list(self.vocab)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "WordEncoderConfig":
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        kw["vocab"] = tuple(kw.get("vocab", ()))
-        return cls(**kw)
 
 
 class EncoderLayer(nn.Module):

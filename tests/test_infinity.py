@@ -375,3 +375,27 @@ def test_nodes_route_infinity_models(model, t5_dir):
     from ar_edit_pack.core.records import TokenBatch
     with pytest.raises(ValueError, match="matching tokenizer"):
         TokensToImage().decode(vae, TokenBatch(torch.zeros(1, 4, 4, dtype=torch.long), "encoded"))
+
+
+def test_convert_to_safetensors_keeps_config_and_flavour(model, tmp_path):
+    torch.save(model.state_dict(), tmp_path / "2B-512.pth")  # a VAREdit release name
+    out = loaders.convert_to_safetensors(tmp_path / "2B-512.pth")
+    loaded = loaders.load_gpt(out, precision="fp32")
+    assert loaded.cfg == model.cfg and loaded.flavour == "varedit"
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+    vae = tiny_infinity_vae()
+    torch.save({"vae": vae.state_dict()}, tmp_path / "vae.pth")
+    vae2 = loaders.load_vq(loaders.convert_to_safetensors(tmp_path / "vae.pth"))
+    assert vae2.cfg == vae.cfg and all(torch.equal(vae2.state_dict()[k], v) for k, v in vae.state_dict().items())
+
+
+def test_sharded_folders_are_listed_as_one_model(tmp_path, monkeypatch):
+    from ar_edit_pack.nodes import comfy_bridge
+
+    d = tmp_path / "autoregressive" / "infinity_8b_weights"
+    d.mkdir(parents=True)
+    (d / "model.safetensors.index.json").write_text("{}")
+    (d / "model-00001-of-00002.safetensors").write_bytes(b"x")
+    (tmp_path / "autoregressive" / "other.pth").write_bytes(b"x")
+    monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(tmp_path))
+    assert comfy_bridge.list_files("autoregressive") == ["infinity_8b_weights", "other.pth"]

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from ar_edit_pack import NODE_CLASS_MAPPINGS
-from ar_edit_pack.core import loaders
 
 from conftest import ROOT
 from graph import input_specs, run_graph, ui_to_api, widget_names
@@ -121,7 +120,6 @@ def test_workflow_runs_end_to_end_on_tiny_models(path, tiny_models_dir):
             if varedit and node["class_type"] == "ARE_ModelLoader":
                 node["inputs"]["model_name"] = "varedit_tiny.pth"
     saved = []
-    image = torch.rand(1, 80, 96, 3)
     mask = torch.zeros(1, 80, 96)
     mask[:, 20:60, 30:70] = 1
     builtins = {
