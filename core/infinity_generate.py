@@ -89,10 +89,6 @@ class BitTokens:
     def grid(self) -> tuple[int, int]:
         return tuple(self.schedule[-1])
 
-    @property
-    def stride(self) -> int:  # pixels per transformer token side
-        return 16
-
     def index(self, idx: torch.Tensor) -> "BitTokens":
         dev = self.bits[0].device
         i = idx.to(dev)

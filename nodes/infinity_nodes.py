@@ -11,7 +11,7 @@ import torch
 
 from ..core.aredit import DEFAULT_GAMMA, DEFAULT_THRESHOLD, AREditSettings, aredit_edit, build_source
 from ..core.grid_image import labelled_grid
-from ..core.images import model_to_comfy
+from ..core.images import grid_to_mask, model_to_comfy
 from ..core.infinity_codec import bits_to_images
 from ..core.infinity_generate import BitTokens, InfinitySampling, generate
 from ..core.infinity_model import InfinityTransformer
@@ -168,21 +168,16 @@ class AREdit:
         net = _infinity(model)
         settings = AREditSettings(gamma, threshold).validate(len(source.schedule))
         seeds = _seeds(source, seed, use_source_seed, source.batch)
-        result = aredit_edit(net, source, conditioning.to(net.device), settings, seeds, _region(mask),
+        result = aredit_edit(net, source, conditioning.to(net.device), settings, seeds, mask,
                              progress=bridge.progress(len(source.schedule)))
         return (result.tokens,) + _masks(result, [gamma] * source.batch)
 
 
-def _region(mask):
-    return None if mask is None else mask.float()
-
-
 def _masks(result, gammas) -> tuple[torch.Tensor, torch.Tensor]:
     H, W = result.tokens.grid
-    px = (H * 16, W * 16)
-    up = lambda m: torch.nn.functional.interpolate(m[:, None].float(), size=px, mode="nearest")[:, 0]  # noqa: E731
     out = bridge.output_device()
-    return up(result.edit_map(gammas)).to(out), up(result.changed[-1]).to(out)
+    edit_map = grid_to_mask(result.edit_map(gammas), H * 16, W * 16)
+    return edit_map.to(out), grid_to_mask(result.changed[-1], H * 16, W * 16).to(out)
 
 
 class AREditSweep:
@@ -233,7 +228,7 @@ class AREditSweep:
             raise ValueError(f"target prompts ({cond.batch}) must be 1 or one per source image ({source.batch})")
         if cond.batch > 1:
             cond = cond.index(idx)
-        result = aredit_edit(net, src, cond, settings, seed_rows, _region(mask), progress=bridge.progress(len(source.schedule)))
+        result = aredit_edit(net, src, cond, settings, seed_rows, mask, progress=bridge.progress(len(source.schedule)))
         images = model_to_comfy(bits_to_images(vae, result.tokens))
         labels = [f"gamma {g} | thr {t:g}" + ("" if s is None else f" | seed {s}") for _ in range(source.batch)
                   for g, s, t in combos]

@@ -399,3 +399,30 @@ def test_sharded_folders_are_listed_as_one_model(tmp_path, monkeypatch):
     (tmp_path / "autoregressive" / "other.pth").write_bytes(b"x")
     monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(tmp_path))
     assert comfy_bridge.list_files("autoregressive") == ["infinity_8b_weights", "other.pth"]
+
+
+def test_cancel_mid_generation_leaves_the_model_usable(model):
+    class Stop(RuntimeError):
+        pass
+
+    def progress(done, total):
+        if done == 2:
+            raise Stop
+
+    cond = infinity_condition(1)
+    with pytest.raises(Stop):
+        generate(model, cond, SCHED, PLAIN, torch.tensor([9]), progress=progress)
+    a = generate(model, cond, SCHED, PLAIN, torch.tensor([9]))
+    b = generate(model, cond, SCHED, PLAIN, torch.tensor([9]))
+    assert all(torch.equal(x, y) for x, y in zip(a.bits, b.bits))
+
+
+def test_source_cache_reuses_probabilities_only_for_the_same_settings(model):
+    sampling = InfinitySampling(cfg=3.0, tau=0.5, top_p=0.97)
+    gen = generate(model, infinity_condition(1), SCHED, sampling, torch.tensor([2]))
+    same = build_source(model, gen, None, sampling)
+    assert all(p is q for p, q in zip(same.p1, gen.p1))
+    other = build_source(model, gen, None, InfinitySampling(cfg=1.0, tau=1.0, top_p=0.97))
+    assert not torch.allclose(other.p1[-1], gen.p1[-1])
+    ref = teacher_forced(model, gen.condition, gen, InfinitySampling(cfg=1.0, tau=1.0, top_p=0.97))
+    assert all(torch.allclose(a, b) for a, b in zip(other.p1, ref))
