@@ -26,6 +26,8 @@ from .sampling import counter_uniform
 
 # pick(scale, p1 [B, n, d] fp32 = P(bit = 1) after CFG/tau, sampled [B, n, d] bool) -> bits [B, n, d] bool
 BitPicker = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]
+# progress(done_scales, total): called after every scale and, with the same count, between layers; may raise
+# to cancel
 ProgressFn = Callable[[int, int], None]
 _STREAM = 11  # noise stream of bit sampling
 
@@ -217,7 +219,8 @@ def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[t
         n = h * w
         levels = torch.full((n,), k, dtype=torch.long, device=dev)
         hidden = model.forward_tokens(x, levels, ts, rope[:, start:start + n], cache, offset + start,
-                                      layer_attn=prefix.layer_attn(k) if prefix is not None else None)
+                                      layer_attn=prefix.layer_attn(k) if prefix is not None else None,
+                                      after_layer=None if progress is None else (lambda: progress(k, K)))
         logits = model.bit_logits(hidden, ts.cond) / tau[:, k].repeat(rows // B)[:, None, None, None]
         if use_cfg:
             c = cfg[:, k, None, None, None]

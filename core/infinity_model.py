@@ -416,12 +416,16 @@ class InfinityTransformer(nn.Module):
                  torch.empty(shape, dtype=self.dtype, device=self.device)) for _ in range(self.cfg.depth)]
 
     def forward_tokens(self, x: torch.Tensor, levels: torch.Tensor, ts: TextState, rope: torch.Tensor,
-                       cache, start: int, mask=None, layer_attn: dict[int, dict] | None = None) -> torch.Tensor:
+                       cache, start: int, mask=None, layer_attn: dict[int, dict] | None = None,
+                       after_layer=None) -> torch.Tensor:
         """x [B, n, C] fp32 (tokens start..start+n of the sequence), levels [n] scale index per token ->
-        hidden [B, n, C] fp32. layer_attn: per layer index, extra self-attention arguments."""
+        hidden [B, n, C] fp32. layer_attn: per layer index, extra self-attention arguments. after_layer():
+        called between layers (a cancel check: the last scales of a 1024 px image are long)."""
         x = x + self.lvl_embed(levels).float()[None]
         for i, (blk, (ck, cv), kv) in enumerate(zip(self.layers, cache, ts.kv)):
             x = blk(x, ts.gss, kv, rope, ck, cv, start, mask, **((layer_attn or {}).get(i, {})))
+            if after_layer is not None:
+                after_layer()
         return x
 
     def bit_logits(self, hidden: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

@@ -151,11 +151,14 @@ def progress(total: int, cancel: Callable[[], bool] | None = None) -> Callable[[
     """A progress callback for core loops: drives ComfyUI's progress bar (whose hook raises when the user
     presses Cancel) and checks the interrupt flag; outside ComfyUI an optional cancel() predicate."""
     bar = comfy_utils.ProgressBar(total) if IN_COMFY else None
+    shown = [-1]
 
     def update(done: int, _total: int) -> None:
         if IN_COMFY:
             model_management.throw_exception_if_processing_interrupted()
-            bar.update_absolute(done, total)
+            if done != shown[0]:  # repeated calls with the same count are cancel checks only
+                bar.update_absolute(done, total)
+                shown[0] = done
         elif cancel is not None and cancel():
             raise Cancelled("cancelled by the user")
 

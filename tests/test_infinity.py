@@ -412,6 +412,11 @@ def test_cancel_mid_generation_leaves_the_model_usable(model):
     cond = infinity_condition(1)
     with pytest.raises(Stop):
         generate(model, cond, SCHED, PLAIN, torch.tensor([9]), progress=progress)
+    calls = []
+    generate(model, cond, SCHED, PLAIN, torch.tensor([9]), progress=lambda d, t: calls.append(d))
+    # a cancel check between layers (count k during scale k), then the scale's completion (k + 1)
+    per_scale = [0] * model.cfg.depth + [1]
+    assert calls == [k + c for k in range(len(SCHED)) for c in per_scale]
     a = generate(model, cond, SCHED, PLAIN, torch.tensor([9]))
     b = generate(model, cond, SCHED, PLAIN, torch.tensor([9]))
     assert all(torch.equal(x, y) for x, y in zip(a.bits, b.bits))
