@@ -31,13 +31,26 @@ def _inputs(bits, schedule):
     return torch.cat(out, 1)
 
 
-@pytest.mark.parametrize("cfg", [1.0, 3.0])
-def test_cached_editor_equals_the_explicit_sar_pass(parts, cfg):
+@pytest.mark.parametrize("cfg,patchify", [(1.0, False), (3.0, False), (3.0, True)])
+def test_cached_editor_equals_the_explicit_sar_pass(parts, cfg, patchify):
     model, vae, img = parts
+    if patchify:  # the 8B path: stride-8 VAE, 2x2 VAE tokens per transformer token
+        model, vae = tiny_infinity(seed=3, patchify=True), tiny_infinity_vae(seed=4, ch_mult=(1, 1, 1, 1))
     cond = infinity_condition(2, lengths=[4, 6], seed=5)
     out = varedit_edit(model, vae, cond, img, SCHED, InfinitySampling(cfg=cfg, tau=0.7, top_p=1.0), torch.tensor([1, 2]))
-    tokens = vae.encode_latent(img).flatten(2).transpose(1, 2)
-    inputs = _inputs(out.bits, SCHED)
+    z = vae.encode_latent(img)
+    tokens = (F.pixel_unshuffle(z, 2) if patchify else z).flatten(2).transpose(1, 2)
+    bits = out.bits
+    if patchify:  # next-scale inputs are built on the VAE grid, then patchified
+        from ar_edit_pack.core.infinity_generate import tokens_to_vae_bits
+        vae_bits = [tokens_to_vae_bits(b, True) for b in bits]
+        inputs = _inputs(vae_bits, [(2 * h, 2 * w) for h, w in SCHED])
+        grids = [(2 * h, 2 * w) for h, w in SCHED[1:]]
+        parts_ = torch.split(inputs, [g[0] * g[1] for g in grids], 1)
+        inputs = torch.cat([F.pixel_unshuffle(x.transpose(1, 2).reshape(2, -1, *g), 2).flatten(2).transpose(1, 2)
+                            for x, g in zip(parts_, grids)], 1)
+    else:
+        inputs = _inputs(bits, SCHED)
     logits = varedit_logits_full(model, cond.raw, cond.mask, tokens, inputs, SCHED)
     if cfg != 1:
         null = varedit_logits_full(model, model.null_text(cond.mask), cond.mask, tokens, inputs, SCHED)
@@ -119,3 +132,19 @@ def test_bf16_blocks_keep_the_rest_in_fp32(tmp_path, parts):
     assert m.dtype == torch.bfloat16 and m.head.weight.dtype == torch.float32 and m.cfg_uncond.dtype == torch.float32
     out = varedit_edit(m, parts[1], infinity_condition(1), parts[2][:1], SCHED, InfinitySampling(), torch.tensor([0]))
     assert out.bits[-1].shape == (1, 16, 16, 8)
+
+
+def test_the_8b_patchify_path():
+    model = tiny_infinity(seed=5, vae_bits=8, patchify=True)  # 2x2 VAE tokens of 8 bits per transformer token
+    vae = tiny_infinity_vae(seed=6, ch_mult=(1, 1, 1, 1))  # stride 8, as the d56 VAE
+    img = torch.rand(1, 3, 256, 256) * 2 - 1
+    region = torch.zeros(1, 256, 256)
+    region[:, 128:] = 1
+    out = varedit_edit(model, vae, infinity_condition(1), img, SCHED, InfinitySampling(), torch.tensor([1]), region)
+    assert out.patchify and out.bits[-1].shape == (1, 16, 16, 32)
+    from ar_edit_pack.core.infinity_generate import vae_bits_to_tokens
+    src = [vae_bits_to_tokens(b, True) for b in quantize_multiscale(vae.encode_latent(img), [(2 * h, 2 * w) for h, w in SCHED])[0]]
+    for new, s, ed in zip(out.bits, src, region_per_scale(region, SCHED, 1)):
+        assert torch.equal(new[~ed], s[~ed])
+    from ar_edit_pack.core.infinity_codec import bits_to_images
+    assert bits_to_images(vae, out).shape == (1, 3, 256, 256)
