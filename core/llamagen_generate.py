@@ -83,11 +83,11 @@ def fit_caption_length(cond: Condition, length: int) -> Condition:
         pad = length - L
         raw = torch.cat([cond.raw.new_zeros(cond.batch, pad, cond.raw.shape[2]), cond.raw], 1)
         mask = torch.cat([cond.mask.new_zeros(cond.batch, pad), cond.mask], 1)
-        return Condition(raw, mask, cond.prompts, cond.layout)
+        return cond._with(raw, mask, cond.prompts)
     n_valid = int(cond.mask.sum(1).max())
     if n_valid > length:
         raise ValueError(f"the prompt is {n_valid} tokens long; this model reads at most {length}: shorten it")
-    return Condition(cond.raw[:, -length:], cond.mask[:, -length:], cond.prompts, cond.layout)
+    return cond._with(cond.raw[:, -length:], cond.mask[:, -length:], cond.prompts)
 
 
 def check_condition(model: LlamaGenGPT, cond: Condition) -> Condition:
