@@ -185,21 +185,16 @@ def load_model(path: str | os.PathLike, **kwargs):
     raise CheckpointError(f"no loader for architecture {arch!r}")
 
 
+# Architecture names stored in metadata; subclasses before their base (EditAR is a LlamaGen GPT).
+_ARCHITECTURES = ((editar.EditARGPT, "editar_gpt"), (llamagen_gpt.LlamaGenGPT, "llamagen_gpt"),
+                  (llamagen_vq.LlamaGenVQ, "llamagen_vq"), (word_encoder.WordEncoderNet, "word_encoder"),
+                  (infinity_model.InfinityTransformer, "infinity"), (infinity_vae.BSQVAE, "infinity_vae"))
+
+
 def save_model(model, path: str | os.PathLike, extra_metadata: dict | None = None) -> None:
     """Save as `.safetensors` with the architecture and config in the metadata."""
-    if isinstance(model, editar.EditARGPT):
-        arch = "editar_gpt"
-    elif isinstance(model, llamagen_gpt.LlamaGenGPT):
-        arch = "llamagen_gpt"
-    elif isinstance(model, llamagen_vq.LlamaGenVQ):
-        arch = "llamagen_vq"
-    elif isinstance(model, word_encoder.WordEncoderNet):
-        arch = "word_encoder"
-    elif isinstance(model, infinity_model.InfinityTransformer):
-        arch = "infinity"
-    elif isinstance(model, infinity_vae.BSQVAE):
-        arch = "infinity_vae"
-    else:
+    arch = next((name for cls, name in _ARCHITECTURES if isinstance(model, cls)), None)
+    if arch is None:
         raise TypeError(f"cannot save a {type(model).__name__}")
     meta = {ARCH_KEY: arch, CONFIG_KEY: json.dumps(model.cfg.to_dict()), **(extra_metadata or {})}
     if arch == "infinity":
