@@ -166,6 +166,23 @@ def check_text(model: InfinityTransformer, cond: Condition) -> None:
                          f"{model.cfg.text_channels}-d: use the text encoder it was trained with (flan-t5-xl)")
 
 
+def _negative_rows(model: InfinityTransformer, negative: Condition, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    check_text(model, negative)
+    if negative.batch not in (1, batch):
+        raise ValueError(f"{negative.batch} negative prompts for {batch} rows: give 1 or one per row")
+    raw, mask = negative.raw.to(model.device), negative.mask.to(model.device).bool()
+    return raw.expand(batch, -1, -1), mask.expand(batch, -1)
+
+
+def _stack_text(text, mask, other) -> tuple[torch.Tensor, torch.Tensor]:
+    """[text ; other] as one batch, right-padded to the longer of the two (pads masked)."""
+    o_text, o_mask = other
+    L = max(text.shape[1], o_text.shape[1])
+    pad = lambda t, m: (F.pad(t, (0, 0, 0, L - t.shape[1])), F.pad(m, (0, L - m.shape[1])))  # noqa: E731
+    (a, am), (b, bm) = pad(text, mask), pad(o_text.to(text.dtype), o_mask)
+    return torch.cat([a, b]), torch.cat([am, bm])
+
+
 def check_schedule(model: InfinityTransformer, schedule: Sequence[tuple[int, int]]) -> None:
     if not schedule:
         raise ValueError("empty scale schedule")
@@ -188,10 +205,11 @@ class Prefix:
 @torch.inference_mode()
 def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[tuple[int, int]],
                settings: Sequence[InfinitySampling], seeds: torch.Tensor, pick: BitPicker | None = None,
-               progress: ProgressFn | None = None, prefix_for: Callable | None = None
-               ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+               progress: ProgressFn | None = None, prefix_for: Callable | None = None,
+               negative: Condition | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The scale loop. Returns (bits, p1): per scale [B, h, w, d] bool and [B, h, w, d] fp32.
-    prefix_for(rows) -> Prefix: tokens before the scales (rows = batch incl. CFG rows)."""
+    prefix_for(rows) -> Prefix: tokens before the scales (rows = batch incl. CFG rows). negative: a prompt
+    for CFG's unconditional branch instead of the learned null text (1 row or one per row)."""
     check_text(model, cond)
     check_schedule(model, schedule)
     schedule = [tuple(s) for s in schedule]
@@ -202,7 +220,10 @@ def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[t
     use_cfg = bool((cfg != 1).any())  # one host read, before the loop
     text, mask = cond.raw.to(dev), cond.mask.to(dev).bool()
     if use_cfg:
-        text, mask = torch.cat([text, model.null_text(mask).to(text.dtype)]), torch.cat([mask, mask])
+        if negative is None:
+            text, mask = torch.cat([text, model.null_text(mask).to(text.dtype)]), torch.cat([mask, mask])
+        else:
+            text, mask = _stack_text(text, mask, _negative_rows(model, negative, B))
     rows = text.shape[0]
     ts = model.prepare_text(text, mask)
     prefix = prefix_for(rows) if prefix_for is not None else None
@@ -246,11 +267,11 @@ def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[t
 
 def generate(model: InfinityTransformer, cond: Condition, schedule: Sequence[tuple[int, int]],
              sampling: InfinitySampling | Sequence[InfinitySampling], seeds: torch.Tensor,
-             progress: ProgressFn | None = None) -> BitTokens:
+             progress: ProgressFn | None = None, negative: Condition | None = None) -> BitTokens:
     """Sample a batch (one row per prompt/seed). The result keeps the per-bit probabilities, so it can
-    serve as an AREdit source without another pass."""
+    serve as an AREdit source without another pass. negative: a negative prompt for CFG."""
     settings = [sampling] * cond.batch if isinstance(sampling, InfinitySampling) else list(sampling)
-    bits, p1 = run_scales(model, cond, schedule, settings, seeds, progress=progress)
+    bits, p1 = run_scales(model, cond, schedule, settings, seeds, progress=progress, negative=negative)
     return BitTokens(bits, [tuple(s) for s in schedule], "generated", model.cfg.patchify, cond, seeds.cpu(), settings, p1)
 
 

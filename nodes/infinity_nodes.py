@@ -78,6 +78,9 @@ class InfinityGenerate:
                            "tooltip": "resolution tier: 256 / 512 / 768 / 1024 px (7 / 10 / 12 / 13 scales)"}),
             "aspect_ratio": (ASPECTS, {"default": "1:1", "tooltip": "height / width of the template"}),
             **infinity_sampling_inputs(),
+        }, "optional": {
+            "negative": (AR_CONDITIONING, {"tooltip": "a negative prompt for guidance instead of the learned "
+                                           "null text (AR Text Encode with the model connected)"}),
         }}
 
     RETURN_TYPES = (AR_TOKENS,)
@@ -86,13 +89,16 @@ class InfinityGenerate:
     CATEGORY = f"{CATEGORY}/sampling"
 
     def generate(self, model, conditioning, seed, batch_size, resolution, aspect_ratio, cfg, tau, top_p,
-                 cfg_per_scale, tau_per_scale):
+                 cfg_per_scale, tau_per_scale, negative=None):
         sampling = _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         net = _infinity(model)
         schedule = scale_schedule(int(resolution), _aspect(aspect_ratio))
         cond = conditioning.repeat_interleave(batch_size).to(net.device)
         seeds = torch.tensor([seed + i for _ in range(conditioning.batch) for i in range(batch_size)], dtype=torch.int64)
-        return (generate(net, cond, schedule, sampling, seeds, progress=bridge.progress(len(schedule))),)
+        if negative is not None and negative.batch not in (1, conditioning.batch):
+            raise ValueError(f"{negative.batch} negative prompts for {conditioning.batch} prompts: give 1 or one each")
+        neg = None if negative is None else negative.repeat_interleave(batch_size if negative.batch > 1 else 1)
+        return (generate(net, cond, schedule, sampling, seeds, progress=bridge.progress(len(schedule)), negative=neg),)
 
 
 class AREditSource:

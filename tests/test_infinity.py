@@ -365,6 +365,9 @@ def test_nodes_route_infinity_models(model, t5_dir):
         InfinityGenerate().generate(m, plain, 0, 1, "256", "1:1", 3.0, 0.5, 0.97, "", "")
     (tokens,) = InfinityGenerate().generate(m, cond, 0, 2, "256", "1:1", 3.0, 0.5, 0.97, "", "")
     assert tokens.batch == 2 and tokens.schedule == scale_schedule(256)
+    (neg,) = TextEncode().encode(te, "a red circle", False, model=m)
+    (with_neg,) = InfinityGenerate().generate(m, cond, 0, 2, "256", "1:1", 3.0, 0.5, 0.97, "", "", negative=neg)
+    assert not torch.equal(with_neg.p1[1], tokens.p1[1])
     (source,) = AREditSource().build(m, tokens, 3.0, 0.5, 0.97, "", "")
     assert all(p is q for p, q in zip(source.p1, tokens.p1))  # same settings: the generation's own probabilities
     edited, edit_mask, changed = AREdit().edit(m, source, cond, 2, 0.1, 0, True)
@@ -431,3 +434,22 @@ def test_source_cache_reuses_probabilities_only_for_the_same_settings(model):
     assert not torch.allclose(other.p1[-1], gen.p1[-1])
     ref = teacher_forced(model, gen.condition, gen, InfinitySampling(cfg=1.0, tau=1.0, top_p=0.97))
     assert all(torch.allclose(a, b) for a, b in zip(other.p1, ref))
+
+
+def test_negative_prompt_replaces_the_null_text(model):
+    from ar_edit_pack.core.llamagen_generate import Condition
+
+    cond = infinity_condition(2, lengths=[5, 3], seed=1)
+    s = InfinitySampling(cfg=3.0, tau=1.0, top_p=1.0)
+    seeds = torch.tensor([4, 5])
+    plain = generate(model, cond, SCHED, s, seeds)
+    # the learned null text, given explicitly as a (longer, padded) negative prompt, changes nothing
+    L = 7
+    null = Condition(model.cfg_uncond[:L].detach()[None].repeat(2, 1, 1),
+                     torch.arange(L)[None].expand(2, -1) < torch.tensor([[5], [3]]), ["", ""], "infinity")
+    same = generate(model, cond, SCHED, s, seeds, negative=null)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(plain.p1, same.p1))
+    other = generate(model, cond, SCHED, s, seeds, negative=infinity_condition(1, length=4, seed=9))
+    assert not torch.allclose(other.p1[0], plain.p1[0])
+    with pytest.raises(ValueError, match="negative prompts"):
+        generate(model, cond, SCHED, s, seeds, negative=infinity_condition(3, seed=9))
