@@ -43,6 +43,9 @@ GPT_CONFIG = GPTConfig(dim=128, n_layer=4, n_head=4, multiple_of=64, vocab_size=
                        downsample=VQ_CONFIG.downsample)
 
 
+FOREGROUND_WEIGHT = 5.0  # extra reconstruction weight on object pixels
+
+
 def scenes_batch(rng: random.Random, n: int):
     scenes = [world.random_scene(rng) for _ in range(n)]
     return scenes, to_model(np.stack([world.render(s) for s in scenes]))
@@ -64,8 +67,11 @@ def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFI
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, steps, 2e-3, 100)
-        _, x = scenes_batch(rng, batch)
+        scenes, x = scenes_batch(rng, batch)
         x = x.to(device)
+        # Objects are ~5% of the pixels: weighted up, the decoder learns them early instead of last.
+        bg = to_model(np.stack([world.render(world.Scene((), s.background)) for s in scenes])).to(device)
+        weight = 1 + FOREGROUND_WEIGHT * ((x - bg).abs().sum(1, keepdim=True) > 0.01).float()
         z = F.normalize(vq.quant_conv(vq.encoder(x)), dim=1)  # [B, e, h, w]
         cb = vq.quantize.codebook()
         flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
@@ -75,7 +81,8 @@ def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFI
         commit_loss = F.mse_loss(z, zq.detach())
         zq_st = z + (zq - z).detach()  # straight-through
         rec = vq.decoder(vq.post_quant_conv(zq_st))
-        rec_loss = F.mse_loss(rec, x) + F.l1_loss(rec, x)  # L1 keeps the flat colours' edges sharp
+        err = rec - x
+        rec_loss = (weight * (err ** 2 + err.abs())).mean() / weight.mean()  # L1 keeps flat colours' edges sharp
         loss = rec_loss + codebook_loss + 0.25 * commit_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
