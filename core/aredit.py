@@ -142,6 +142,7 @@ def aredit_edit(model: InfinityTransformer, source: AREditSource, target: Condit
         raise ValueError(f"need one AREdit setting per row ({B}), got {len(rows)}")
     for s in rows:
         s.validate(K)
+    check_tokens_fit(model, source.tokens)
     if target.batch == 1 and B > 1:
         target = target.index(torch.zeros(B, dtype=torch.long))
     if target.batch != B:

@@ -2,7 +2,7 @@
 from . import comfy_bridge
 from .atm_nodes import ATMEdit, ATMSweep, SourceCacheNode
 from .editar_nodes import EditAR, EditARSweep
-from .infinity_nodes import AREdit, AREditSource, AREditSweep, InfinityGenerate
+from .infinity_nodes import AREdit, AREditSourceCache, AREditSweep, InfinityGenerate
 from .varedit_nodes import VAREdit, VAREditSweep
 from .llamagen_nodes import (ClassLabel, Generate, ImageToTokens, ModelLoader, TextEncode, TextEncoderLoader,
                              TokenizerLoader, TokensToImage)
@@ -24,7 +24,7 @@ NODE_CLASS_MAPPINGS = {
     "ARE_EditAR": EditAR,
     "ARE_EditARSweep": EditARSweep,
     "ARE_InfinityGenerate": InfinityGenerate,
-    "ARE_AREditSource": AREditSource,
+    "ARE_AREditSource": AREditSourceCache,
     "ARE_AREdit": AREdit,
     "ARE_AREditSweep": AREditSweep,
     "ARE_VAREdit": VAREdit,

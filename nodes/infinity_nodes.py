@@ -101,7 +101,7 @@ class InfinityGenerate:
         return (generate(net, cond, schedule, sampling, seeds, progress=bridge.progress(len(schedule)), negative=neg),)
 
 
-class AREditSource:
+class AREditSourceCache:
     DESCRIPTION = ("AREdit source cache, built once and reused for any number of edits: the source's bits of every "
                    "scale and their probabilities under the source prompt. Generated tokens bring their prompt and "
                    "probabilities (free when the settings below equal the generation's); a real image's tokens "

@@ -326,6 +326,9 @@ def test_real_image_source_costs_one_teacher_forced_pass(model):
         build_source(model, bad, infinity_condition(1), PLAIN)
     with pytest.raises(ValueError, match="gamma"):
         aredit_edit(model, src, infinity_condition(1), AREditSettings(9, 0.1), torch.tensor([0]))
+    other = tiny_infinity(patchify=True)  # 32 bits per token: a cache of another model
+    with pytest.raises(ValueError, match="do not belong together"):
+        aredit_edit(other, src, infinity_condition(1), AREditSettings(1, 0.1), torch.tensor([0]))
 
 
 # ------------------------------------------------------------------------------ text and nodes
@@ -348,7 +351,7 @@ def test_t5_infinity_text_matches_padding_to_512(t5_dir):
 
 def test_nodes_route_infinity_models(model, t5_dir):
     from ar_edit_pack.nodes.comfy_bridge import ManagedModel
-    from ar_edit_pack.nodes.infinity_nodes import AREdit, AREditSource, InfinityGenerate
+    from ar_edit_pack.nodes.infinity_nodes import AREdit, AREditSourceCache, InfinityGenerate
     from ar_edit_pack.nodes.llamagen_nodes import Generate, TextEncode, TokensToImage
 
     net = tiny_infinity(text_channels=32)
@@ -368,7 +371,7 @@ def test_nodes_route_infinity_models(model, t5_dir):
     (neg,) = TextEncode().encode(te, "a red circle", False, model=m)
     (with_neg,) = InfinityGenerate().generate(m, cond, 0, 2, "256", "1:1", 3.0, 0.5, 0.97, "", "", negative=neg)
     assert not torch.equal(with_neg.p1[1], tokens.p1[1])
-    (source,) = AREditSource().build(m, tokens, 3.0, 0.5, 0.97, "", "")
+    (source,) = AREditSourceCache().build(m, tokens, 3.0, 0.5, 0.97, "", "")
     assert all(p is q for p, q in zip(source.p1, tokens.p1))  # same settings: the generation's own probabilities
     edited, edit_mask, changed = AREdit().edit(m, source, cond, 2, 0.1, 0, True)
     assert edit_mask.shape == changed.shape == (2, 256, 256) and 0 <= edit_mask.min() and edit_mask.max() <= 1
