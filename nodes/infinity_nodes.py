@@ -11,7 +11,7 @@ import torch
 
 from ..core.aredit import DEFAULT_GAMMA, DEFAULT_THRESHOLD, AREditSettings, aredit_edit, build_source
 from ..core.grid_image import labelled_grid
-from ..core.images import grid_to_mask, model_to_comfy
+from ..core.images import fit_image, grid_to_mask, model_to_comfy
 from ..core.infinity_codec import bits_to_images
 from ..core.infinity_generate import BitTokens, InfinitySampling, generate
 from ..core.infinity_model import InfinityTransformer
@@ -138,6 +138,16 @@ def aredit_inputs() -> dict:
     }
 
 
+def _region(mask, source):
+    """A MASK drawn on the source image -> the tokens' pixel grid, by the rule images are encoded with
+    (cover + centre crop; a no-op for masks the size of the source)."""
+    if mask is None:
+        return None
+    H, W = source.tokens.grid
+    m = mask[None] if mask.dim() == 2 else mask
+    return fit_image(m.float()[:, None].clamp(0, 1), (H * 16, W * 16), "center_crop", 1)[:, 0]
+
+
 def _seeds(source, seed, use_source_seed, rows):
     if use_source_seed and source.tokens.seeds is not None:
         return source.tokens.seeds.cpu().repeat(rows // source.batch)
@@ -174,7 +184,7 @@ class AREdit:
         net = _infinity(model)
         settings = AREditSettings(gamma, threshold).validate(len(source.schedule))
         seeds = _seeds(source, seed, use_source_seed, source.batch)
-        result = aredit_edit(net, source, conditioning.to(net.device), settings, seeds, mask,
+        result = aredit_edit(net, source, conditioning.to(net.device), settings, seeds, _region(mask, source),
                              progress=bridge.progress(len(source.schedule)))
         return (result.tokens,) + _masks(result, [gamma] * source.batch)
 
@@ -234,7 +244,8 @@ class AREditSweep:
             raise ValueError(f"target prompts ({cond.batch}) must be 1 or one per source image ({source.batch})")
         if cond.batch > 1:
             cond = cond.index(idx)
-        result = aredit_edit(net, src, cond, settings, seed_rows, mask, progress=bridge.progress(len(source.schedule)))
+        result = aredit_edit(net, src, cond, settings, seed_rows, _region(mask, source),
+                             progress=bridge.progress(len(source.schedule)))
         images = model_to_comfy(bits_to_images(vae, result.tokens))
         labels = [f"gamma {g} | thr {t:g}" + ("" if s is None else f" | seed {s}") for _ in range(source.batch)
                   for g, s, t in combos]
