@@ -149,6 +149,11 @@ def sample_bits(p1: torch.Tensor, top_p: torch.Tensor, seeds: torch.Tensor, scal
     return torch.where(certain, p1 > 0.5, u < p1)
 
 
+def per_row(sampling: InfinitySampling | Sequence[InfinitySampling], rows: int) -> list[InfinitySampling]:
+    """One setting for every row, or the given list (one per row)."""
+    return [sampling] * rows if isinstance(sampling, InfinitySampling) else list(sampling)
+
+
 def _per_row(settings: Sequence[InfinitySampling], n_scales: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     cfg, tau = zip(*(s.validate().per_scale(n_scales) for s in settings))
     return (torch.tensor(cfg, dtype=torch.float32, device=device), torch.tensor(tau, dtype=torch.float32, device=device),
@@ -158,7 +163,7 @@ def _per_row(settings: Sequence[InfinitySampling], n_scales: int, device) -> tup
 def check_text(model: InfinityTransformer, cond: Condition) -> None:
     if cond.mask is None or cond.raw.dim() != 3:
         raise ValueError("Infinity needs text conditioning (T5 features); class labels are for LlamaGen c2i models")
-    if getattr(cond, "layout", "llamagen") != "infinity":
+    if cond.layout != "infinity":
         raise ValueError("this conditioning was encoded for LlamaGen (120 cleaned caption tokens); connect the "
                          "Infinity model to AR Text Encode's `model` input so the prompt is encoded as Infinity expects")
     if cond.raw.shape[-1] != model.cfg.text_channels:
@@ -234,6 +239,7 @@ def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[t
         prefix.prefill(ts, cache)
     seeds = seeds.to(dev)
     x = model.start_tokens(ts)  # [rows, 1, C]
+    final = vae_schedule(schedule, model.cfg.patchify)[-1]  # the VAE grid the codes are summed on
     summed, start = None, 0
     out_bits, out_p1 = [], []
     for k, (h, w) in enumerate(schedule):
@@ -253,9 +259,7 @@ def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[t
         out_p1.append(p1.view(B, h, w, -1))
         start += n
         if k + 1 < K:
-            vae_bits = tokens_to_vae_bits(out_bits[-1], model.cfg.patchify)
-            final = (2 * schedule[-1][0], 2 * schedule[-1][1]) if model.cfg.patchify else schedule[-1]
-            codes = up(bits_to_codes(vae_bits), final)
+            codes = up(bits_to_codes(tokens_to_vae_bits(out_bits[-1], model.cfg.patchify)), final)
             summed = codes if summed is None else summed + codes
             x = model.embed_bits_input(_next_input(summed, schedule[k + 1], model.cfg.patchify))
             if use_cfg:
@@ -270,7 +274,7 @@ def generate(model: InfinityTransformer, cond: Condition, schedule: Sequence[tup
              progress: ProgressFn | None = None, negative: Condition | None = None) -> BitTokens:
     """Sample a batch (one row per prompt/seed). The result keeps the per-bit probabilities, so it can
     serve as an AREdit source without another pass. negative: a negative prompt for CFG."""
-    settings = [sampling] * cond.batch if isinstance(sampling, InfinitySampling) else list(sampling)
+    settings = per_row(sampling, cond.batch)
     bits, p1 = run_scales(model, cond, schedule, settings, seeds, progress=progress, negative=negative)
     return BitTokens(bits, [tuple(s) for s in schedule], "generated", model.cfg.patchify, cond, seeds.cpu(), settings, p1)
 
@@ -278,7 +282,7 @@ def generate(model: InfinityTransformer, cond: Condition, schedule: Sequence[tup
 def teacher_forced(model: InfinityTransformer, cond: Condition, tokens: BitTokens,
                    sampling: InfinitySampling | Sequence[InfinitySampling], progress: ProgressFn | None = None) -> list[torch.Tensor]:
     """P(bit = 1) of every bit of `tokens` under `cond` when the model reads the tokens' own earlier scales."""
-    settings = [sampling] * cond.batch if isinstance(sampling, InfinitySampling) else list(sampling)
+    settings = per_row(sampling, cond.batch)
     forced = [b.reshape(b.shape[0], -1, b.shape[-1]).to(model.device) for b in tokens.bits]
     seeds = torch.zeros(cond.batch, dtype=torch.int64)
     _, p1 = run_scales(model, cond, tokens.schedule, settings, seeds, pick=lambda k, p, s: forced[k], progress=progress)

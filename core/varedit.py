@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from .aredit import region_per_scale
 from .bsq import quantize_multiscale
 from .images import _resize
-from .infinity_generate import (BitTokens, InfinitySampling, Prefix, ProgressFn, run_scales, vae_bits_to_tokens,
-                                vae_schedule)
+from .infinity_generate import (BitTokens, InfinitySampling, Prefix, ProgressFn, per_row, run_scales,
+                                vae_bits_to_tokens, vae_schedule)
 from .infinity_model import InfinityTransformer, _angles, scale_positions
 from .infinity_scales import TEMPLATES, total_tokens
 from .infinity_vae import BSQVAE
@@ -153,7 +153,7 @@ def varedit_edit(model: InfinityTransformer, vae: BSQVAE, cond: Condition, image
     if vae.cfg.bits * (4 if patchify else 1) != model.cfg.token_bits:
         raise ValueError(f"this VAE has {vae.cfg.bits} bits per token, the model reads {model.cfg.token_bits}: "
                          f"they do not belong together (2B: infinity_vae_d32reg, 8B: the d56 patchify VAE)")
-    settings = [sampling] * cond.batch if isinstance(sampling, InfinitySampling) else list(sampling)
+    settings = per_row(sampling, cond.batch)
     if images.shape[0] != cond.batch:
         raise ValueError(f"{images.shape[0]} source images for {cond.batch} instructions")
     with torch.inference_mode():
