@@ -7,9 +7,14 @@ README (shared/docs/atm.md lists them):
 1. Latent space: the tokenizer's codebook vectors (LlamaGen: L2-normalised 8-d, so the squared distance
    s lies in [0, 4] and tau = 1 means cosine >= 0.5).
 2. Candidates: K draws from the same distribution ordinary sampling uses (CFG, temperature, top-k,
-   top-p), without replacement (Gumbel top-k on the same noise the plain sampler uses, so the first
-   candidate IS the plain sample). When K exceeds the support, every supported token is a candidate
-   (duplicates drawn with replacement could add nothing to a nearest-anchor choice).
+   top-p); the first candidate IS the plain sample. Two readings of "draw K candidates", per row:
+   - "distinct" (default): K draws without replacement (Gumbel top-k on the plain sampler's noise), so
+     K distinct tokens; when K exceeds the support, every supported token is a candidate.
+   - "sampled": K draws with replacement (inverse CDF), duplicates merged. A token is a candidate with
+     probability 1 - (1 - p)^K, so on a peaked distribution the candidates are the plausible tokens
+     only. "distinct" also admits K - 1 improbable tokens, and when K is a large share of the codebook
+     the anchor itself is nearly always among them, so the edit locks back to the source (measured on
+     the embedded 256-code model: see the README).
 3. Window: of the candidates, the |W_i| most probable; |W_i| = floor(K (1 - alpha i / N)) for step
    i = 0..N-1, at least 1.
 4. Fallback when no windowed candidate is within tau: the greedy token (paper) or the plain sample.
@@ -29,9 +34,10 @@ import torch
 from .llamagen_generate import Condition, ProgressFn, decode_tokens, default_picker
 from .llamagen_gpt import LlamaGenGPT
 from .records import TokenBatch
-from .sampling import SamplingSettings, filter_logits, gumbel_noise
+from .sampling import SamplingSettings, counter_uniform, filter_logits, gumbel_noise
 
 FALLBACKS = ("greedy", "sample")
+CANDIDATE_MODES = ("distinct", "sampled")
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class ATMSettings:
     alpha: float = 0.6
     tau: float = 1.0
     fallback: str = "greedy"
+    candidates: str = "distinct"  # see CANDIDATE_MODES and point 2 above
 
     def validate(self) -> "ATMSettings":
         if self.K < 1:
@@ -50,10 +57,13 @@ class ATMSettings:
             raise ValueError("tau must be a number")
         if self.fallback not in FALLBACKS:
             raise ValueError(f"fallback must be one of {FALLBACKS}, got {self.fallback!r}")
+        if self.candidates not in CANDIDATE_MODES:
+            raise ValueError(f"candidates must be one of {CANDIDATE_MODES}, got {self.candidates!r}")
         return self
 
     def to_dict(self) -> dict:
-        return {"K": self.K, "alpha": self.alpha, "tau": self.tau, "fallback": self.fallback}
+        return {"K": self.K, "alpha": self.alpha, "tau": self.tau, "fallback": self.fallback,
+                "candidates": self.candidates}
 
 
 @dataclass
@@ -104,6 +114,7 @@ class ATMParams:
     alpha: torch.Tensor
     tau: torch.Tensor
     sample_fallback: torch.Tensor  # bool
+    with_replacement: torch.Tensor  # bool: "sampled" candidates
 
     @classmethod
     def from_settings(cls, settings: ATMSettings | Sequence[ATMSettings], batch: int) -> "ATMParams":
@@ -115,7 +126,8 @@ class ATMParams:
         return cls(torch.tensor([r.K for r in rows], dtype=torch.int64),
                    torch.tensor([r.alpha for r in rows], dtype=torch.float64),
                    torch.tensor([r.tau for r in rows], dtype=torch.float32),
-                   torch.tensor([r.fallback == "sample" for r in rows]))
+                   torch.tensor([r.fallback == "sample" for r in rows]),
+                   torch.tensor([r.candidates == "sampled" for r in rows]))
 
     def window_sizes(self, n_steps: int) -> torch.Tensor:
         """[B, N] int64: |W_i| = floor(K (1 - alpha i / N)), at least 1, computed in float64 once."""
@@ -147,6 +159,8 @@ class AnchorPicker:
         self.windows = params.window_sizes(n).to(device)  # [B, N]
         self.tau = params.tau.to(device)
         self.sample_fallback = params.sample_fallback.to(device)
+        self.with_replacement = params.with_replacement.to(device)
+        self.any_with_replacement = bool(params.with_replacement.any())  # host value, read once
         self.region = None if region is None else region.reshape(region.shape[0], -1).to(device)
         self.slots = torch.arange(self.k_max, device=device)
 
@@ -154,8 +168,12 @@ class AnchorPicker:
         filtered = filter_logits(logits, self.sampling)  # [B, V]
         perturbed = filtered + gumbel_noise(self.seeds, step, filtered.shape[-1])
         cand = perturbed.topk(self.k_max, dim=-1).indices  # [B, K] Gumbel top-k = K draws w/o replacement
+        sampled = cand[:, 0] if not self.sampling.greedy else filtered.argmax(-1)  # = the plain sampler's token
+        valid = self.slots[None] < self.K[:, None]
+        if self.any_with_replacement:
+            cand, valid = self._with_replacement(step, filtered, cand, valid)
         cand_logit = filtered.gather(1, cand)
-        valid = torch.isfinite(cand_logit) & (self.slots[None] < self.K[:, None])
+        valid = valid & torch.isfinite(cand_logit)
         # Window: the |W_i| most probable valid candidates (rank by probability, stable for ties).
         order = torch.where(valid, cand_logit, float("-inf")).argsort(dim=-1, descending=True, stable=True)
         rank = torch.empty_like(order).scatter_(1, order, self.slots.expand_as(order))
@@ -166,7 +184,6 @@ class AnchorPicker:
         dist = dist.masked_fill(~in_window, float("inf"))
         best_dist, best = dist.min(-1)
         matched = best_dist <= self.tau
-        sampled = cand[:, 0] if not self.sampling.greedy else filtered.argmax(-1)  # = the plain sampler's token
         fallback = torch.where(self.sample_fallback, sampled, filtered.argmax(-1))
         token = torch.where(matched, cand.gather(1, best[:, None])[:, 0], fallback)
         if self.region is not None:
@@ -175,6 +192,21 @@ class AnchorPicker:
             self.trace.windows.append(window.clone())
             self.trace.matched.append(matched & (self.region[:, step] if self.region is not None else True))
         return token
+
+
+    def _with_replacement(self, step: int, filtered: torch.Tensor, cand: torch.Tensor, valid: torch.Tensor):
+        """Rows in "sampled" mode: the plain sample plus K - 1 inverse-CDF draws (own noise stream), sorted
+        with repeats marked invalid. -> (candidates [B, K], valid [B, K])."""
+        cdf = filtered.softmax(-1).cumsum(-1)  # [B, V]; filtered-out tokens add nothing
+        u = counter_uniform(self.seeds, step, self.k_max, stream=1) * cdf[:, -1:]
+        draws = torch.searchsorted(cdf, u, right=True).clamp(max=cdf.shape[-1] - 1)  # right: never a p = 0 token
+        draws[:, 0] = cand[:, 0]
+        draws = torch.where(valid, draws, draws[:, :1])  # slots beyond this row's K repeat the first draw
+        draws = draws.sort(-1).values
+        first = torch.ones_like(valid)
+        first[:, 1:] = draws[:, 1:] != draws[:, :-1]
+        rows = self.with_replacement[:, None]
+        return torch.where(rows, draws, cand), torch.where(rows, first, valid)
 
 
 @dataclass

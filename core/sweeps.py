@@ -58,9 +58,9 @@ class SweepSetting:
 
 
 def expand(K: list[int], alpha: list[float], tau: list[float], seeds: list[int], cfg: list[float],
-           fallback: str) -> tuple[list[SweepSetting], set[str]]:
+           fallback: str, candidates: str = "distinct") -> tuple[list[SweepSetting], set[str]]:
     """Cartesian product, tau varying fastest. Returns the settings and which parameters vary."""
-    rows = [SweepSetting(ATMSettings(k, a, t, fallback).validate(), s, c)
+    rows = [SweepSetting(ATMSettings(k, a, t, fallback, candidates).validate(), s, c)
             for s, c, a, k, t in itertools.product(seeds, cfg, alpha, K, tau)]
     if len(rows) > MAX_SWEEP_ROWS:
         raise ValueError(f"the sweep has {len(rows)} settings; at most {MAX_SWEEP_ROWS} run as one batch")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..core import decode_tokens_to_images
-from ..core.atm import FALLBACKS, ATMSettings, atm_edit, build_source_cache, naive_edit
+from ..core.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings, atm_edit, build_source_cache, naive_edit
 from ..core.grid_image import labelled_grid
 from ..core.images import grid_to_mask, mask_to_grid, model_to_comfy
 from ..core.records import TokenBatch
@@ -37,6 +37,11 @@ class SourceCacheNode:
         with torch.inference_mode():
             codebook = vq.quantize.codebook().float().to(bridge.torch_device())
         return (build_source_cache(tokens, codebook),)
+
+
+CANDIDATES_INPUT = (list(CANDIDATE_MODES), {
+    "default": "distinct", "tooltip": "distinct: K different tokens (Gumbel top-k). sampled: K draws with "
+    "replacement, so only plausible tokens; use it when K is a large share of the codebook"})
 
 
 def atm_inputs() -> dict:
@@ -89,7 +94,8 @@ class ATMEdit:
                 "cfg_scale": s["cfg_scale"], "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
                 **atm_inputs(),
             },
-            "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source is kept"})},
+            "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source is kept"}),
+                         "candidates": CANDIDATES_INPUT},
         }
 
     RETURN_TYPES = (AR_TOKENS, "MASK", "FLOAT")
@@ -100,9 +106,9 @@ class ATMEdit:
     CATEGORY = f"{CATEGORY}/editing"
 
     def edit(self, model, source, conditioning, method, seed, use_source_seed, cfg_scale, temperature, top_k, top_p,
-             K, alpha, tau, fallback, mask=None):
+             K, alpha, tau, fallback, mask=None, candidates="distinct"):
         sampling = SamplingSettings(cfg_scale, temperature, top_k, top_p).validate()
-        atm = ATMSettings(K, alpha, tau, fallback).validate()
+        atm = ATMSettings(K, alpha, tau, fallback, candidates).validate()
         gpt = model.load()
         cond = _edit_rows(source, conditioning).to(gpt.device)
         seeds = _seeds(source, seed, use_source_seed)
@@ -141,7 +147,7 @@ class ATMSweep:
                 "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
                 "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = automatic"}),
             },
-            "optional": {"mask": ("MASK",)},
+            "optional": {"mask": ("MASK",), "candidates": CANDIDATES_INPUT},
         }
 
     RETURN_TYPES = ("IMAGE", "IMAGE", AR_TOKENS)
@@ -150,7 +156,8 @@ class ATMSweep:
     CATEGORY = f"{CATEGORY}/editing"
 
     def sweep(self, model, tokenizer, source, conditioning, method, tau_values, K_values, alpha_values, seed_values,
-              cfg_values, use_source_seed, fallback, temperature, top_k, top_p, columns, mask=None):
+              cfg_values, use_source_seed, fallback, temperature, top_k, top_p, columns, mask=None,
+              candidates="distinct"):
         if use_source_seed and source.seeds is not None:
             if source.batch != 1:
                 raise ValueError("use_source_seed sweeps need a single source image; turn it off to sweep seeds")
@@ -159,7 +166,7 @@ class ATMSweep:
             seeds = parse_values(seed_values, int, "seed_values")
         settings, varying = expand(parse_values(K_values, int, "K_values"), parse_values(alpha_values, float, "alpha_values"),
                                    parse_values(tau_values, float, "tau_values"), seeds,
-                                   parse_values(cfg_values, float, "cfg_values"), fallback)
+                                   parse_values(cfg_values, float, "cfg_values"), fallback, candidates)
         sampling = SamplingSettings(settings[0].cfg_scale, temperature, top_k, top_p).validate()
         gpt = model.load()
         cond = _edit_rows(source, conditioning).to(gpt.device)

@@ -3,10 +3,11 @@ import math
 import pytest
 import torch
 
-from ar_edit_pack.core.atm import ATMSettings, ATMTrace, SourceCache, atm_edit, build_source_cache, naive_edit
+from ar_edit_pack.core.atm import (AnchorPicker, ATMParams, ATMSettings, ATMTrace, SourceCache, atm_edit,
+                                   build_source_cache, naive_edit)
 from ar_edit_pack.core.llamagen_generate import Condition, generate, teacher_forced_logits
 from ar_edit_pack.core.records import TokenBatch
-from ar_edit_pack.core.sampling import SamplingSettings, filter_logits, gumbel_noise
+from ar_edit_pack.core.sampling import SamplingSettings, counter_uniform, filter_logits, gumbel_noise
 from ar_edit_pack.core.sweeps import expand, parse_values, run_sweep
 
 from tiny_models import tiny_gpt, tiny_vq
@@ -71,10 +72,18 @@ def reference_edit(model, cache, edit, sampling, s: ATMSettings, seeds):
                                        if i < N else tokens, sampling.cfg_scale)[:, i]
         filt = filter_logits(logits, sampling)
         noise = gumbel_noise(torch.tensor(seeds), i, filt.shape[-1])
+        k_max = min(s.K, filt.shape[-1])
+        uniform = counter_uniform(torch.tensor(seeds), i, k_max, stream=1)
         for b in range(B):
             support = int(torch.isfinite(filt[b]).sum())
             order = sorted(range(filt.shape[-1]), key=lambda t: -float(filt[b, t] + noise[b, t]))
-            cands = order[:min(s.K, support)]
+            if s.candidates == "distinct":
+                cands = order[:min(s.K, support)]
+            else:  # K draws with replacement by inverse CDF, the first being the plain sample; repeats merged
+                cdf = filt[b].softmax(-1).cumsum(-1)
+                draws = [order[0]] + [min(int(torch.searchsorted(cdf, uniform[b, j] * cdf[-1], right=True)),
+                                          filt.shape[-1] - 1) for j in range(1, k_max)]
+                cands = sorted(set(draws))
             window = sorted(cands, key=lambda t: -float(filt[b, t]))[:max(1, math.floor(s.K * (1 - s.alpha * i / N)))]
             anchor = cb[cache.anchors[b, i]]
             dists = [float(((cb[t] - anchor) ** 2).sum()) for t in window]
@@ -87,7 +96,9 @@ def reference_edit(model, cache, edit, sampling, s: ATMSettings, seeds):
 
 
 @pytest.mark.parametrize("s", [ATMSettings(K=10, alpha=0.6, tau=0.5), ATMSettings(K=40, alpha=0.3, tau=1.5, fallback="sample"),
-                               ATMSettings(K=200, alpha=0.9, tau=1.0)])
+                               ATMSettings(K=200, alpha=0.9, tau=1.0),
+                               ATMSettings(K=12, alpha=0.6, tau=0.5, candidates="sampled"),
+                               ATMSettings(K=200, alpha=0.2, tau=1.0, fallback="sample", candidates="sampled")])
 def test_batched_rule_equals_an_explicit_reference(setup, s):
     model, vq, cache, edit, _ = setup
     sampling = SamplingSettings(cfg_scale=2.0, top_k=30, top_p=0.95)
@@ -164,3 +175,28 @@ def test_parse_values():
             parse_values(bad, kind, "x")
     with pytest.raises(ValueError, match="at most"):
         expand(list(range(1, 20)), [0.6], [0.1 * k for k in range(20)], [0], [7.5], "greedy")
+
+
+def test_sampled_candidates_leave_out_improbable_anchors():
+    # A peaked target (token 0 at ~99.9%) and a source token the target finds improbable (token 5): K
+    # distinct candidates covering the codebook always include the anchor and lock back to it; K draws
+    # with replacement almost never draw it, so the edit goes through. A plausible anchor locks in both.
+    V, rows = 16, 64
+    codebook = torch.nn.functional.normalize(torch.randn(V, 4, generator=torch.Generator().manual_seed(0)), dim=-1)
+    logits = torch.full((rows, V), -12.0)
+    logits[:, 0] = 0.0
+    logits[:, 3] = -1.0  # a plausible alternative (~27%)
+    seeds = torch.arange(rows)
+    sampling = SamplingSettings(cfg_scale=1.0, temperature=1.0, top_k=0, top_p=1.0)
+
+    def pick(anchor: int, mode: str) -> torch.Tensor:
+        anchors = torch.full((rows, 1), anchor)
+        cache = SourceCache(anchors, codebook[anchors], codebook, (1, 1), 16, "encoded")
+        params = ATMParams.from_settings(ATMSettings(K=V, alpha=0.0, tau=0.01, candidates=mode), rows)
+        return AnchorPicker(cache, params, sampling, seeds, None)(0, logits)
+
+    assert (pick(5, "distinct") == 5).all()
+    assert (pick(5, "sampled") == 5).float().mean() < 0.1
+    assert (pick(3, "sampled") == 3).float().mean() > 0.9 and (pick(3, "distinct") == 3).all()
+    with pytest.raises(ValueError, match="candidates"):
+        ATMSettings(candidates="all").validate()
