@@ -24,7 +24,12 @@ from .llamagen_vq import to_unit_range
 from .records import TokenBatch
 from .sampling import SamplingSettings
 
-EMBEDDED_SAMPLING = SamplingSettings(cfg_scale=3.0, temperature=1.0, top_k=0, top_p=1.0)
+# cfg chosen on validation captions (seed 30,000; 1.5: 95.7%, 2.0: 94.3%, 2.5: 89.7% parse correctly), not on
+# the benchmark's own captions.
+EMBEDDED_SAMPLING = SamplingSettings(cfg_scale=1.5, temperature=1.0, top_k=0, top_p=1.0)
+# The paper's K / alpha / tau with candidates drawn with replacement: with 256 codes and peaked predictions,
+# K = 150 distinct candidates cover most of the codebook and lock edited cells back to the source (README).
+EMBEDDED_ATM = ATMSettings(K=150, alpha=0.6, tau=1.0, candidates="sampled")
 
 
 def to_model(images: np.ndarray) -> torch.Tensor:
@@ -85,7 +90,7 @@ def t2i_accuracy(gpt, text, vq, n: int = 200, seed: int = 20_000, sampling: Samp
         for scene, img in zip(chunk, images):
             parsed = world.parse_image(img)
             ok_objects += _objects_match(parsed, scene)
-            ok_exact += parsed == world.Scene(tuple(sorted(scene.objects, key=lambda o: o.cell)), scene.background)
+            ok_exact += parsed.captioned() == scene.captioned()
     return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
 
 
@@ -96,7 +101,7 @@ class EditScores:
     bg_ssim: float
     success: bool
     structure: float  # share of untouched objects that parse unchanged (nan if none)
-    exact: bool  # whole parsed scene equals the target scene
+    exact: bool  # parsed scene equals the target, uncaptioned textures included
 
 
 def _success(edit: world.Edit, parsed: world.Scene) -> bool:
@@ -111,6 +116,14 @@ def _structure(edit: world.Edit, parsed: world.Scene) -> float:
     if not kept:
         return float("nan")
     return sum(parsed.object_at(o.cell) == o for o in kept) / len(kept)
+
+
+def _exact(edit: world.Edit, parsed: world.Scene) -> bool:
+    """The parsed scene is the target: objects, background, and the texture of every cell the edit leaves
+    determined (a removed object's cell may show any texture)."""
+    freed = {o.cell for o in edit.source.objects if edit.target.object_at(o.cell) is None}
+    return parsed.captioned() == edit.target.captioned() and all(
+        parsed.decor[c] == edit.target.decor[c] for c in range(9) if c not in freed)
 
 
 @torch.inference_mode()
@@ -128,7 +141,7 @@ def edit_benchmark(gpt, text, vq, cases: list[world.Edit], method: str, atm: ATM
         cond = Condition(emb.features, emb.mask, emb.prompts)
         seeds = list(range(seed + start, seed + start + len(chunk)))
         if method == "atm":
-            result = atm_edit(gpt, cache, cond, sampling, atm or ATMSettings(), seeds)
+            result = atm_edit(gpt, cache, cond, sampling, atm or EMBEDDED_ATM, seeds)
         elif method == "naive":
             result = naive_edit(gpt, cache, cond, sampling, seeds)
         else:
@@ -141,8 +154,7 @@ def edit_benchmark(gpt, text, vq, cases: list[world.Edit], method: str, atm: ATM
         for k, e in enumerate(chunk):
             parsed = world.parse_image(images[k])
             scores.append(EditScores(e.kind, float(p[k]), float(s[k]), _success(e, parsed), _structure(e, parsed),
-                                     parsed == world.Scene(tuple(sorted(e.target.objects, key=lambda o: o.cell)),
-                                                           e.target.background)))
+                                     _exact(e, parsed)))
     return scores
 
 

@@ -1,7 +1,9 @@
 """ShapesWorld: a procedural scene world with exact ground truth, for training and measuring editing.
 
 A scene is 1-3 objects (circle, square, triangle, star; six colours; large or small) in distinct cells
-of a 3x3 layout on a background (four colours or a checkerboard), rendered without anti-aliasing at
+of a 3x3 layout on a background (four colours or a checkerboard), and in each empty cell a faint texture
+(plain, stripes or dots) that no caption mentions: like the unmentioned details of a real photo, it is what
+an editor must preserve and what regenerating from an edited prompt re-rolls. Rendered without anti-aliasing at
 48x48 px so that every pixel is exactly known. Each layout cell is 16 px, exactly one token of a stride-16
 VQ tokenizer: a scene is a 3x3 token grid, which keeps the embedded models small enough to train on a CPU. Each scene has an English caption, and any scene can be
 edited in the five ways the ISLock paper evaluates (object replacement, attribute change, addition,
@@ -28,6 +30,9 @@ SIZES = {"large": 14, "small": 9}
 ROWS, COLS = ("top", "middle", "bottom"), ("left", "center", "right")
 EDIT_KINDS = ("replace", "attribute", "add", "remove", "background")
 MIN_PIXELS = 12  # fewer foreground pixels than this in a cell: no object there
+DECORS = ("plain", "stripes", "dots")  # uncaptioned texture of an empty cell
+DECOR_SHADE = 24  # per-channel darkening of texture pixels (72 summed: below the parser's object threshold)
+NO_DECOR = (0,) * 9
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,15 @@ class Obj:
 class Scene:
     objects: tuple[Obj, ...]
     background: str
+    decor: tuple[int, ...] = NO_DECOR  # per cell, index into DECORS; 0 wherever an object is
+
+    def __post_init__(self):
+        if len(self.decor) != 9 or any(self.decor[o.cell] for o in self.objects):
+            raise ValueError("decor: nine entries, 0 (plain) in every cell that holds an object")
+
+    def captioned(self) -> "Scene":
+        """What the caption determines: objects in cell order and the background (no texture)."""
+        return Scene(tuple(sorted(self.objects, key=lambda o: o.cell)), self.background)
 
     def caption(self) -> str:
         parts = " and ".join(o.phrase() for o in sorted(self.objects, key=lambda o: o.cell))
@@ -113,17 +127,70 @@ def object_mask(o: Obj) -> np.ndarray:
     raise ValueError(o.shape)
 
 
+_CELL_YY, _CELL_XX = np.mgrid[0:CELL, 0:CELL]
+DECOR_MASKS = (np.zeros((CELL, CELL), bool),  # plain
+               (_CELL_XX + _CELL_YY) % 6 < 2,  # diagonal stripes
+               (_CELL_XX % 4 == 1) & (_CELL_YY % 4 == 1))  # dots
+
+
+def background_image(background: str) -> np.ndarray:
+    """uint8 [SIZE, SIZE, 3]: the bare background (no texture, no objects)."""
+    if background == "checkered":
+        check = ((_YY // 16).astype(int) + (_XX // 16).astype(int)) % 2
+        return np.where(check[..., None] == 0, CHECKER[0], CHECKER[1]).astype(np.uint8)
+    img = np.empty((SIZE, SIZE, 3), np.uint8)
+    img[:] = BACKGROUNDS[background]
+    return img
+
+
 def render(scene: Scene) -> np.ndarray:
     """-> uint8 [SIZE, SIZE, 3]."""
-    if scene.background == "checkered":
-        check = ((_YY // 16).astype(int) + (_XX // 16).astype(int)) % 2
-        img = np.where(check[..., None] == 0, CHECKER[0], CHECKER[1]).astype(np.uint8)
-    else:
-        img = np.empty((SIZE, SIZE, 3), np.uint8)
-        img[:] = BACKGROUNDS[scene.background]
+    img = background_image(scene.background)
+    for cell, d in enumerate(scene.decor):
+        if d:
+            r, c = divmod(cell, 3)
+            patch = img[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL]
+            patch[DECOR_MASKS[d]] -= DECOR_SHADE
     for o in scene.objects:
         img[object_mask(o)] = COLORS[o.color]
     return img
+
+
+# ---- cell classes (the tokenizer's ground truth) -------------------------------------------------------
+
+def _cell_background(scene: Scene, cell: int) -> tuple:
+    if scene.background == "checkered":
+        r, c = divmod(cell, 3)
+        return CHECKER[(r + c) % 2]
+    return BACKGROUNDS[scene.background]
+
+
+def _background_colors() -> list[tuple]:
+    # distinct colours a cell's background can have (the checker's light squares equal plain white)
+    colors = [v for v in BACKGROUNDS.values() if v is not None] + list(CHECKER)
+    return list(dict.fromkeys(colors))
+
+
+def cell_classes() -> list[tuple]:
+    """Every distinct 16x16 cell content as (background colour, (shape, colour, size) or None, decor), in a
+    fixed order. Cells are aligned to the stride-16 token grid, so a scene is exactly nine of these."""
+    contents = [(None, d) for d in range(len(DECORS))] + [((s, c, z), 0) for s in SHAPES for c in COLORS for z in SIZES]
+    return [(bg, o, d) for bg in _background_colors() for o, d in contents]
+
+
+_CLASS_INDEX: dict = {}
+
+
+def cell_labels(scene: Scene) -> list[int]:
+    """The class (index into cell_classes()) of each of the nine cells, row-major."""
+    if not _CLASS_INDEX:
+        _CLASS_INDEX.update({k: i for i, k in enumerate(cell_classes())})
+    labels = []
+    for cell in range(9):
+        o = scene.object_at(cell)
+        obj = None if o is None else (o.shape, o.color, o.size)
+        labels.append(_CLASS_INDEX[(_cell_background(scene, cell), obj, scene.decor[cell])])
+    return labels
 
 
 # ---- sampling scenes and edits -------------------------------------------------------------------------
@@ -132,7 +199,9 @@ def random_scene(rng: random.Random, max_objects: int = 3) -> Scene:
     n = rng.randint(1, max_objects)
     cells = rng.sample(range(9), n)
     objs = tuple(Obj(rng.choice(SHAPES), rng.choice(list(COLORS)), rng.choice(list(SIZES)), c) for c in cells)
-    return Scene(objs, rng.choice(list(BACKGROUNDS)))
+    background = rng.choice(list(BACKGROUNDS))
+    decor = tuple(0 if c in cells else rng.randrange(len(DECORS)) for c in range(9))
+    return Scene(objs, background, decor)
 
 
 @dataclass(frozen=True)
@@ -147,8 +216,14 @@ class Edit:
         return self.target.caption()
 
     def changed_mask(self) -> np.ndarray:
-        """bool [SIZE, SIZE]: pixels that differ between source and target renders."""
-        return (render(self.source) != render(self.target)).any(-1)
+        """bool [SIZE, SIZE]: pixels that differ between source and target renders, and the whole cell of a
+        removed object (the texture that appears there is not determined by anything)."""
+        mask = (render(self.source) != render(self.target)).any(-1)
+        for o in self.source.objects:
+            if self.target.object_at(o.cell) is None:
+                r, c = divmod(o.cell, 3)
+                mask[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL] = True
+        return mask
 
 
 def random_edit(rng: random.Random, scene: Scene, kind: str) -> Edit:
@@ -172,19 +247,22 @@ def random_edit(rng: random.Random, scene: Scene, kind: str) -> Edit:
         new = Obj(rng.choice(SHAPES), rng.choice(list(COLORS)), rng.choice(list(SIZES)), rng.choice(free))
         objs.append(new)
         detail = f"add {new.phrase()}"
+        decor = list(scene.decor)
+        decor[new.cell] = 0
+        return Edit(kind, scene, Scene(tuple(objs), scene.background, tuple(decor)), detail)
     elif kind == "remove":
         if len(objs) < 2:
             raise ValueError("removal needs a scene with at least two objects")
         i = rng.randrange(len(objs))
         detail = f"remove {objs[i].phrase()}"
-        objs.pop(i)
+        objs.pop(i)  # the freed cell is plain in the ground truth (and masked: see Edit.changed_mask)
     elif kind == "background":
         new_bg = rng.choice([b for b in BACKGROUNDS if b != scene.background])
         detail = f"background {scene.background} -> {new_bg}"
-        return Edit(kind, scene, Scene(scene.objects, new_bg), detail)
+        return Edit(kind, scene, Scene(scene.objects, new_bg, scene.decor), detail)
     else:
         raise ValueError(f"edit kind must be one of {EDIT_KINDS}")
-    return Edit(kind, scene, Scene(tuple(objs), scene.background), detail)
+    return Edit(kind, scene, Scene(tuple(objs), scene.background, scene.decor), detail)
 
 
 def edit_cases(n: int, seed: int = 0) -> list[Edit]:
@@ -215,35 +293,53 @@ def parse_image(img: np.ndarray) -> Scene:
     if img.dtype != np.uint8:
         img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
     f = img.astype(np.float32)
-    # Background: checkered if the two checker colours dominate the border; else the nearest plain colour.
-    border = np.concatenate([f[:1].reshape(-1, 3), f[-1:].reshape(-1, 3), f[:, :1].reshape(-1, 3), f[:, -1:].reshape(-1, 3)])
-    light = (np.abs(border - CHECKER[0]).sum(1) < 40).mean()
-    dark = (np.abs(border - CHECKER[1]).sum(1) < 40).mean()
-    if light > 0.3 and dark > 0.3:
+    # Background from the image's outer pixel ring (objects never reach it), one median per cell edge so
+    # that textures do not sway it: checkered if the edges alternate the two checker colours.
+    edges = []  # (cell, median colour)
+    for cell in range(9):
+        r, c = divmod(cell, 3)
+        rows, cols = slice(r * CELL, (r + 1) * CELL), slice(c * CELL, (c + 1) * CELL)
+        for ring in ([f[0, cols]] if r == 0 else []) + ([f[-1, cols]] if r == 2 else []) + \
+                    ([f[rows, 0]] if c == 0 else []) + ([f[rows, -1]] if c == 2 else []):
+            edges.append((cell, np.median(ring, 0)))
+    checker = {"light": CHECKER[0], "dark": CHECKER[1]}
+    if all(_nearest(m, checker)[0] == ("light", "dark")[sum(divmod(cell, 3)) % 2] and _nearest(m, checker)[1] < 60
+           for cell, m in edges):
         background = "checkered"
-        check = ((_YY // 16).astype(int) + (_XX // 16).astype(int)) % 2
-        bg_img = np.where(check[..., None] == 0, CHECKER[0], CHECKER[1]).astype(np.float32)
+        bg_img = background_image("checkered").astype(np.float32)
     else:
-        background, _ = _nearest(np.median(border, 0), BACKGROUNDS)
+        background, _ = _nearest(np.median(np.stack([m for _, m in edges]), 0), BACKGROUNDS)
         bg_img = np.broadcast_to(np.array(BACKGROUNDS[background], np.float32), f.shape)
-    fg = np.abs(f - bg_img).sum(-1) > 90  # far from the background's expected colour
-    objects = []
+    fg = np.abs(f - bg_img).sum(-1) > 110  # far from the background's expected colour (textures are 72 off)
+    objects, decor = [], [0] * 9
     for cell in range(9):
         r, c = divmod(cell, 3)
         sl = (slice(r * CELL, (r + 1) * CELL), slice(c * CELL, (c + 1) * CELL))
         m = fg[sl]
         if m.sum() < MIN_PIXELS:
+            decor[cell] = _nearest_decor(f[sl], bg_img[sl])
             continue
         color, dist = _nearest(np.median(f[sl][m], 0), COLORS)
         m = m & (np.abs(f[sl] - np.array(COLORS[color], np.float32)).sum(-1) < 150)
         if m.sum() < MIN_PIXELS:
+            decor[cell] = _nearest_decor(f[sl], bg_img[sl])
             continue
-        # Shape and size: the best-overlapping template (objects sit at the centre of their cell).
-        (shape, size), iou = max(((key, _iou(m, t)) for key, t in _templates().items()), key=lambda kv: kv[1])
-        if iou < 0.3:
+        # Shape and size: the nearest template (objects sit at the centre of their cell), compared on the
+        # pixels' coverage (0 = background colour, 1 = object colour) so that a soft edge still counts.
+        target = np.array(COLORS[color], np.float32) - bg_img[sl]
+        coverage = np.clip(((f[sl] - bg_img[sl]) * target).sum(-1) / np.maximum((target * target).sum(-1), 1), 0, 1)
+        shape, size = min(_templates(), key=lambda key: float(((coverage - _templates()[key]) ** 2).sum()))
+        if _iou(m, _templates()[(shape, size)]) < 0.3:
+            decor[cell] = _nearest_decor(f[sl], bg_img[sl])
             continue
         objects.append(Obj(shape, color, size, cell))
-    return Scene(tuple(objects), background)
+    return Scene(tuple(objects), background, tuple(decor))
+
+
+def _nearest_decor(cell: np.ndarray, bg: np.ndarray) -> int:
+    """The texture whose render is closest to an empty cell's pixels (float [CELL, CELL, 3] each)."""
+    errors = [np.abs(cell - (bg - DECOR_SHADE * m[..., None])).mean() for m in DECOR_MASKS]
+    return int(np.argmin(errors))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,7 +12,7 @@ from ar_edit_pack.core.word_encoder import WordEncoderConfig, WordEncoderNet, Wo
 
 
 def sorted_scene(s):
-    return world.Scene(tuple(sorted(s.objects, key=lambda o: o.cell)), s.background)
+    return world.Scene(tuple(sorted(s.objects, key=lambda o: o.cell)), s.background, s.decor)
 
 
 def test_render_is_deterministic_and_parses_back_exactly():
@@ -33,6 +33,33 @@ def test_parser_tells_every_shape_colour_and_size_apart():
                 for bg in world.BACKGROUNDS:
                     s = world.Scene((world.Obj(shape, color, size, 4),), bg)
                     assert world.parse_image(world.render(s)) == s
+
+
+def test_cell_classes_are_the_token_grid_ground_truth():
+    # Each 16 px cell is exactly one class's patch wherever it sits, and distinct classes look different:
+    # the embedded tokenizer is trained on these labels, so both facts must hold.
+    classes = world.cell_classes()
+    patches = {}
+    rng = random.Random(3)
+    for _ in range(400):
+        scene = world.random_scene(rng)
+        img = world.render(scene)
+        for cell, label in enumerate(world.cell_labels(scene)):
+            r, c = divmod(cell, 3)
+            patch = img[r * 16:(r + 1) * 16, c * 16:(c + 1) * 16]
+            if label in patches:
+                assert np.array_equal(patches[label], patch), classes[label]
+            patches[label] = patch
+    assert len(patches) > 200
+    seen = {}
+    for label, patch in patches.items():
+        key = patch.tobytes()
+        assert key not in seen, (classes[label], classes[seen.get(key, label)])
+        seen[key] = label
+    # the checker's light squares are plain white cells: one class, not two
+    white = world.Scene((), "white")
+    checkered = world.Scene((), "checkered")
+    assert world.cell_labels(checkered)[0] == world.cell_labels(white)[0] != world.cell_labels(checkered)[1]
 
 
 def test_captions_use_only_the_vocabulary():
@@ -63,6 +90,23 @@ def test_edits_change_exactly_what_they_say(kind):
                 assert e.source.object_at(moved[0]) is None
             if kind == "remove":
                 assert e.target.object_at(moved[0]) is None
+                r, c = divmod(moved[0], 3)
+                assert mask[r * 16:(r + 1) * 16, c * 16:(c + 1) * 16].all()  # the freed cell's texture is open
+        # the uncaptioned texture of every cell the edit does not touch is kept
+        assert all(e.source.decor[c] == e.target.decor[c] for c in range(9) if c not in moved)
+
+
+def test_texture_is_uncaptioned_and_parsed_back():
+    rng = random.Random(4)
+    scenes = [world.random_scene(rng) for _ in range(200)]
+    assert len({s.decor for s in scenes}) > 100 and all(s.decor[o.cell] == 0 for s in scenes for o in s.objects)
+    a = scenes[0]
+    b = world.Scene(a.objects, a.background, tuple((d + 1) % 3 if a.object_at(c) is None else 0
+                                                   for c, d in enumerate(a.decor)))
+    assert a.caption() == b.caption() and a.captioned() == b.captioned() and a != b
+    assert world.parse_image(world.render(b)).decor == b.decor
+    with pytest.raises(ValueError, match="decor"):
+        world.Scene(a.objects, a.background, (1,) * 9)  # texture under an object
 
 
 def test_edit_cases_are_seeded():
