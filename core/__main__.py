@@ -42,7 +42,7 @@ def _demo_embedded(args) -> int:
     from .atm import ATMSettings, atm_edit, build_source_cache
     from .embedded import load_embedded
     from .records import TokenBatch
-    from .shapes_bench import EMBEDDED_SAMPLING
+    from .shapes_bench import EMBEDDED_ATM, EMBEDDED_SAMPLING
 
     t0 = time.time()
     gpt, text, vq = load_embedded()
@@ -50,7 +50,8 @@ def _demo_embedded(args) -> int:
     edit = args.edit or "a red circle at the top left and a small yellow star in the center on a white background"
     settings = SamplingSettings(args.cfg if args.cfg is not None else EMBEDDED_SAMPLING.cfg_scale,
                                 EMBEDDED_SAMPLING.temperature, EMBEDDED_SAMPLING.top_k, EMBEDDED_SAMPLING.top_p)
-    atm = ATMSettings(K=args.K, alpha=args.alpha, tau=args.tau)
+    atm = ATMSettings(K=args.K, alpha=args.alpha, tau=args.tau,
+                      candidates=args.candidates or EMBEDDED_ATM.candidates).validate()
     src_cond = condition_from_text(text.encode([prompt]))
     g = gpt.cfg.grid_size
     tokens = generate(gpt, src_cond, settings, [args.seed])
@@ -86,7 +87,7 @@ def _demo_random(args) -> int:
     src_cond = Condition(feats[:1], mask[:1], [args.prompt or "source"])
     edit_cond = Condition(feats[1:], mask[1:], [args.edit or "edit"])
     settings = SamplingSettings(cfg_scale=4.0 if args.cfg is None else args.cfg, temperature=1.0, top_k=0, top_p=1.0)
-    atm = ATMSettings(K=args.K, alpha=args.alpha, tau=args.tau)
+    atm = ATMSettings(K=args.K, alpha=args.alpha, tau=args.tau, candidates=args.candidates or "distinct").validate()
     t0 = time.time()
     g = gpt.cfg.grid_size
     tokens = generate(gpt, src_cond, settings, [args.seed])
@@ -125,6 +126,8 @@ def main(argv=None) -> int:
     d.add_argument("--K", type=int, default=150)
     d.add_argument("--alpha", type=float, default=0.6)
     d.add_argument("--tau", type=float, default=1.0)
+    d.add_argument("--candidates", choices=["distinct", "sampled"], default=None,
+                   help="ATM candidate draws (default: sampled for the embedded models, else distinct)")
     d.add_argument("--out", default="demo_output")
     c = sub.add_parser("convert", help="convert an official .pt checkpoint to .safetensors (strictly checked)")
     c.add_argument("src")

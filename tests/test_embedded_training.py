@@ -4,6 +4,7 @@ import math
 import os
 import sys
 
+import pytest
 import torch
 
 from conftest import ROOT
@@ -19,19 +20,21 @@ from ar_edit_pack.core.llamagen_vq import VQConfig  # noqa: E402
 from ar_edit_pack.core.loaders import save_model  # noqa: E402
 from ar_edit_pack.core.word_encoder import WordEncoderConfig  # noqa: E402
 
-TINY_VQ = VQConfig(codebook_size=32, codebook_embed_dim=4, ch=8, ch_mult=(1, 1, 1, 1, 2), num_res_blocks=1,
+TINY_VQ = VQConfig(codebook_size=256, codebook_embed_dim=4, ch=8, ch_mult=(1, 1, 1, 1, 2), num_res_blocks=1,
                    z_channels=8, norm_groups=4)
 TINY_TEXT = WordEncoderConfig(vocab=tuple(world.vocabulary()), dim=16, n_layer=1, n_head=2, max_length=32)
-TINY_GPT = GPTConfig(dim=32, n_layer=1, n_head=2, multiple_of=32, vocab_size=32, caption_dim=16, cls_token_num=32,
+TINY_GPT = GPTConfig(dim=32, n_layer=1, n_head=2, multiple_of=32, vocab_size=256, caption_dim=16, cls_token_num=32,
                      image_size=48, downsample=16)
 
 
 def test_training_and_benchmark_scripts_run(tmp_path):
     logs = []
     vq = T.train_vq(3, 2, 0, logs.append, TINY_VQ)
-    assert logs and "psnr" in logs[-1]
+    assert any("vq decoder step 3/3" in line for line in logs) and "held-out psnr" in logs[-1]
+    with pytest.raises(ValueError, match=f"at least {len(world.cell_classes())} codes"):
+        T.train_vq(1, 1, 0, logs.append, VQConfig(**{**TINY_VQ.to_dict(), "codebook_size": 64}))
     captions, tokens = T.encode_dataset(vq, 6, 1)
-    assert len(captions) == 6 and tokens.shape == (6, 9) and int(tokens.max()) < 32
+    assert len(captions) == 6 and tokens.shape == (6, 9) and int(tokens.max()) < 256
     before = [p.clone() for p in (vq.decoder.conv_out.weight,)]
     gpt, text_net = T.train_gpt(captions, tokens, 3, 4, 2, logs.append, TINY_GPT, TINY_TEXT)
     assert "gpt step 3/3" in logs[-1] and math.isfinite(float(logs[-1].split("loss ")[1].split()[0]))
@@ -39,7 +42,7 @@ def test_training_and_benchmark_scripts_run(tmp_path):
     for model, name in ((vq, "shapes_vq"), (gpt, "shapes_gpt"), (text_net, "shapes_text")):
         save_model(model, tmp_path / f"{name}.safetensors")
     report = shapes_benchmark.run(str(tmp_path), cases=10, t2i=4, atm=ATMSettings(K=8), vq_images=4)
-    assert set(report["edits"]) == {"naive", "atm"}
+    assert set(report["edits"]) == {"naive", "atm", "atm sampled"}
     assert report["edits"]["atm"]["all"]["n"] == 10 and set(report["edits"]["atm"]) >= {"all", "replace", "background"}
     assert 0 <= report["t2i"]["objects_match"] <= 1 and report["vq_psnr"] > 0
     assert "| atm | all |" in shapes_benchmark.table(report["edits"])
@@ -70,3 +73,16 @@ def test_demo_uses_the_embedded_models_when_present(tmp_path, monkeypatch):
     assert (out / "demo.png").exists()
     # a word the embedded model does not know is a clear error, not a silent image
     assert cli.main(["demo", "--out", str(out), "--prompt", "a purple dragon"]) == 2
+
+
+def test_demo_without_the_embedded_files_runs_the_pipeline_on_a_random_model(tmp_path, monkeypatch):
+    import json
+
+    from ar_edit_pack.core import __main__ as cli
+    from ar_edit_pack.core import embedded
+
+    monkeypatch.setattr(embedded, "EMBEDDED_DIR", str(tmp_path / "nothing"))
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--out", str(out), "--tau", "4.0", "--K", "64", "--alpha", "0"]) == 0
+    params = json.loads((out / "demo.json").read_text())
+    assert "random weights" in params["model"] and params["locked_fraction"] == 1.0  # every candidate, tau max

@@ -55,7 +55,8 @@ def test_node_contracts():
 
 def test_loader_lists_local_files_and_official_names(models_dir):
     choices = NODE_CLASS_MAPPINGS["ARE_ModelLoader"].INPUT_TYPES()["required"]["model_name"][0]
-    assert choices[:2] == ["sub/other.safetensors", "t2i_tiny_64.pt"]
+    # the shipped embedded model first (no download), then local files, then official names
+    assert choices[:3] == ["(embedded) shapes-t2i", "sub/other.safetensors", "t2i_tiny_64.pt"]
     assert "t2i_XL_stage2_512.pt" in choices  # downloadable on first use
     assert "tiny-t5" in NODE_CLASS_MAPPINGS["ARE_TextEncoderLoader"].INPUT_TYPES()["required"]["encoder_name"][0]
 
@@ -238,12 +239,15 @@ def test_demo_command_writes_the_side_by_side(tmp_path):
     from conftest import ROOT
 
     out = tmp_path / "demo"
-    run = subprocess.run([sys.executable, "-m", "core", "demo", "--out", str(out), "--tau", "4.0", "--K", "64",
-                          "--alpha", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-m", "core", "demo", "--out", str(out), "--tau", "4.0", "--K", "256",
+                          "--alpha", "0", "--candidates", "distinct"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
     assert run.returncode == 0, run.stderr
     from PIL import Image
-    assert Image.open(out / "demo.png").size == (3 * 64 * 4, 64 * 4)
+    w, h = Image.open(out / "demo.png").size
+    assert w == 3 * h and h >= 240  # three panels of the 48 px embedded images, upscaled
     params = json.loads((out / "demo.json").read_text())
+    assert params["model"].startswith("embedded") and params["atm"]["candidates"] == "distinct"
     assert params["atm"]["tau"] == 4.0 and params["locked_fraction"] == 1.0  # tau max + all candidates: the source
 
 

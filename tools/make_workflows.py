@@ -88,6 +88,10 @@ def build(mappings, title, nodes, edges):
             "version": 0.4}
 
 
+# The embedded models' sampling (core.shapes_bench.EMBEDDED_SAMPLING: cfg 1.5, no top-k / top-p).
+EMBEDDED_SAMPLING = {"cfg_scale": 1.5, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+
+
 def llamagen_loaders(model="t2i_XL_stage2_512.pt", tokenizer="vq_ds16_t2i.pt"):
     return [
         (1, "ARE_ModelLoader", (40, 60), {"model_name": model}),
@@ -120,6 +124,35 @@ WORKFLOWS = {
         ],
         [(3, "text_encoder", 4, "text_encoder"), (1, "model", 5, "model"), (4, "conditioning", 5, "conditioning"),
          (2, "tokenizer", 6, "tokenizer"), (5, "tokens", 6, "tokens"), (6, "image", 7, "images")],
+    ),
+    "embedded_atm_edit": (
+        "Embedded ShapesWorld models (no download): generate a scene, then edit it with anchor token matching",
+        [
+            (1, "ARE_ModelLoader", (40, 60), {"model_name": "(embedded) shapes-t2i"}),
+            (2, "ARE_TokenizerLoader", (40, 240), {"tokenizer_name": "(embedded) shapes-vq"}),
+            (3, "ARE_TextEncoderLoader", (40, 380), {"encoder_name": "(embedded) shapes-words"}),
+            (4, "ARE_TextEncode", (420, 300), {"prompt": "a red circle at the top left and a small blue square in "
+                                                         "the center on a white background"}),
+            (5, "ARE_Generate", (820, 60), {"seed": 0, **EMBEDDED_SAMPLING}),
+            (6, "ARE_SourceCache", (1200, 60), {}),
+            (7, "ARE_TextEncode", (420, 520), {"prompt": "a red circle at the top left and a small yellow star in "
+                                                         "the center on a white background"}),
+            (8, "ARE_ATMEdit", (1200, 240), {"seed": 0, "candidates": "sampled", **EMBEDDED_SAMPLING}),
+            (9, "ARE_TokensToImage", (1600, 60), {}),
+            (10, "ARE_TokensToImage", (1600, 240), {}),
+            (11, "SaveImage", (1960, 60), {"filename_prefix": "shapes_source"}),
+            (12, "SaveImage", (1960, 360), {"filename_prefix": "shapes_atm_edit"}),
+            (13, "MaskToImage", (1600, 520), {}),
+            (14, "PreviewImage", (1960, 660), {}),
+        ],
+        [(3, "text_encoder", 4, "text_encoder"), (3, "text_encoder", 7, "text_encoder"),
+         (1, "model", 5, "model"), (4, "conditioning", 5, "conditioning"),
+         (5, "tokens", 6, "tokens"), (2, "tokenizer", 6, "tokenizer"),
+         (1, "model", 8, "model"), (6, "source", 8, "source"), (7, "conditioning", 8, "conditioning"),
+         (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
+         (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
+         (9, "image", 11, "images"), (10, "image", 12, "images"),
+         (8, "changed_mask", 13, "mask"), (13, "IMAGE", 14, "images")],
     ),
     "atm_edit_generated_source": (
         "ISLock / Anchor Token Matching: edit a generated image",

@@ -40,7 +40,10 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run(folder: str, cases: int, t2i: int, atm: ATMSettings, vq_images: int = 200) -> dict:
+def run(folder: str, cases: int, t2i: int, atm: ATMSettings, vq_images: int = 200,
+        extra_taus: tuple[float, ...] = ()) -> dict:
+    """`atm` is the reported ATM setting; a row with the other candidate mode is added for comparison, and
+    `extra_taus` adds rows for other thresholds (same K, alpha, candidates)."""
     gpt, text, vq = load_models(folder)
     t0 = time.time()
     report = {"vq_psnr": bench.vq_psnr(vq, n=vq_images), "t2i": bench.t2i_accuracy(gpt, text, vq, n=t2i),
@@ -50,6 +53,12 @@ def run(folder: str, cases: int, t2i: int, atm: ATMSettings, vq_images: int = 20
         "naive": bench.summarize(bench.edit_benchmark(gpt, text, vq, edits, "naive")),
         "atm": bench.summarize(bench.edit_benchmark(gpt, text, vq, edits, "atm", atm)),
     }
+    other = "distinct" if atm.candidates == "sampled" else "sampled"
+    report["edits"][f"atm {other}"] = bench.summarize(bench.edit_benchmark(
+        gpt, text, vq, edits, "atm", ATMSettings(atm.K, atm.alpha, atm.tau, atm.fallback, other)))
+    for tau in extra_taus:
+        setting = ATMSettings(atm.K, atm.alpha, tau, atm.fallback, atm.candidates)
+        report["edits"][f"atm tau={tau:g}"] = bench.summarize(bench.edit_benchmark(gpt, text, vq, edits, "atm", setting))
     report["seconds"] = round(time.time() - t0, 1)
     return report
 
@@ -59,13 +68,17 @@ def main():
     p.add_argument("--models", default=os.path.join(train_embedded.ROOT, "embedded"))
     p.add_argument("--cases", type=int, default=200)
     p.add_argument("--t2i", type=int, default=200)
-    p.add_argument("--K", type=int, default=150)
-    p.add_argument("--alpha", type=float, default=0.6)
-    p.add_argument("--tau", type=float, default=1.0)
+    p.add_argument("--K", type=int, default=bench.EMBEDDED_ATM.K)
+    p.add_argument("--alpha", type=float, default=bench.EMBEDDED_ATM.alpha)
+    p.add_argument("--tau", type=float, default=bench.EMBEDDED_ATM.tau)
+    p.add_argument("--candidates", choices=["distinct", "sampled"], default=bench.EMBEDDED_ATM.candidates)
+    p.add_argument("--extra-taus", default="", help="comma-separated tau values for extra ATM rows")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    report = run(args.models, args.cases, args.t2i, ATMSettings(args.K, args.alpha, args.tau))
+    extra = tuple(float(t) for t in args.extra_taus.split(",") if t.strip())
+    report = run(args.models, args.cases, args.t2i, ATMSettings(args.K, args.alpha, args.tau, candidates=args.candidates),
+                 extra_taus=extra)
     print(f"VQ reconstruction PSNR: {report['vq_psnr']:.2f} dB")
     print(f"text-to-image: objects match {report['t2i']['objects_match']:.1%}, exact scene {report['t2i']['exact_scene']:.1%}")
     print(table(report["edits"]))
