@@ -113,6 +113,33 @@ def infinity_prompt(nid, pos, prompt):
     return (nid, "ARE_TextEncode", pos, {"prompt": prompt})
 
 
+def atm_generated_source(loaders, source_prompt, edit_prompt, generate_values, edit_values, prefix):
+    """(nodes, edges): generate from a prompt, cache it as the source, edit it with ATM; save both images
+    and preview the changed-token mask. `loaders` are nodes 1-3 (model, tokenizer, text encoder)."""
+    nodes = loaders + [
+        (4, "ARE_TextEncode", (420, 300), {"prompt": source_prompt}),
+        (5, "ARE_Generate", (820, 60), generate_values),
+        (6, "ARE_SourceCache", (1200, 60), {}),
+        (7, "ARE_TextEncode", (420, 520), {"prompt": edit_prompt}),
+        (8, "ARE_ATMEdit", (1200, 240), edit_values),
+        (9, "ARE_TokensToImage", (1600, 60), {}),
+        (10, "ARE_TokensToImage", (1600, 240), {}),
+        (11, "SaveImage", (1960, 60), {"filename_prefix": f"{prefix}_source"}),
+        (12, "SaveImage", (1960, 360), {"filename_prefix": f"{prefix}_edit"}),
+        (13, "MaskToImage", (1600, 520), {}),
+        (14, "PreviewImage", (1960, 660), {}),
+    ]
+    edges = [(3, "text_encoder", 4, "text_encoder"), (3, "text_encoder", 7, "text_encoder"),
+             (1, "model", 5, "model"), (4, "conditioning", 5, "conditioning"),
+             (5, "tokens", 6, "tokens"), (2, "tokenizer", 6, "tokenizer"),
+             (1, "model", 8, "model"), (6, "source", 8, "source"), (7, "conditioning", 8, "conditioning"),
+             (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
+             (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
+             (9, "image", 11, "images"), (10, "image", 12, "images"),
+             (8, "changed_mask", 13, "mask"), (13, "IMAGE", 14, "images")]
+    return nodes, edges
+
+
 WORKFLOWS = {
     "llamagen_text_to_image": (
         "LlamaGen text-to-image",
@@ -127,56 +154,18 @@ WORKFLOWS = {
     ),
     "embedded_atm_edit": (
         "Embedded ShapesWorld models (no download): generate a scene, then edit it with anchor token matching",
-        [
-            (1, "ARE_ModelLoader", (40, 60), {"model_name": "(embedded) shapes-t2i"}),
-            (2, "ARE_TokenizerLoader", (40, 240), {"tokenizer_name": "(embedded) shapes-vq"}),
-            (3, "ARE_TextEncoderLoader", (40, 380), {"encoder_name": "(embedded) shapes-words"}),
-            (4, "ARE_TextEncode", (420, 300), {"prompt": "a red circle at the top left and a small blue square in "
-                                                         "the center on a white background"}),
-            (5, "ARE_Generate", (820, 60), {"seed": 0, **EMBEDDED_SAMPLING}),
-            (6, "ARE_SourceCache", (1200, 60), {}),
-            (7, "ARE_TextEncode", (420, 520), {"prompt": "a red circle at the top left and a small yellow star in "
-                                                         "the center on a white background"}),
-            (8, "ARE_ATMEdit", (1200, 240), {"seed": 0, "candidates": "sampled", **EMBEDDED_SAMPLING}),
-            (9, "ARE_TokensToImage", (1600, 60), {}),
-            (10, "ARE_TokensToImage", (1600, 240), {}),
-            (11, "SaveImage", (1960, 60), {"filename_prefix": "shapes_source"}),
-            (12, "SaveImage", (1960, 360), {"filename_prefix": "shapes_atm_edit"}),
-            (13, "MaskToImage", (1600, 520), {}),
-            (14, "PreviewImage", (1960, 660), {}),
-        ],
-        [(3, "text_encoder", 4, "text_encoder"), (3, "text_encoder", 7, "text_encoder"),
-         (1, "model", 5, "model"), (4, "conditioning", 5, "conditioning"),
-         (5, "tokens", 6, "tokens"), (2, "tokenizer", 6, "tokenizer"),
-         (1, "model", 8, "model"), (6, "source", 8, "source"), (7, "conditioning", 8, "conditioning"),
-         (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
-         (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
-         (9, "image", 11, "images"), (10, "image", 12, "images"),
-         (8, "changed_mask", 13, "mask"), (13, "IMAGE", 14, "images")],
+        *atm_generated_source(
+            [(1, "ARE_ModelLoader", (40, 60), {"model_name": "(embedded) shapes-t2i"}),
+             (2, "ARE_TokenizerLoader", (40, 240), {"tokenizer_name": "(embedded) shapes-vq"}),
+             (3, "ARE_TextEncoderLoader", (40, 380), {"encoder_name": "(embedded) shapes-words"})],
+            "a red circle at the top left and a small blue square in the center on a white background",
+            "a red circle at the top left and a small yellow star in the center on a white background",
+            {"seed": 0, **EMBEDDED_SAMPLING}, {"seed": 0, "candidates": "sampled", **EMBEDDED_SAMPLING}, "shapes"),
     ),
     "atm_edit_generated_source": (
         "ISLock / Anchor Token Matching: edit a generated image",
-        llamagen_loaders() + [
-            (4, "ARE_TextEncode", (420, 300), {"prompt": "a photo of a cat sitting on a wooden bench in a garden"}),
-            (5, "ARE_Generate", (820, 60), {"seed": 7}),
-            (6, "ARE_SourceCache", (1200, 60), {}),
-            (7, "ARE_TextEncode", (420, 520), {"prompt": "a photo of a dog sitting on a wooden bench in a garden"}),
-            (8, "ARE_ATMEdit", (1200, 240), {"seed": 7}),
-            (9, "ARE_TokensToImage", (1600, 60), {}),
-            (10, "ARE_TokensToImage", (1600, 240), {}),
-            (11, "SaveImage", (1960, 60), {"filename_prefix": "atm_source"}),
-            (12, "SaveImage", (1960, 360), {"filename_prefix": "atm_edit"}),
-            (13, "MaskToImage", (1600, 520), {}),
-            (14, "PreviewImage", (1960, 660), {}),
-        ],
-        [(3, "text_encoder", 4, "text_encoder"), (3, "text_encoder", 7, "text_encoder"),
-         (1, "model", 5, "model"), (4, "conditioning", 5, "conditioning"),
-         (5, "tokens", 6, "tokens"), (2, "tokenizer", 6, "tokenizer"),
-         (1, "model", 8, "model"), (6, "source", 8, "source"), (7, "conditioning", 8, "conditioning"),
-         (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
-         (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
-         (9, "image", 11, "images"), (10, "image", 12, "images"),
-         (8, "changed_mask", 13, "mask"), (13, "IMAGE", 14, "images")],
+        *atm_generated_source(llamagen_loaders(), "a photo of a cat sitting on a wooden bench in a garden",
+                              "a photo of a dog sitting on a wooden bench in a garden", {"seed": 7}, {"seed": 7}, "atm"),
     ),
     "atm_edit_real_image": (
         "ISLock / Anchor Token Matching: edit a real photo",
