@@ -193,7 +193,6 @@ class AnchorPicker:
             self.trace.matched.append(matched & (self.region[:, step] if self.region is not None else True))
         return token
 
-
     def _with_replacement(self, step: int, filtered: torch.Tensor, cand: torch.Tensor, valid: torch.Tensor):
         """Rows in "sampled" mode: the plain sample plus K - 1 inverse-CDF draws (own noise stream), sorted
         with repeats marked invalid. -> (candidates [B, K], valid [B, K])."""
