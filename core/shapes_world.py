@@ -303,8 +303,8 @@ def parse_image(img: np.ndarray) -> Scene:
                     ([f[rows, 0]] if c == 0 else []) + ([f[rows, -1]] if c == 2 else []):
             edges.append((cell, np.median(ring, 0)))
     checker = {"light": CHECKER[0], "dark": CHECKER[1]}
-    if all(_nearest(m, checker)[0] == ("light", "dark")[sum(divmod(cell, 3)) % 2] and _nearest(m, checker)[1] < 60
-           for cell, m in edges):
+    nearest_checker = [(cell, *_nearest(m, checker)) for cell, m in edges]
+    if all(name == ("light", "dark")[sum(divmod(cell, 3)) % 2] and dist < 60 for cell, name, dist in nearest_checker):
         background = "checkered"
         bg_img = background_image("checkered").astype(np.float32)
     else:
