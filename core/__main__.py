@@ -6,17 +6,20 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 
 
 def _demo(args) -> int:
     from .embedded import EMBEDDED_CHOICES, embedded_path
 
+    if args.method == "aredit":
+        return _demo_aredit(args)
     if all(os.path.isfile(embedded_path(k)) for k in EMBEDDED_CHOICES):
         return _demo_embedded(args)
     return _demo_random(args)
 
 
-def _save_side_by_side(args, images, changed, stride, params) -> str:
+def _save_side_by_side(args, images, changed, stride, params, edit_name: str = "ATM edit") -> str:
     """images [2, 3, H, W] (source, edit), changed [1, N] bool -> demo.png and demo.json in args.out."""
     import numpy as np
     import torch
@@ -31,7 +34,7 @@ def _save_side_by_side(args, images, changed, stride, params) -> str:
     scale = max(1, 256 // arr.shape[0])
     Image.fromarray(arr).resize((arr.shape[1] * scale, arr.shape[0] * scale), Image.NEAREST).save(png)
     with open(os.path.join(args.out, "demo.json"), "w") as f:
-        json.dump({**params, "panels": ["source", "ATM edit", "changed tokens"]}, f, indent=1)
+        json.dump({**params, "panels": ["source", edit_name, "changed tokens"]}, f, indent=1)
     return png
 
 
@@ -66,6 +69,42 @@ def _demo_embedded(args) -> int:
         "edit_prompt": edit, "seed": args.seed, "sampling": settings.to_dict(), "atm": atm.to_dict(),
         "locked_fraction": round(float(result.locked_fraction[0]), 4), "seconds": round(seconds, 3)})
     print(f"wrote {png} (source | ATM edit | changed tokens) in {seconds:.2f} s with the embedded models")
+    return 0
+
+
+def _demo_aredit(args) -> int:
+    """AREdit on the embedded Infinity-architecture models: generate, cache (free for generated tokens), edit."""
+    import torch
+
+    from .aredit import AREditSettings, aredit_edit, build_source
+    from .embedded import load_embedded_infinity
+    from .infinity_generate import generate as infinity_generate
+    from .infinity_scales import STRIDE
+    from .shapes_bench import (EMBEDDED_AREDIT, EMBEDDED_INFINITY_SAMPLING, EMBEDDED_INFINITY_SCHEDULE,
+                               infinity_condition)
+
+    t0 = time.time()
+    model, text, vae = load_embedded_infinity()
+    prompt = args.prompt or "a red circle at the top left and a small blue square in the center on a white background"
+    edit = args.edit or "a red circle at the top left and a small yellow star in the center on a white background"
+    sampling = EMBEDDED_INFINITY_SAMPLING if args.cfg is None else replace(EMBEDDED_INFINITY_SAMPLING, cfg=args.cfg)
+    settings = AREditSettings(EMBEDDED_AREDIT.gamma if args.gamma is None else args.gamma,
+                              EMBEDDED_AREDIT.threshold if args.threshold is None else args.threshold)
+    settings.validate(len(EMBEDDED_INFINITY_SCHEDULE))
+    seeds = torch.tensor([args.seed])
+    tokens = infinity_generate(model, infinity_condition(text, [prompt]), EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
+    source = build_source(model, tokens, None)
+    result = aredit_edit(model, source, infinity_condition(text, [edit]), settings, seeds)
+    with torch.inference_mode():
+        images = (vae.decode_bits([torch.cat([a, b]) for a, b in zip(tokens.bits, result.tokens.bits)]) + 1) / 2
+    seconds = time.time() - t0
+    changed = result.changed[-1].flatten(1)
+    png = _save_side_by_side(args, images, changed, STRIDE, {
+        "model": "embedded ShapesWorld models (shapes_infinity, shapes_words, shapes_infinity_vae)",
+        "source_prompt": prompt, "edit_prompt": edit, "seed": args.seed, "sampling": sampling.to_dict(),
+        "aredit": settings.to_dict(), "changed_fraction": round(float(changed.float().mean()), 4),
+        "seconds": round(seconds, 3)}, "AREdit edit")
+    print(f"wrote {png} (source | AREdit edit | changed tokens) in {seconds:.2f} s with the embedded models")
     return 0
 
 
@@ -128,6 +167,10 @@ def main(argv=None) -> int:
     d.add_argument("--tau", type=float, default=1.0)
     d.add_argument("--candidates", choices=["distinct", "sampled"], default=None,
                    help="ATM candidate draws (default: sampled for the embedded models, else distinct)")
+    d.add_argument("--method", choices=["atm", "aredit"], default="atm",
+                   help="atm: the LlamaGen-architecture models; aredit: the Infinity-architecture ones")
+    d.add_argument("--gamma", type=int, default=None, help="AREdit: scales reused (default: the embedded default)")
+    d.add_argument("--threshold", type=float, default=None, help="AREdit: probability-drop threshold")
     d.add_argument("--out", default="demo_output")
     c = sub.add_parser("convert", help="convert an official .pt checkpoint to .safetensors (strictly checked)")
     c.add_argument("src")

@@ -12,7 +12,7 @@ import torch
 
 from .images import comfy_to_model
 from .infinity_generate import BitTokens, summed_codes, vae_bits_to_tokens, vae_schedule
-from .infinity_scales import STRIDE, TIER_SCALES, image_size_for, schedule_for_image
+from .infinity_scales import RESOLUTIONS, STRIDE, image_size_for, schedule_for_image
 from .infinity_vae import BSQVAE
 
 
@@ -24,8 +24,8 @@ def vae_patchify(vae: BSQVAE) -> bool:
 
 def image_to_bits(vae: BSQVAE, image: torch.Tensor, resolution: int, resize: str = "center_crop") -> BitTokens:
     """ComfyUI IMAGE [B, H, W, C] 0..1 -> BitTokens ("encoded") for the nearest template at `resolution`."""
-    if resolution not in TIER_SCALES:
-        raise ValueError(f"Infinity resolution must be one of {sorted(TIER_SCALES)}, got {resolution}")
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"Infinity resolution must be one of {RESOLUTIONS}, got {resolution}")
     if image.dim() == 3:
         image = image[None]
     schedule = schedule_for_image(image.shape[1], image.shape[2], resolution)

@@ -9,6 +9,9 @@ from __future__ import annotations
 STRIDE = 16  # pixels per token side at the finest scale
 # Scales per resolution tier: how many of a template's 13 grids are used.
 TIER_SCALES = {256: 7, 512: 10, 768: 12, 1024: 13}
+# Tiers of no official template: the embedded ShapesWorld models' 48 px scenes (3x3 tokens), square only.
+SMALL_TIERS = {48: [(1, 1), (2, 2), (3, 3)]}
+RESOLUTIONS = sorted([*SMALL_TIERS, *TIER_SCALES])
 
 # height/width ratio -> the 13 (h, w) grids of that template (ratios >= 1; the inverses are transposed).
 _TEMPLATES = {
@@ -42,8 +45,12 @@ def nearest_ratio(h_div_w: float) -> float:
 
 def scale_schedule(resolution: int = 1024, h_div_w: float = 1.0) -> list[tuple[int, int]]:
     """[(h, w), ...] coarse to fine for a resolution tier and the nearest aspect-ratio template."""
+    if resolution in SMALL_TIERS:
+        if nearest_ratio(h_div_w) != 1.0:
+            raise ValueError(f"the {resolution} px tier (the embedded models' size) is square only")
+        return list(SMALL_TIERS[resolution])
     if resolution not in TIER_SCALES:
-        raise ValueError(f"resolution must be one of {sorted(TIER_SCALES)}, got {resolution}")
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution}")
     return TEMPLATES[nearest_ratio(h_div_w)][:TIER_SCALES[resolution]]
 
 

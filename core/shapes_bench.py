@@ -18,7 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from . import shapes_world as world
+from .aredit import AREditSettings, aredit_edit, build_source
 from .atm import ATMSettings, atm_edit, build_source_cache, naive_edit
+from .infinity_generate import BitTokens, InfinitySampling
+from .infinity_generate import generate as infinity_generate
+from .bsq import bits_to_codes, up
+from .infinity_scales import scale_schedule
 from .llamagen_generate import Condition, generate
 from .llamagen_vq import to_unit_range
 from .records import TokenBatch
@@ -30,6 +35,11 @@ EMBEDDED_SAMPLING = SamplingSettings(cfg_scale=1.5, temperature=1.0, top_k=0, to
 # The paper's K / alpha / tau with candidates drawn with replacement: with 256 codes and peaked predictions,
 # K = 150 distinct candidates cover most of the codebook and lock edited cells back to the source (README).
 EMBEDDED_ATM = ATMSettings(K=150, alpha=0.6, tau=1.0, candidates="sampled")
+# The embedded Infinity-architecture model codes a 48 px scene (3x3 tokens of 16 px) on three scales.
+EMBEDDED_INFINITY_SCHEDULE = scale_schedule(world.SIZE)
+# Provisional until measured on validation captions.
+EMBEDDED_INFINITY_SAMPLING = InfinitySampling(cfg=3.0, tau=1.0, top_p=0.97)
+EMBEDDED_AREDIT = AREditSettings()
 
 
 def to_model(images: np.ndarray) -> torch.Tensor:
@@ -67,6 +77,16 @@ def vq_psnr(vq, n: int = 200, seed: int = 10_000) -> float:
     x = to_model(images).to(next(vq.parameters()).device)
     rec = torch.cat([to_unit_range(vq.decode(vq.encode(x[i:i + 50]))) for i in range(0, n, 50)])
     return float(psnr(rec.cpu(), (x.cpu() + 1) / 2).mean())
+
+
+@torch.inference_mode()
+def bsq_psnr(vae, n: int = 200, seed: int = 10_000) -> float:
+    """Held-out reconstruction PSNR of a BSQ VAE through its multi-scale quantiser."""
+    rng = random.Random(seed)
+    x = to_model(np.stack([world.render(world.random_scene(rng)) for _ in range(n)])).to(vae.device)
+    rec = torch.cat([vae.decode_bits(vae.encode_bits(x[i:i + 50], EMBEDDED_INFINITY_SCHEDULE))
+                     for i in range(0, n, 50)])
+    return float(psnr((rec.cpu() + 1) / 2, (x.cpu() + 1) / 2).mean())
 
 
 def _objects_match(parsed: world.Scene, scene: world.Scene) -> bool:
@@ -146,16 +166,140 @@ def edit_benchmark(gpt, text, vq, cases: list[world.Edit], method: str, atm: ATM
             result = naive_edit(gpt, cache, cond, sampling, seeds)
         else:
             raise ValueError(method)
-        out = to_unit_range(vq.decode(result.tokens.view(ids.shape))).cpu()
-        ref = torch.from_numpy(src).permute(0, 3, 1, 2).float() / 255
-        keep = torch.from_numpy(np.stack([~e.changed_mask() for e in chunk]))
-        p, s = psnr(out, ref, keep), ssim(out, ref, keep)
-        images = out.permute(0, 2, 3, 1).numpy()
-        for k, e in enumerate(chunk):
-            parsed = world.parse_image(images[k])
-            scores.append(EditScores(e.kind, float(p[k]), float(s[k]), _success(e, parsed), _structure(e, parsed),
-                                     _exact(e, parsed)))
+        scores += _score(chunk, src, to_unit_range(vq.decode(result.tokens.view(ids.shape))).cpu())
     return scores
+
+
+def _score(chunk: list[world.Edit], src: np.ndarray, out: torch.Tensor,
+           parsed_scenes: list[world.Scene] | None = None) -> list[EditScores]:
+    """Edited images `out` [B, 3, H, W] in 0..1 against the source renders `src` (uint8 [B, H, W, 3]); the
+    scenes they show are parsed from them unless given."""
+    ref = torch.from_numpy(src).permute(0, 3, 1, 2).float() / 255
+    keep = torch.from_numpy(np.stack([~e.changed_mask() for e in chunk]))
+    p, s = psnr(out, ref, keep), ssim(out, ref, keep)
+    images = out.permute(0, 2, 3, 1).numpy()
+    scores = []
+    for k, e in enumerate(chunk):
+        parsed = world.parse_image(images[k]) if parsed_scenes is None else parsed_scenes[k]
+        scores.append(EditScores(e.kind, float(p[k]), float(s[k]), _success(e, parsed), _structure(e, parsed),
+                                 _exact(e, parsed)))
+    return scores
+
+
+# ------------------------------------------------------------------------ Infinity architecture + AREdit
+
+class CellReadout:
+    """Reads a scene off multi-scale bits without the VAE decoder. Every 16 px cell is one of the world's
+    255 classes, so what an AR model *chose* can be read from its codes, independent of how well the
+    decoder renders it: a small probe (3x3 conv over every scale's codes, then per-cell class scores) is fitted
+    to the VAE's own codes of random scenes with their true cell classes (seeded, a few seconds)."""
+
+    def __init__(self, vae, scenes: int = 8000, steps: int = 600, seed: int = 50_000):
+        torch.manual_seed(seed)
+        rng = random.Random(seed)
+        data = [world.random_scene(rng) for _ in range(scenes)]
+        with torch.inference_mode():
+            codes = torch.cat([self._codes(vae.encode_bits(to_model(np.stack([world.render(s) for s in data[i:i + 500]]))
+                                                           .to(vae.device), EMBEDDED_INFINITY_SCHEDULE))
+                               for i in range(0, scenes, 500)])
+        labels = torch.tensor([world.cell_labels(s) for s in data])  # [N, 9]
+        d, n = codes.shape[1], len(world.cell_classes())
+        self.probe = torch.nn.Sequential(torch.nn.Conv2d(d, 128, 3, padding=1), torch.nn.GELU(), torch.nn.Conv2d(128, n, 1))
+        opt = torch.optim.Adam(self.probe.parameters(), lr=3e-3)
+        with torch.enable_grad():
+            for _ in range(steps):
+                i = torch.randint(0, scenes, (256,))
+                loss = F.cross_entropy(self.probe(codes[i]).flatten(2), labels[i])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        self.probe.eval().requires_grad_(False)
+
+    @staticmethod
+    def _codes(bits: list[torch.Tensor]) -> torch.Tensor:
+        final = tuple(bits[-1].shape[1:3])  # every scale's codes on the final grid, side by side: [B, K d, 3, 3]
+        return torch.cat([up(bits_to_codes(b.cpu()), final) for b in bits], 1)
+
+    @torch.inference_mode()
+    def scenes(self, bits: list[torch.Tensor]) -> list[world.Scene]:
+        labels = self.probe(self._codes(bits)).flatten(2).argmax(1)  # [B, 9]
+        return [world.scene_from_labels(row) for row in labels.tolist()]
+
+    @staticmethod
+    def images(scenes: list[world.Scene]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([world.render(s) for s in scenes])).permute(0, 3, 1, 2).float() / 255
+
+
+@torch.inference_mode()
+def readout_accuracy(vae, readout: CellReadout, n: int = 200, seed: int = 10_000) -> dict:
+    """How much of a held-out scene survives VAE encoding + readout: the ceiling of the readout metrics."""
+    rng = random.Random(seed)
+    scenes = [world.random_scene(rng) for _ in range(n)]
+    bits = vae.encode_bits(to_model(np.stack([world.render(s) for s in scenes])).to(vae.device), EMBEDDED_INFINITY_SCHEDULE)
+    got = readout.scenes(bits)
+    cells = sum(a == b for g, s in zip(got, scenes) for a, b in zip(world.cell_labels(g), world.cell_labels(s)))
+    return {"cells": cells / (9 * n), "objects_match": sum(_objects_match(g, s) for g, s in zip(got, scenes)) / n,
+            "exact_scene": sum(g == s for g, s in zip(got, scenes)) / n, "n": n}
+
+
+def infinity_condition(text, prompts: list[str]) -> Condition:
+    emb = text.encode_infinity(prompts)
+    return Condition(emb.features, emb.mask, emb.prompts, "infinity")
+
+
+def _decode_bits(vae, bits: list[torch.Tensor]) -> torch.Tensor:
+    return ((vae.decode_bits([b.to(vae.device) for b in bits]) + 1) / 2).cpu()
+
+
+def _read(vae, bits: list[torch.Tensor], readout: CellReadout | None) -> tuple[torch.Tensor, list[world.Scene]]:
+    """-> (images [B, 3, H, W] in 0..1, scenes): decoded and parsed, or read out by `readout` and rendered."""
+    if readout is not None:
+        scenes = readout.scenes(bits)
+        return readout.images(scenes), scenes
+    images = _decode_bits(vae, bits)
+    return images, [world.parse_image(img) for img in images.permute(0, 2, 3, 1).numpy()]
+
+
+@torch.inference_mode()
+def infinity_t2i_accuracy(model, text, vae, n: int = 200, seed: int = 20_000,
+                          sampling: InfinitySampling | None = None, batch: int = 100,
+                          readout: CellReadout | None = None) -> dict:
+    sampling = sampling or EMBEDDED_INFINITY_SAMPLING
+    rng = random.Random(seed)
+    scenes = [world.random_scene(rng) for _ in range(n)]
+    ok_objects = ok_exact = 0
+    for start in range(0, n, batch):
+        chunk = scenes[start:start + batch]
+        cond = infinity_condition(text, [s.caption() for s in chunk])
+        seeds = torch.arange(seed + start, seed + start + len(chunk))
+        tokens = infinity_generate(model, cond, EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
+        for scene, parsed in zip(chunk, _read(vae, tokens.bits, readout)[1]):
+            ok_objects += _objects_match(parsed, scene)
+            ok_exact += parsed.captioned() == scene.captioned()
+    return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
+
+
+@torch.inference_mode()
+def aredit_benchmark(model, text, vae, cases: list[world.Edit], settings: list[AREditSettings],
+                     sampling: InfinitySampling | None = None, seed: int = 0, batch: int = 100,
+                     readout: CellReadout | None = None) -> list[list[EditScores]]:
+    """Real-image setting: each source render is VAE-encoded and cached once under its caption (one
+    teacher-forced pass), then edited with every setting from that cache. -> scores per setting.
+    gamma 0 with threshold < -1 is the plain target generation with the same seed (the naive baseline)."""
+    sampling = sampling or EMBEDDED_INFINITY_SAMPLING
+    results: list[list[EditScores]] = [[] for _ in settings]
+    for start in range(0, len(cases), batch):
+        chunk = cases[start:start + batch]
+        src = np.stack([world.render(e.source) for e in chunk])
+        bits = vae.encode_bits(to_model(src).to(vae.device), EMBEDDED_INFINITY_SCHEDULE)
+        tokens = BitTokens(bits, list(EMBEDDED_INFINITY_SCHEDULE), "encoded", model.cfg.patchify)
+        cache = build_source(model, tokens, infinity_condition(text, [e.source.caption() for e in chunk]), sampling)
+        target = infinity_condition(text, [e.prompt for e in chunk])
+        seeds = torch.arange(seed + start, seed + start + len(chunk))
+        for i, setting in enumerate(settings):
+            edited = aredit_edit(model, cache, target, setting, seeds)
+            results[i] += _score(chunk, src, *_read(vae, edited.tokens.bits, readout))
+    return results
 
 
 def summarize(scores: list[EditScores]) -> dict:

@@ -193,6 +193,24 @@ def cell_labels(scene: Scene) -> list[int]:
     return labels
 
 
+def scene_from_labels(labels) -> Scene:
+    """The inverse of cell_labels: nine class indices -> the Scene (background by majority of the cells'
+    background colours, checkered when they alternate the checker's colours; a texture under an object is
+    dropped)."""
+    classes = cell_classes()
+    cells = [classes[int(i)] for i in labels]
+    colors = [bg for bg, _, _ in cells]
+    checker = [CHECKER[(c // 3 + c % 3) % 2] for c in range(9)]
+    if sum(a == b for a, b in zip(colors, checker)) > sum(a == colors[4] for a in colors) and CHECKER[1] in colors:
+        background = "checkered"
+    else:
+        common = max(set(colors), key=colors.count)
+        background = next(k for k, v in BACKGROUNDS.items() if v == common) if common in BACKGROUNDS.values() else "gray"
+    objects = tuple(Obj(o[0], o[1], o[2], cell) for cell, (_, o, _) in enumerate(cells) if o is not None)
+    decor = tuple(0 if o is not None else d for _, o, d in cells)
+    return Scene(objects, background, decor)
+
+
 # ---- sampling scenes and edits -------------------------------------------------------------------------
 
 def random_scene(rng: random.Random, max_objects: int = 3) -> Scene:

@@ -15,7 +15,7 @@ from ..core.images import fit_image, grid_to_mask, model_to_comfy
 from ..core.infinity_codec import bits_to_images
 from ..core.infinity_generate import BitTokens, InfinitySampling, generate
 from ..core.infinity_model import InfinityTransformer
-from ..core.infinity_scales import TEMPLATES, TIER_SCALES, scale_schedule
+from ..core.infinity_scales import RESOLUTIONS, TEMPLATES, scale_schedule
 from ..core.infinity_vae import BSQVAE
 from ..core.sweeps import MAX_SWEEP_ROWS, parse_values
 from . import comfy_bridge as bridge
@@ -74,8 +74,9 @@ class InfinityGenerate:
             "conditioning": (AR_CONDITIONING, {"tooltip": "from AR Text Encode with this model connected"}),
             "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
             "batch_size": ("INT", {"default": 1, "min": 1, "max": 64}),
-            "resolution": ([str(r) for r in sorted(TIER_SCALES)], {"default": "1024",
-                           "tooltip": "resolution tier: 256 / 512 / 768 / 1024 px (7 / 10 / 12 / 13 scales)"}),
+            "resolution": ([str(r) for r in RESOLUTIONS], {"default": "1024",
+                           "tooltip": "resolution tier: 256 / 512 / 768 / 1024 px (7 / 10 / 12 / 13 scales); "
+                                      "48 px (3 scales, square) for the embedded ShapesWorld model"}),
             "aspect_ratio": (ASPECTS, {"default": "1:1", "tooltip": "height / width of the template"}),
             **infinity_sampling_inputs(),
         }, "optional": {
@@ -206,8 +207,8 @@ class AREditSweep:
             "required": {
                 "model": (AR_MODEL,), "tokenizer": (AR_TOKENIZER,), "source": (AR_SOURCE,),
                 "conditioning": (AR_CONDITIONING,),
-                "gamma_values": ("STRING", {"default": "1, 2, 3"}),
-                "threshold_values": ("STRING", {"default": "0.0, 0.1, 0.3"}),
+                "gamma_values": ("STRING", {"default": "0, 1, 2"}),
+                "threshold_values": ("STRING", {"default": "0.5, 0.8, 0.9"}),
                 "seed_values": ("STRING", {"default": "0", "tooltip": "ignored with use_source_seed on a generated source"}),
                 "use_source_seed": ("BOOLEAN", {"default": True}),
                 "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = one per threshold"}),

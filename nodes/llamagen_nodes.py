@@ -6,7 +6,7 @@ import os
 import torch
 
 from ..core import decode_tokens_to_images, encode_images, loaders
-from ..core.embedded import embedded_choice, embedded_path, is_embedded
+from ..core.embedded import embedded_choices, embedded_file
 from ..core.infinity_codec import bits_to_images, image_to_bits
 from ..core.infinity_generate import BitTokens
 from ..core.infinity_model import InfinityTransformer
@@ -24,14 +24,13 @@ MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 
 def _choices(kind: str) -> list[str]:
-    """The embedded model first (needs no download), then local files, then downloadable official files."""
+    """The embedded models first (need no download), then local files, then downloadable official files."""
     local = bridge.list_files(kind)
-    embedded = [c] if (c := embedded_choice(kind)) else []
-    return embedded + local + [n for n in known_files(kind) if n not in local] or ["(no model files found)"]
+    return embedded_choices(kind) + local + [n for n in known_files(kind) if n not in local] or ["(no model files found)"]
 
 
 def _model_path(kind: str, name: str) -> str:
-    return embedded_path(kind) if is_embedded(kind, name) else bridge.resolve_file(kind, name)
+    return embedded_file(kind, name) or bridge.resolve_file(kind, name)
 
 
 def _image_size_option(value: str) -> int | None:
@@ -233,7 +232,7 @@ class ImageToTokens:
             "image": ("IMAGE",),
             "size": ("INT", {"default": 512, "min": 0, "max": 4096, "step": 16,
                      "tooltip": "LlamaGen: square side in pixels (the AR model's resolution; 0 = keep). "
-                                "Infinity: resolution tier 256, 512, 768 or 1024"}),
+                                "Infinity: resolution tier 256, 512, 768 or 1024 (48 for the embedded model)"}),
             "resize": (list(RESIZE_MODES), {"default": "center_crop"}),
         }}
 

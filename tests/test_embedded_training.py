@@ -12,9 +12,15 @@ from conftest import ROOT
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import shapes_benchmark  # noqa: E402
 import train_embedded as T  # noqa: E402
+import train_embedded_infinity as TI  # noqa: E402
 
 from ar_edit_pack.core import shapes_world as world  # noqa: E402
+from ar_edit_pack.core.aredit import AREditSettings  # noqa: E402
 from ar_edit_pack.core.atm import ATMSettings  # noqa: E402
+from ar_edit_pack.core.infinity_generate import BitTokens, InfinitySampling, teacher_forced  # noqa: E402
+from ar_edit_pack.core.infinity_model import InfinityConfig  # noqa: E402
+from ar_edit_pack.core.infinity_vae import BSQVAEConfig  # noqa: E402
+from ar_edit_pack.core.shapes_bench import EMBEDDED_INFINITY_SCHEDULE, infinity_condition  # noqa: E402
 from ar_edit_pack.core.llamagen_gpt import GPTConfig  # noqa: E402
 from ar_edit_pack.core.llamagen_vq import VQConfig  # noqa: E402
 from ar_edit_pack.core.loaders import save_model  # noqa: E402
@@ -48,6 +54,51 @@ def test_training_and_benchmark_scripts_run(tmp_path):
     assert "| atm | all |" in shapes_benchmark.table(report["edits"])
 
 
+TINY_BSQ = BSQVAEConfig(ch=24, ch_mult=(1, 1, 1, 1, 1), num_res_blocks=1, bits=8)
+TINY_INFINITY = InfinityConfig(depth=2, embed_dim=64, num_heads=2, text_channels=16, text_maxlen=32, block_chunks=2,
+                               vae_bits=8, pool_heads=2)
+
+
+def test_infinity_training_and_benchmark_scripts_run(tmp_path):
+    from ar_edit_pack.core.word_encoder import WordEncoderNet, WordTextEncoder
+
+    torch.manual_seed(0)
+    logs = []
+    vae = TI.train_vae(3, 2, 0, logs.append, TINY_BSQ, encoder_steps=2, encoder_batch=2)
+    assert any("vae decoder step 3/3" in line for line in logs) and "held-out psnr" in logs[-1]
+    captions, bits = TI.encode_dataset(vae, 6, 1)
+    assert len(captions) == 6 and [tuple(b.shape) for b in bits] == [(6, h, w, 8) for h, w in EMBEDDED_INFINITY_SCHEDULE]
+    text_net = WordEncoderNet(TINY_TEXT).eval()
+    model = TI.train_infinity(captions, bits, WordTextEncoder(text_net), 3, 4, 2, logs.append, TINY_INFINITY)
+    assert "infinity step 3/3" in logs[-1] and math.isfinite(float(logs[-1].split("loss ")[1].split()[0]))
+    for net, name in ((vae, "shapes_infinity_vae"), (model, "shapes_infinity"), (text_net, "shapes_text")):
+        save_model(net, tmp_path / f"{name}.safetensors")
+    report = shapes_benchmark.run_infinity(str(tmp_path), cases=5, t2i=4, aredit=AREditSettings(1, 0.1), vae_images=4,
+                                           grid=True, readout_kwargs={"scenes": 100, "steps": 3})
+    assert set(report["edits"]) == {"naive (infinity)", "aredit"} and report["edits"]["aredit"]["all"]["n"] == 5
+    assert len(report["grid"]) == len(shapes_benchmark.GRID_GAMMAS) * len(shapes_benchmark.GRID_THRESHOLDS)
+    assert "| 2 | 0.7 |" in shapes_benchmark.grid_table(report["grid"])
+
+
+def test_infinity_training_inputs_are_the_samplers_inputs():
+    """The transformer is trained on the inputs the sampler builds: the full training pass and the cached
+    sampler's teacher-forced pass give the same probabilities."""
+    from ar_edit_pack.core.infinity_model import InfinityTransformer
+    from ar_edit_pack.core.word_encoder import WordEncoderNet, WordTextEncoder
+
+    torch.manual_seed(0)
+    model = InfinityTransformer(TINY_INFINITY).eval()
+    text = WordTextEncoder(WordEncoderNet(TINY_TEXT).eval())
+    bits = [torch.rand(2, h, w, 8) > 0.5 for h, w in EMBEDDED_INFINITY_SCHEDULE]
+    cond = infinity_condition(text, ["a red circle on the left on a white background", "a pink background"])
+    with torch.no_grad():
+        logits = model(cond.raw, cond.mask, TI.teacher_inputs(bits), EMBEDDED_INFINITY_SCHEDULE)
+    tokens = BitTokens(bits, list(EMBEDDED_INFINITY_SCHEDULE), "encoded")
+    p1 = teacher_forced(model, cond, tokens, InfinitySampling(cfg=1.0, tau=1.0, top_p=1.0))
+    torch.testing.assert_close(logits.softmax(-1)[..., 1], torch.cat([p.flatten(1, 2) for p in p1], 1),
+                               atol=1e-5, rtol=1e-4)
+
+
 def test_demo_uses_the_embedded_models_when_present(tmp_path, monkeypatch):
     import json
 
@@ -73,6 +124,33 @@ def test_demo_uses_the_embedded_models_when_present(tmp_path, monkeypatch):
     assert (out / "demo.png").exists()
     # a word the embedded model does not know is a clear error, not a silent image
     assert cli.main(["demo", "--out", str(out), "--prompt", "a purple dragon"]) == 2
+
+
+def test_aredit_demo_runs_on_the_embedded_infinity_models(tmp_path, monkeypatch, capsys):
+    import json
+
+    from ar_edit_pack.core import __main__ as cli
+    from ar_edit_pack.core import embedded
+    from ar_edit_pack.core.infinity_model import InfinityTransformer
+    from ar_edit_pack.core.infinity_vae import BSQVAE
+    from ar_edit_pack.core.word_encoder import WordEncoderNet
+
+    monkeypatch.setattr(embedded, "EMBEDDED_DIR", str(tmp_path / "nothing"))
+    assert cli.main(["demo", "--method", "aredit", "--out", str(tmp_path / "x")]) == 2
+    assert "train_embedded_infinity.py" in capsys.readouterr().err  # says how to get the files
+    torch.manual_seed(0)
+    folder = tmp_path / "embedded"
+    folder.mkdir()
+    save_model(BSQVAE(TINY_BSQ), folder / "shapes_infinity_vae.safetensors")
+    save_model(InfinityTransformer(TINY_INFINITY), folder / "shapes_infinity.safetensors")
+    save_model(WordEncoderNet(TINY_TEXT), folder / "shapes_text.safetensors")
+    monkeypatch.setattr(embedded, "EMBEDDED_DIR", str(folder))
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--method", "aredit", "--out", str(out), "--seed", "4", "--threshold", "5"]) == 0
+    params = json.loads((out / "demo.json").read_text())
+    assert params["aredit"]["threshold"] == 5.0 and params["seed"] == 4 and params["panels"][1] == "AREdit edit"
+    assert params["changed_fraction"] == 0.0  # threshold > 1 keeps every bit of the source
+    assert cli.main(["demo", "--method", "aredit", "--out", str(out), "--gamma", "9"]) == 2  # only 3 scales
 
 
 def test_demo_without_the_embedded_files_runs_the_pipeline_on_a_random_model(tmp_path, monkeypatch):

@@ -13,6 +13,15 @@ def test_square_schedules_and_token_counts():
     assert scale_schedule(256) == s1024[:7] and image_size_for(scale_schedule(256)) == (256, 256)
 
 
+def test_the_embedded_48_px_tier_is_three_square_scales():
+    s48 = scale_schedule(48)
+    assert s48 == [(1, 1), (2, 2), (3, 3)] and image_size_for(s48) == (48, 48)
+    s48.append((9, 9))  # callers get their own list
+    assert scale_schedule(48) == [(1, 1), (2, 2), (3, 3)]
+    with pytest.raises(ValueError, match="square only"):
+        scale_schedule(48, 1.5)
+
+
 def test_aspect_templates():
     assert len(TEMPLATES) == 15  # 8 ratios >= 1 and their 7 inverses
     for ratio, grids in TEMPLATES.items():

@@ -55,8 +55,10 @@ def test_node_contracts():
 
 def test_loader_lists_local_files_and_official_names(models_dir):
     choices = NODE_CLASS_MAPPINGS["ARE_ModelLoader"].INPUT_TYPES()["required"]["model_name"][0]
-    # the shipped embedded model first (no download), then local files, then official names
-    assert choices[:3] == ["(embedded) shapes-t2i", "sub/other.safetensors", "t2i_tiny_64.pt"]
+    # the shipped embedded models first (no download), then local files, then official names
+    assert choices[:4] == ["(embedded) shapes-t2i", "(embedded) shapes-infinity", "sub/other.safetensors", "t2i_tiny_64.pt"]
+    vaes = NODE_CLASS_MAPPINGS["ARE_TokenizerLoader"].INPUT_TYPES()["required"]["tokenizer_name"][0]
+    assert vaes[:2] == ["(embedded) shapes-vq", "(embedded) shapes-infinity-vae"]
     assert "t2i_XL_stage2_512.pt" in choices  # downloadable on first use
     assert "tiny-t5" in NODE_CLASS_MAPPINGS["ARE_TextEncoderLoader"].INPUT_TYPES()["required"]["encoder_name"][0]
 

@@ -169,3 +169,13 @@ def test_labelled_grid_wraps_long_labels_to_the_cell():
     assert torch.equal(long[0, 4:68, 4:68], images[0].mul(255).round().div(255))  # the first cell's pixels
     with pytest.raises(ValueError, match="labels"):
         labelled_grid(images, ["a"], columns=2)
+
+
+def test_scene_from_labels_inverts_cell_labels():
+    rng = random.Random(7)
+    for _ in range(500):
+        scene = world.random_scene(rng)
+        back = world.scene_from_labels(world.cell_labels(scene))
+        assert back.captioned() == scene.captioned() and back.decor == scene.decor
+    checkered = world.Scene((), "checkered")
+    assert world.scene_from_labels(world.cell_labels(checkered)).background == "checkered"

@@ -90,6 +90,9 @@ def build(mappings, title, nodes, edges):
 
 # The embedded models' sampling (core.shapes_bench.EMBEDDED_SAMPLING: cfg 1.5, no top-k / top-p).
 EMBEDDED_SAMPLING = {"cfg_scale": 1.5, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+# The embedded Infinity-architecture model's (core.shapes_bench.EMBEDDED_INFINITY_SAMPLING / EMBEDDED_AREDIT).
+EMBEDDED_INFINITY_SAMPLING = {"cfg": 3.0, "tau": 1.0, "top_p": 0.97}
+EMBEDDED_AREDIT = {"gamma": 0, "threshold": 0.8}
 
 
 def llamagen_loaders(model="t2i_XL_stage2_512.pt", tokenizer="vq_ds16_t2i.pt"):
@@ -140,6 +143,34 @@ def atm_generated_source(loaders, source_prompt, edit_prompt, generate_values, e
     return nodes, edges
 
 
+def aredit_generated_source(loaders, source_prompt, edit_prompt, generate_values, sampling_values, edit_values, prefix):
+    """(nodes, edges): generate with Infinity, cache it as the AREdit source, edit it with a target prompt; save
+    both images and preview the adaptive edit mask. `sampling_values` go to the generate and cache nodes alike
+    (equal settings make the cache free)."""
+    nodes = loaders + [
+        infinity_prompt(4, (420, 300), source_prompt),
+        (5, "ARE_InfinityGenerate", (820, 60), {**generate_values, **sampling_values}),
+        (6, "ARE_AREditSource", (1200, 60), dict(sampling_values)),
+        infinity_prompt(7, (420, 560), edit_prompt),
+        (8, "ARE_AREdit", (1200, 360), edit_values),
+        (9, "ARE_TokensToImage", (1600, 60), {}),
+        (10, "ARE_TokensToImage", (1600, 300), {}),
+        (11, "SaveImage", (1960, 60), {"filename_prefix": f"{prefix}_source"}),
+        (12, "SaveImage", (1960, 360), {"filename_prefix": f"{prefix}_edit"}),
+        (13, "MaskToImage", (1600, 560), {}),
+        (14, "PreviewImage", (1960, 660), {}),
+    ]
+    edges = [(3, "text_encoder", 4, "text_encoder"), (1, "model", 4, "model"), (3, "text_encoder", 7, "text_encoder"),
+             (1, "model", 7, "model"), (1, "model", 5, "model"), (4, "conditioning", 5, "conditioning"),
+             (1, "model", 6, "model"), (5, "tokens", 6, "tokens"),
+             (1, "model", 8, "model"), (6, "source", 8, "source"), (7, "conditioning", 8, "conditioning"),
+             (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
+             (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
+             (9, "image", 11, "images"), (10, "image", 12, "images"),
+             (8, "edit_mask", 13, "mask"), (13, "IMAGE", 14, "images")]
+    return nodes, edges
+
+
 WORKFLOWS = {
     "llamagen_text_to_image": (
         "LlamaGen text-to-image",
@@ -161,6 +192,17 @@ WORKFLOWS = {
             "a red circle at the top left and a small blue square in the center on a white background",
             "a red circle at the top left and a small yellow star in the center on a white background",
             {"seed": 0, **EMBEDDED_SAMPLING}, {"seed": 0, "candidates": "sampled", **EMBEDDED_SAMPLING}, "shapes"),
+    ),
+    "embedded_aredit_edit": (
+        "Embedded ShapesWorld models (no download): generate a scene with the Infinity-architecture model, then "
+        "edit it with AREdit",
+        *aredit_generated_source(
+            [(1, "ARE_ModelLoader", (40, 60), {"model_name": "(embedded) shapes-infinity"}),
+             (2, "ARE_TokenizerLoader", (40, 240), {"tokenizer_name": "(embedded) shapes-infinity-vae"}),
+             (3, "ARE_TextEncoderLoader", (40, 380), {"encoder_name": "(embedded) shapes-words"})],
+            "a red circle at the top left and a small blue square in the center on a white background",
+            "a red circle at the top left and a small yellow star in the center on a white background",
+            {"seed": 0, "resolution": "48"}, EMBEDDED_INFINITY_SAMPLING, {"seed": 0, **EMBEDDED_AREDIT}, "shapes_aredit"),
     ),
     "atm_edit_generated_source": (
         "ISLock / Anchor Token Matching: edit a generated image",
@@ -269,27 +311,9 @@ WORKFLOWS = {
     ),
     "aredit_generated_source": (
         "AREdit: edit a generated Infinity image (the source cache is free for generated tokens)",
-        infinity_loaders() + [
-            infinity_prompt(4, (420, 300), "a photo of a cat sitting on a wooden bench in a garden"),
-            (5, "ARE_InfinityGenerate", (820, 60), {"seed": 7, "resolution": "512"}),
-            (6, "ARE_AREditSource", (1200, 60), {}),
-            infinity_prompt(7, (420, 560), "a photo of a dog sitting on a wooden bench in a garden"),
-            (8, "ARE_AREdit", (1200, 360), {"seed": 7}),
-            (9, "ARE_TokensToImage", (1600, 60), {}),
-            (10, "ARE_TokensToImage", (1600, 300), {}),
-            (11, "SaveImage", (1960, 60), {"filename_prefix": "aredit_source"}),
-            (12, "SaveImage", (1960, 360), {"filename_prefix": "aredit_edit"}),
-            (13, "MaskToImage", (1600, 560), {}),
-            (14, "PreviewImage", (1960, 660), {}),
-        ],
-        [(3, "text_encoder", 4, "text_encoder"), (1, "model", 4, "model"), (3, "text_encoder", 7, "text_encoder"),
-         (1, "model", 7, "model"), (1, "model", 5, "model"), (4, "conditioning", 5, "conditioning"),
-         (1, "model", 6, "model"), (5, "tokens", 6, "tokens"),
-         (1, "model", 8, "model"), (6, "source", 8, "source"), (7, "conditioning", 8, "conditioning"),
-         (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
-         (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
-         (9, "image", 11, "images"), (10, "image", 12, "images"),
-         (8, "edit_mask", 13, "mask"), (13, "IMAGE", 14, "images")],
+        *aredit_generated_source(infinity_loaders(), "a photo of a cat sitting on a wooden bench in a garden",
+                                 "a photo of a dog sitting on a wooden bench in a garden",
+                                 {"seed": 7, "resolution": "512"}, {}, {"seed": 7}, "aredit"),
     ),
     "aredit_real_image": (
         "AREdit: edit a real photo (describe the photo in the source prompt)",

@@ -1,7 +1,8 @@
-"""ShapesEdit benchmark on the embedded models: VQ PSNR, text-to-image accuracy, and edit quality per
-method and per edit kind. Prints markdown tables and writes a JSON report.
+"""ShapesEdit benchmark on the embedded models: tokenizer PSNR, text-to-image accuracy, and edit quality per
+method and per edit kind, for the LlamaGen-architecture models (naive, ATM) and the Infinity-architecture
+ones (naive, AREdit, and AREdit's gamma x threshold grid). Prints markdown tables and writes a JSON report.
 
-    python tools/shapes_benchmark.py [--models embedded] [--cases 200] [--out bench/shapes_edit.json]
+    python tools/shapes_benchmark.py [--backbone both] [--cases 200] [--out bench/shapes_edit.json]
 """
 from __future__ import annotations
 
@@ -18,14 +19,76 @@ import train_embedded  # noqa: E402  (registers the package as ar_edit_pack)
 
 from ar_edit_pack.core import shapes_bench as bench  # noqa: E402
 from ar_edit_pack.core import shapes_world as world  # noqa: E402
+from ar_edit_pack.core.aredit import AREditSettings  # noqa: E402
 from ar_edit_pack.core.atm import ATMSettings  # noqa: E402
 from ar_edit_pack.core.loaders import load_gpt, load_vq, load_word_encoder  # noqa: E402
+
+GRID_GAMMAS = (0, 1, 2)
+GRID_THRESHOLDS = (-0.2, 0.0, 0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+NAIVE_INFINITY = AREditSettings(gamma=0, threshold=-2.0)  # the unconstrained target generation, same seed
 
 
 def load_models(folder: str):
     return (load_gpt(os.path.join(folder, "shapes_gpt.safetensors"), precision="fp32"),
             load_word_encoder(os.path.join(folder, "shapes_text.safetensors")),
             load_vq(os.path.join(folder, "shapes_vq.safetensors")))
+
+
+def load_infinity_models(folder: str):
+    return (load_gpt(os.path.join(folder, "shapes_infinity.safetensors"), precision="fp32"),
+            load_word_encoder(os.path.join(folder, "shapes_text.safetensors")),
+            load_vq(os.path.join(folder, "shapes_infinity_vae.safetensors")))
+
+
+def run_infinity(folder: str, cases: int, t2i: int, aredit: AREditSettings, vae_images: int = 200,
+                 grid: bool = False, case_seed: int = 0, readout_kwargs: dict | None = None) -> dict:
+    """Naive vs AREdit at `aredit`; with `grid`, every gamma x threshold of GRID_* as well (one cache).
+    Scenes are read off the tokens by the cell readout (core.shapes_bench.CellReadout), not decoded."""
+    model, text, vae = load_infinity_models(folder)
+    t0 = time.time()
+    readout = bench.CellReadout(vae, **(readout_kwargs or {}))
+    report = {"vae_psnr": bench.bsq_psnr(vae, n=vae_images), "readout": bench.readout_accuracy(vae, readout, n=vae_images),
+              "t2i": bench.infinity_t2i_accuracy(model, text, vae, n=t2i, readout=readout) if t2i else None,
+              "aredit_settings": aredit.to_dict(), "sampling": bench.EMBEDDED_INFINITY_SAMPLING.to_dict()}
+    settings = [NAIVE_INFINITY, aredit]
+    if grid:
+        settings += [AREditSettings(g, t) for g in GRID_GAMMAS for t in GRID_THRESHOLDS]
+    edits = world.edit_cases(cases, seed=case_seed)
+    scores = bench.aredit_benchmark(model, text, vae, edits, settings, readout=readout)
+    report["edits"] = {"naive (infinity)": bench.summarize(scores[0]), "aredit": bench.summarize(scores[1])}
+    report["grid"] = [{**s.to_dict(), **bench.summarize(sc)["all"]} for s, sc in zip(settings[2:], scores[2:])]
+    report["seconds"] = round(time.time() - t0, 1)
+    return report
+
+
+SAMPLING_CFGS = (1.0, 2.0, 3.0, 4.0)
+SAMPLING_TAUS = (0.5, 1.0)
+VALIDATION_SEED = 30_000  # captions the sampling is chosen on (the benchmark's are seed 20,000)
+
+
+def choose_infinity_sampling(folder: str, n: int = 300) -> list[dict]:
+    """Text-to-image accuracy of the Infinity-architecture model per cfg x tau on validation captions."""
+    from ar_edit_pack.core.infinity_generate import InfinitySampling
+
+    model, text, vae = load_infinity_models(folder)
+    readout = bench.CellReadout(vae)
+    rows = []
+    for cfg in SAMPLING_CFGS:
+        for tau in SAMPLING_TAUS:
+            acc = bench.infinity_t2i_accuracy(model, text, vae, n=n, seed=VALIDATION_SEED,
+                                              sampling=InfinitySampling(cfg=cfg, tau=tau, top_p=0.97), readout=readout)
+            rows.append({"cfg": cfg, "tau": tau, **acc})
+            print(f"cfg {cfg:g} tau {tau:g}: objects match {acc['objects_match']:.1%}, exact {acc['exact_scene']:.1%}",
+                  flush=True)
+    return rows
+
+
+def grid_table(rows: list[dict]) -> str:
+    lines = ["| gamma | threshold | bg PSNR | bg SSIM | success | structure | exact |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['gamma']} | {r['threshold']:g} | {r['bg_psnr']:.2f} | {r['bg_ssim']:.3f} | "
+                     f"{r['success']:.1%} | {r['structure']:.1%} | {r['exact']:.1%} |")
+    return "\n".join(lines)
 
 
 def table(results: dict) -> str:
@@ -73,15 +136,42 @@ def main():
     p.add_argument("--tau", type=float, default=bench.EMBEDDED_ATM.tau)
     p.add_argument("--candidates", choices=["distinct", "sampled"], default=bench.EMBEDDED_ATM.candidates)
     p.add_argument("--extra-taus", default="", help="comma-separated tau values for extra ATM rows")
+    p.add_argument("--backbone", choices=["both", "llamagen", "infinity"], default="both")
+    p.add_argument("--gamma", type=int, default=bench.EMBEDDED_AREDIT.gamma)
+    p.add_argument("--threshold", type=float, default=bench.EMBEDDED_AREDIT.threshold)
+    p.add_argument("--grid", action="store_true", help="also every AREdit gamma x threshold of the grid")
+    p.add_argument("--case-seed", type=int, default=0, help="edit cases (0: the benchmark; 1: the validation set "
+                                                           "the AREdit defaults were chosen on)")
+    p.add_argument("--choose-sampling", action="store_true",
+                   help="only: Infinity text-to-image accuracy per cfg x tau on validation captions")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
+    if args.choose_sampling:
+        rows = choose_infinity_sampling(args.models)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(rows, f, indent=1)
+        return
     extra = tuple(float(t) for t in args.extra_taus.split(",") if t.strip())
-    report = run(args.models, args.cases, args.t2i, ATMSettings(args.K, args.alpha, args.tau, candidates=args.candidates),
-                 extra_taus=extra)
-    print(f"VQ reconstruction PSNR: {report['vq_psnr']:.2f} dB")
-    print(f"text-to-image: objects match {report['t2i']['objects_match']:.1%}, exact scene {report['t2i']['exact_scene']:.1%}")
-    print(table(report["edits"]))
+    report = {}
+    if args.backbone in ("both", "llamagen"):
+        report["llamagen"] = r = run(args.models, args.cases, args.t2i,
+                                     ATMSettings(args.K, args.alpha, args.tau, candidates=args.candidates), extra_taus=extra)
+        print(f"VQ reconstruction PSNR: {r['vq_psnr']:.2f} dB")
+        print(f"text-to-image: objects match {r['t2i']['objects_match']:.1%}, exact scene {r['t2i']['exact_scene']:.1%}")
+        print(table(r["edits"]))
+    if args.backbone in ("both", "infinity"):
+        report["infinity"] = r = run_infinity(args.models, args.cases, args.t2i, AREditSettings(args.gamma, args.threshold),
+                                              grid=args.grid, case_seed=args.case_seed)
+        print(f"BSQ VAE reconstruction PSNR: {r['vae_psnr']:.2f} dB; readout of encoded scenes: cells "
+              f"{r['readout']['cells']:.1%}, objects {r['readout']['objects_match']:.1%}, exact {r['readout']['exact_scene']:.1%}")
+        if r["t2i"]:
+            print(f"text-to-image (Infinity): objects match {r['t2i']['objects_match']:.1%}, "
+                  f"exact scene {r['t2i']['exact_scene']:.1%}")
+        print(table(r["edits"]))
+        if r["grid"]:
+            print(grid_table(r["grid"]))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=1)

@@ -51,6 +51,15 @@ def scenes_batch(rng: random.Random, n: int):
     return scenes, to_model(np.stack([world.render(s) for s in scenes]))
 
 
+def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor, scenes) -> torch.Tensor:
+    """L1 + L2 (L1 keeps flat colours' edges sharp), object pixels weighted up: they are ~5% of the pixels,
+    and weighted the decoder learns them early instead of last."""
+    bg = to_model(np.stack([world.background_image(s.background) for s in scenes])).to(x.device)
+    weight = 1 + FOREGROUND_WEIGHT * ((x - bg).abs().sum(1, keepdim=True) > 0.01).float()
+    err = rec - x
+    return (weight * (err ** 2 + err.abs())).mean() / weight.mean()
+
+
 def cosine_lr(step, total, peak, warmup):
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -88,12 +97,8 @@ def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFI
             g["lr"] = cosine_lr(step, steps, 2e-3, 100)
         scenes, x = scenes_batch(rng, batch)
         x = x.to(device)
-        # Objects are ~5% of the pixels: weighted up, the decoder learns them early instead of last.
-        bg = to_model(np.stack([world.background_image(s.background) for s in scenes])).to(device)
-        weight = 1 + FOREGROUND_WEIGHT * ((x - bg).abs().sum(1, keepdim=True) > 0.01).float()
         rec = vq.decode(_labels(scenes, device))
-        err = rec - x
-        loss = (weight * (err ** 2 + err.abs())).mean() / weight.mean()  # L1 keeps flat colours' edges sharp
+        loss = reconstruction_loss(rec, x, scenes)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
