@@ -183,6 +183,27 @@ def train_gpt(captions, tokens, steps: int, batch: int, seed: int, log, config: 
     return gpt.cpu().eval().requires_grad_(False), text_net.cpu().eval().requires_grad_(False)
 
 
+class RunLog:
+    """The training record kept beside the weights: command, seed, timings and the tail of the log."""
+
+    def __init__(self, script: str, seed: int):
+        self.record = {"command": f"python tools/{script} " + " ".join(sys.argv[1:]), "seed": seed,
+                       "threads": torch.get_num_threads(), "torch": torch.__version__}
+        self.lines: list[str] = []
+        self.start = time.time()
+
+    def __call__(self, msg: str) -> None:
+        print(msg, flush=True)
+        self.lines.append(msg)
+
+    def write(self, path: str, args: argparse.Namespace) -> None:
+        self.record["total_seconds"] = round(time.time() - self.start)
+        self.record.update({k: v for k, v in vars(args).items() if k != "out"})
+        with open(path, "w") as f:
+            json.dump({**self.record, "log_tail": self.lines[-5:]}, f, indent=1)
+        self(f"done in {self.record['total_seconds']} s")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=os.path.join(ROOT, "embedded"))
@@ -197,15 +218,8 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     os.makedirs(args.out, exist_ok=True)
-    record = {"command": "python tools/train_embedded.py " + " ".join(sys.argv[1:]), "seed": args.seed,
-              "threads": torch.get_num_threads(), "torch": torch.__version__}
-    log_lines = []
-
-    def log(msg):
-        print(msg, flush=True)
-        log_lines.append(msg)
-
-    t_all = time.time()
+    log = RunLog("train_embedded.py", args.seed)
+    record = log.record
     vq_path = os.path.join(args.out, "shapes_vq.safetensors")
     if args.stage in ("all", "vq"):
         t = time.time()
@@ -224,12 +238,7 @@ def main():
         save_model(gpt, os.path.join(args.out, "shapes_gpt.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
         save_model(text_net, os.path.join(args.out, "shapes_text.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
         record["gpt_seconds"] = round(time.time() - t)
-    record["total_seconds"] = round(time.time() - t_all)
-    record.update({k: v for k, v in vars(args).items() if k not in ("out",)})
-    path = os.path.join(args.out, f"training_{args.stage}.json")
-    with open(path, "w") as f:
-        json.dump({**record, "log_tail": log_lines[-5:]}, f, indent=1)
-    log(f"done in {record['total_seconds']} s")
+    log.write(os.path.join(args.out, f"training_{args.stage}.json"), args)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ EMBEDDED_INFINITY_SCHEDULE). Seeded (weights, scene stream, batches).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import random
@@ -20,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_embedded import ROOT, _labels, cosine_lr, reconstruction_loss, scenes_batch  # noqa: E402  (registers ar_edit_pack)
+from train_embedded import ROOT, RunLog, _labels, cosine_lr, reconstruction_loss, scenes_batch  # noqa: E402  (registers ar_edit_pack)
 
 from ar_edit_pack.core import shapes_world as world  # noqa: E402
 from ar_edit_pack.core.bsq import quantize_multiscale  # noqa: E402
@@ -174,15 +173,8 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
-    record = {"command": "python tools/train_embedded_infinity.py " + " ".join(sys.argv[1:]), "seed": args.seed,
-              "threads": torch.get_num_threads(), "torch": torch.__version__}
-    log_lines = []
-
-    def log(msg):
-        print(msg, flush=True)
-        log_lines.append(msg)
-
-    t_all = time.time()
+    log = RunLog("train_embedded_infinity.py", args.seed)
+    record = log.record
     vae_path = os.path.join(args.out, "shapes_infinity_vae.safetensors")
     if args.stage in ("all", "vae"):
         t = time.time()
@@ -200,11 +192,7 @@ def main():
         model = train_infinity(captions, bits, text, args.steps, args.batch, args.seed + 2, log, device=args.device)
         save_model(model, os.path.join(args.out, "shapes_infinity.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
         record["transformer_seconds"] = round(time.time() - t)
-    record["total_seconds"] = round(time.time() - t_all)
-    record.update({k: v for k, v in vars(args).items() if k not in ("out",)})
-    with open(os.path.join(args.out, f"training_infinity_{args.stage}.json"), "w") as f:
-        json.dump({**record, "log_tail": log_lines[-5:]}, f, indent=1)
-    log(f"done in {record['total_seconds']} s")
+    log.write(os.path.join(args.out, f"training_infinity_{args.stage}.json"), args)
 
 
 if __name__ == "__main__":
