@@ -202,8 +202,7 @@ class CellReadout:
     def _fit(self, vae, scenes: int, steps: int, rng: random.Random) -> None:
         data = [world.random_scene(rng) for _ in range(scenes)]
         with torch.inference_mode():
-            codes = torch.cat([self._codes(vae.encode_bits(to_model(np.stack([world.render(s) for s in data[i:i + 500]]))
-                                                           .to(vae.device), EMBEDDED_INFINITY_SCHEDULE))
+            codes = torch.cat([self._codes(_encode_bits(vae, np.stack([world.render(s) for s in data[i:i + 500]])))
                                for i in range(0, scenes, 500)])
         labels = torch.tensor([world.cell_labels(s) for s in data])  # [N, 9]
         d, n = codes.shape[1], len(world.cell_classes())
@@ -238,8 +237,7 @@ def readout_accuracy(vae, readout: CellReadout, n: int = 200, seed: int = 10_000
     """How much of a held-out scene survives VAE encoding + readout: the ceiling of the readout metrics."""
     rng = random.Random(seed)
     scenes = [world.random_scene(rng) for _ in range(n)]
-    bits = vae.encode_bits(to_model(np.stack([world.render(s) for s in scenes])).to(vae.device), EMBEDDED_INFINITY_SCHEDULE)
-    got = readout.scenes(bits)
+    got = readout.scenes(_encode_bits(vae, np.stack([world.render(s) for s in scenes])))
     cells = sum(a == b for g, s in zip(got, scenes) for a, b in zip(world.cell_labels(g), world.cell_labels(s)))
     return {"cells": cells / (9 * n), "objects_match": sum(_objects_match(g, s) for g, s in zip(got, scenes)) / n,
             "exact_scene": sum(g.captioned() == s.captioned() and g.decor == s.decor for g, s in zip(got, scenes)) / n,
@@ -249,6 +247,11 @@ def readout_accuracy(vae, readout: CellReadout, n: int = 200, seed: int = 10_000
 def infinity_condition(text, prompts: list[str]) -> Condition:
     emb = text.encode_infinity(prompts)
     return Condition(emb.features, emb.mask, emb.prompts, "infinity")
+
+
+def _encode_bits(vae, images: np.ndarray) -> list[torch.Tensor]:
+    """uint8 renders [B, H, W, 3] -> the VAE's bits on the embedded schedule, per scale [B, h, w, d]."""
+    return vae.encode_bits(to_model(images).to(vae.device), EMBEDDED_INFINITY_SCHEDULE)
 
 
 def _decode_bits(vae, bits: list[torch.Tensor]) -> torch.Tensor:
@@ -295,8 +298,7 @@ def aredit_benchmark(model, text, vae, cases: list[world.Edit], settings: list[A
     for start in range(0, len(cases), batch):
         chunk = cases[start:start + batch]
         src = np.stack([world.render(e.source) for e in chunk])
-        bits = vae.encode_bits(to_model(src).to(vae.device), EMBEDDED_INFINITY_SCHEDULE)
-        tokens = BitTokens(bits, list(EMBEDDED_INFINITY_SCHEDULE), "encoded", model.cfg.patchify)
+        tokens = BitTokens(_encode_bits(vae, src), list(EMBEDDED_INFINITY_SCHEDULE), "encoded", model.cfg.patchify)
         cache = build_source(model, tokens, infinity_condition(text, [e.source.caption() for e in chunk]), sampling)
         target = infinity_condition(text, [e.prompt for e in chunk])
         seeds = torch.arange(seed + start, seed + start + len(chunk))
