@@ -200,7 +200,7 @@ def scene_from_labels(labels) -> Scene:
     classes = cell_classes()
     cells = [classes[int(i)] for i in labels]
     colors = [bg for bg, _, _ in cells]
-    checker = [CHECKER[(c // 3 + c % 3) % 2] for c in range(9)]
+    checker = [_cell_background(Scene((), "checkered"), c) for c in range(9)]
     if sum(a == b for a, b in zip(colors, checker)) > sum(a == colors[4] for a in colors) and CHECKER[1] in colors:
         background = "checkered"
     else:
