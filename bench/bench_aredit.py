@@ -13,10 +13,10 @@ import json
 import torch
 
 from bench_common import device_and_dtype, device_name, random_infinity, timed  # also imports the pack
-from ar_edit_pack.core.aredit import AREditSettings, aredit_edit, build_source
-from ar_edit_pack.core.infinity_generate import BitTokens, InfinitySampling, generate
-from ar_edit_pack.core.infinity_scales import scale_schedule
-from ar_edit_pack.core.llamagen_generate import Condition
+from ar_edit_pack.core.infinity.aredit import AREditSettings, aredit_edit, build_source
+from ar_edit_pack.core.infinity.generate import BitTokens, InfinitySampling, generate
+from ar_edit_pack.core.infinity.scales import scale_schedule
+from ar_edit_pack.core.condition import Condition
 
 
 def main():

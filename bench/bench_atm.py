@@ -11,9 +11,10 @@ import json
 import torch
 
 from bench_common import device_and_dtype, device_name, timed  # also imports the pack as ar_edit_pack
-from ar_edit_pack.core.atm import ATMSettings, atm_edit, build_source_cache
-from ar_edit_pack.core.llamagen_generate import Condition, generate
-from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT
+from ar_edit_pack.core.llamagen.atm import ATMSettings, atm_edit, build_source_cache
+from ar_edit_pack.core.condition import Condition
+from ar_edit_pack.core.llamagen.generate import generate
+from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT
 from ar_edit_pack.core.records import TokenBatch
 from ar_edit_pack.core.sampling import SamplingSettings
 from ar_edit_pack.core.sweeps import expand, run_sweep

@@ -17,7 +17,7 @@ if "ar_edit_pack" not in sys.modules:
     sys.modules["ar_edit_pack"] = _pack
     _spec.loader.exec_module(_pack)
 
-from ar_edit_pack.core.infinity_model import InfinityConfig, InfinityTransformer  # noqa: E402
+from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer  # noqa: E402
 
 # A CPU-sized Infinity (same code paths as 2B/8B).
 SMALL_INFINITY = dict(depth=8, embed_dim=512, num_heads=4, text_channels=256, block_chunks=2, pool_heads=2)

@@ -10,9 +10,10 @@ import json
 import torch
 
 from bench_common import timed  # also imports the pack as ar_edit_pack
-from ar_edit_pack.core.editar import EditARGPT, editar_generate
-from ar_edit_pack.core.llamagen_generate import Condition, generate
-from ar_edit_pack.core.llamagen_gpt import GPTConfig
+from ar_edit_pack.core.llamagen.editar import EditARGPT, editar_generate
+from ar_edit_pack.core.condition import Condition
+from ar_edit_pack.core.llamagen.generate import generate
+from ar_edit_pack.core.llamagen.gpt import GPTConfig
 from ar_edit_pack.core.sampling import SamplingSettings
 
 

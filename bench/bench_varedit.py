@@ -10,11 +10,11 @@ import json
 import torch
 
 from bench_common import device_and_dtype, device_name, random_infinity, timed  # also imports the pack
-from ar_edit_pack.core.infinity_generate import InfinitySampling, generate
-from ar_edit_pack.core.infinity_scales import scale_schedule
-from ar_edit_pack.core.infinity_vae import BSQVAE, BSQVAEConfig
-from ar_edit_pack.core.llamagen_generate import Condition
-from ar_edit_pack.core.varedit import varedit_edit
+from ar_edit_pack.core.infinity.generate import InfinitySampling, generate
+from ar_edit_pack.core.infinity.scales import scale_schedule
+from ar_edit_pack.core.infinity.vae import BSQVAE, BSQVAEConfig
+from ar_edit_pack.core.condition import Condition
+from ar_edit_pack.core.infinity.varedit import varedit_edit
 
 
 def main():

@@ -4,22 +4,24 @@ Public API (see README "Python API"):
     load_gpt, load_vq, load_text_encoder_t5, save_model, convert_to_safetensors
     Condition, SamplingSettings, generate, teacher_forced_logits
     encode_images, decode_tokens_to_images
-    condition_for_infinity; Infinity / AREdit / VAREdit in core.infinity_generate, core.aredit, core.varedit
+    condition_for_infinity; Infinity / AREdit / VAREdit in core.infinity.generate, core.infinity.aredit,
+    core.infinity.varedit. The folders group by family: llamagen/, infinity/, text/, files/, shapes/.
 """
-from .checkpoints import CheckpointError
+from .condition import Condition
+from .files.checkpoints import CheckpointError
+from .files.loaders import convert_to_safetensors, load_gpt, load_model, load_vq, save_model
 from .images import comfy_to_model, model_to_comfy
-from .llamagen_generate import Condition, decode_tokens, generate, teacher_forced_logits
-from .llamagen_gpt import GPT_PRESETS, GPTConfig, LlamaGenGPT
-from .llamagen_vq import VQ_PRESETS, LlamaGenVQ, VQConfig, to_unit_range
-from .loaders import convert_to_safetensors, load_gpt, load_model, load_vq, save_model
+from .llamagen.generate import decode_tokens, generate, teacher_forced_logits
+from .llamagen.gpt import GPT_PRESETS, GPTConfig, LlamaGenGPT
+from .llamagen.vq import VQ_PRESETS, LlamaGenVQ, VQConfig, to_unit_range
 from .sampling import SamplingSettings
-from .text_encoders import T5TextEncoder, TextEmbedding
+from .text.encoders import T5TextEncoder, TextEmbedding
 
 import torch as _torch
 
 
 def load_text_encoder_t5(path, device="cpu", precision="fp32") -> T5TextEncoder:
-    from .loaders import resolve_dtype
+    from .files.loaders import resolve_dtype
 
     return T5TextEncoder(path, device=device, dtype=resolve_dtype(precision, device))
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 
 def _demo(args) -> int:
-    from .embedded import EMBEDDED_CHOICES, embedded_path
+    from .shapes.embedded import EMBEDDED_CHOICES, embedded_path
 
     if args.method == "aredit":
         return _demo_aredit(args)
@@ -42,10 +42,10 @@ def _demo_embedded(args) -> int:
     import torch
 
     from . import SamplingSettings, condition_from_text, decode_tokens_to_images, generate
-    from .atm import ATMSettings, atm_edit, build_source_cache
-    from .embedded import load_embedded
+    from .llamagen.atm import ATMSettings, atm_edit, build_source_cache
+    from .shapes.embedded import load_embedded
     from .records import TokenBatch
-    from .shapes_bench import EMBEDDED_ATM, EMBEDDED_SAMPLING
+    from .shapes.bench import EMBEDDED_ATM, EMBEDDED_SAMPLING
 
     t0 = time.time()
     gpt, text, vq = load_embedded()
@@ -76,11 +76,11 @@ def _demo_aredit(args) -> int:
     """AREdit on the embedded Infinity-architecture models: generate, cache (free for generated tokens), edit."""
     import torch
 
-    from .aredit import AREditSettings, aredit_edit, build_source
-    from .embedded import load_embedded_infinity
-    from .infinity_generate import generate as infinity_generate
-    from .infinity_scales import STRIDE
-    from .shapes_bench import (EMBEDDED_AREDIT, EMBEDDED_INFINITY_SAMPLING, EMBEDDED_INFINITY_SCHEDULE,
+    from .infinity.aredit import AREditSettings, aredit_edit, build_source
+    from .shapes.embedded import load_embedded_infinity
+    from .infinity.generate import generate as infinity_generate
+    from .infinity.scales import STRIDE
+    from .shapes.bench import (EMBEDDED_AREDIT, EMBEDDED_INFINITY_SAMPLING, EMBEDDED_INFINITY_SCHEDULE,
                                infinity_condition)
 
     t0 = time.time()
@@ -112,7 +112,7 @@ def _demo_random(args) -> int:
     import torch
 
     from . import Condition, GPTConfig, LlamaGenGPT, LlamaGenVQ, SamplingSettings, VQConfig, decode_tokens_to_images, generate
-    from .atm import ATMSettings, atm_edit, build_source_cache
+    from .llamagen.atm import ATMSettings, atm_edit, build_source_cache
     from .records import TokenBatch
 
     # Without the embedded models the demo runs the real pipeline (generate, anchor-token-matching edit,
@@ -147,7 +147,7 @@ def _demo_random(args) -> int:
 
 
 def _convert(args) -> int:
-    from .loaders import convert_to_safetensors
+    from .files.loaders import convert_to_safetensors
 
     dst = convert_to_safetensors(args.src, args.dst, precision=args.precision, image_size=args.image_size)
     print(f"wrote {dst}")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .llamagen_generate import Condition
+from .condition import Condition
 from .sampling import SamplingSettings
 
 

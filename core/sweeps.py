@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .atm import ATMSettings, EditResult, SourceCache, atm_edit, naive_edit
-from .llamagen_generate import Condition, ProgressFn
-from .llamagen_gpt import LlamaGenGPT
+from .condition import Condition
+from .llamagen.atm import ATMSettings, EditResult, SourceCache, atm_edit, naive_edit
+from .llamagen.generate import ProgressFn
+from .llamagen.gpt import LlamaGenGPT
 from .sampling import SamplingSettings
 
 MAX_SWEEP_ROWS = 256

@@ -1,11 +1,13 @@
 """ComfyUI node classes of the pack. Ids are stable: saved workflows refer to them."""
 from . import comfy_bridge
-from .atm_nodes import ATMEdit, ATMSweep, SourceCacheNode
-from .editar_nodes import EditAR, EditARSweep
-from .infinity_nodes import AREdit, AREditSourceCache, AREditSweep, InfinityGenerate
-from .varedit_nodes import VAREdit, VAREditSweep
-from .llamagen_nodes import (ClassLabel, Generate, ImageToTokens, ModelLoader, TextEncode, TextEncoderLoader,
-                             TokenizerLoader, TokensToImage)
+from .aredit import AREdit, AREditSourceCache, AREditSweep
+from .atm import ATMEdit, ATMSweep, SourceCacheNode
+from .conditioning import ClassLabel, TextEncode
+from .editar import EditAR, EditARSweep
+from .generate import Generate, InfinityGenerate
+from .image_tokens import ImageToTokens, TokensToImage
+from .loaders import ModelLoader, TextEncoderLoader, TokenizerLoader
+from .varedit import VAREdit, VAREditSweep
 
 comfy_bridge.register_model_folders()
 

@@ -75,7 +75,7 @@ def list_files(kind: str) -> list[str]:
 
 def resolve_file(kind: str, name: str) -> str:
     """A local path for `name`; official files missing locally are downloaded into the first folder."""
-    from ..core.model_files import ensure_local
+    from ..core.files.model_files import ensure_local
 
     for d in model_dirs(kind):
         path = os.path.join(d, name)

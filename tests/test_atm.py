@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from ar_edit_pack.core.atm import (AnchorPicker, ATMParams, ATMSettings, ATMTrace, SourceCache, atm_edit,
+from ar_edit_pack.core.llamagen.atm import (AnchorPicker, ATMParams, ATMSettings, ATMTrace, SourceCache, atm_edit,
                                    build_source_cache, naive_edit)
-from ar_edit_pack.core.llamagen_generate import Condition, generate, teacher_forced_logits
+from ar_edit_pack.core.condition import Condition
+from ar_edit_pack.core.llamagen.generate import generate, teacher_forced_logits
 from ar_edit_pack.core.records import TokenBatch
 from ar_edit_pack.core.sampling import SamplingSettings, counter_uniform, filter_logits, gumbel_noise
 from ar_edit_pack.core.sweeps import expand, parse_values, run_sweep

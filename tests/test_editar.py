@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from ar_edit_pack.core import loaders
-from ar_edit_pack.core.checkpoints import CheckpointError
-from ar_edit_pack.core.editar import (EditARGPT, editar_generate, editar_logits, rope_table_edit, task_prompt)
-from ar_edit_pack.core.llamagen_generate import Condition
-from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT, rope_for_cells
+from ar_edit_pack.core.files import loaders
+from ar_edit_pack.core.files.checkpoints import CheckpointError
+from ar_edit_pack.core.llamagen.editar import (EditARGPT, editar_generate, editar_logits, rope_table_edit, task_prompt)
+from ar_edit_pack.core.condition import Condition
+from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT, rope_for_cells
 from ar_edit_pack.core.sampling import SamplingSettings
 
 from tiny_models import TINY_T2I, save_official_pt
@@ -114,7 +114,7 @@ def test_bad_inputs():
 
 
 def test_editar_model_refuses_plain_generation():
-    from ar_edit_pack.core.llamagen_generate import generate
+    from ar_edit_pack.core.llamagen.generate import generate
 
     with pytest.raises(ValueError, match="AR EditAR node"):
         generate(tiny_editar(), Condition(torch.randn(1, T, 32), torch.ones(1, T, dtype=torch.bool)),

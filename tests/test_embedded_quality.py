@@ -5,9 +5,9 @@ the full benchmark measured (README), so they catch a broken model, not sampling
 import pytest
 import torch
 
-from ar_edit_pack.core import embedded
-from ar_edit_pack.core import shapes_bench as bench
-from ar_edit_pack.core import shapes_world as world
+from ar_edit_pack.core.shapes import embedded
+from ar_edit_pack.core.shapes import bench
+from ar_edit_pack.core.shapes import world
 
 VQ_PSNR_FLOOR = 30.0  # dB on held-out scenes
 T2I_FLOOR = 0.90  # share of generated images whose parsed objects equal the caption's
@@ -65,7 +65,7 @@ def test_infinity_text_to_image_floor(infinity_models):
 
 
 def test_aredit_defaults_preserve_what_naive_editing_re_rolls(infinity_models):
-    from ar_edit_pack.core.aredit import AREditSettings
+    from ar_edit_pack.core.infinity.aredit import AREditSettings
 
     model, text, vae, readout = infinity_models
     cases = world.edit_cases(50, seed=0)

@@ -14,17 +14,17 @@ import shapes_benchmark  # noqa: E402
 import train_embedded as T  # noqa: E402
 import train_embedded_infinity as TI  # noqa: E402
 
-from ar_edit_pack.core import shapes_world as world  # noqa: E402
-from ar_edit_pack.core.aredit import AREditSettings  # noqa: E402
-from ar_edit_pack.core.atm import ATMSettings  # noqa: E402
-from ar_edit_pack.core.infinity_generate import BitTokens, InfinitySampling, teacher_forced  # noqa: E402
-from ar_edit_pack.core.infinity_model import InfinityConfig  # noqa: E402
-from ar_edit_pack.core.infinity_vae import BSQVAEConfig  # noqa: E402
-from ar_edit_pack.core.shapes_bench import EMBEDDED_INFINITY_SCHEDULE, infinity_condition  # noqa: E402
-from ar_edit_pack.core.llamagen_gpt import GPTConfig  # noqa: E402
-from ar_edit_pack.core.llamagen_vq import VQConfig  # noqa: E402
-from ar_edit_pack.core.loaders import save_model  # noqa: E402
-from ar_edit_pack.core.word_encoder import WordEncoderConfig  # noqa: E402
+from ar_edit_pack.core.shapes import world  # noqa: E402
+from ar_edit_pack.core.infinity.aredit import AREditSettings  # noqa: E402
+from ar_edit_pack.core.llamagen.atm import ATMSettings  # noqa: E402
+from ar_edit_pack.core.infinity.generate import BitTokens, InfinitySampling, teacher_forced  # noqa: E402
+from ar_edit_pack.core.infinity.model import InfinityConfig  # noqa: E402
+from ar_edit_pack.core.infinity.vae import BSQVAEConfig  # noqa: E402
+from ar_edit_pack.core.shapes.bench import EMBEDDED_INFINITY_SCHEDULE, infinity_condition  # noqa: E402
+from ar_edit_pack.core.llamagen.gpt import GPTConfig  # noqa: E402
+from ar_edit_pack.core.llamagen.vq import VQConfig  # noqa: E402
+from ar_edit_pack.core.files.loaders import save_model  # noqa: E402
+from ar_edit_pack.core.text.word_encoder import WordEncoderConfig  # noqa: E402
 
 TINY_VQ = VQConfig(codebook_size=256, codebook_embed_dim=4, ch=8, ch_mult=(1, 1, 1, 1, 2), num_res_blocks=1,
                    z_channels=8, norm_groups=4)
@@ -60,7 +60,7 @@ TINY_INFINITY = InfinityConfig(depth=2, embed_dim=64, num_heads=2, text_channels
 
 
 def test_infinity_training_and_benchmark_scripts_run(tmp_path):
-    from ar_edit_pack.core.word_encoder import WordEncoderNet, WordTextEncoder
+    from ar_edit_pack.core.text.word_encoder import WordEncoderNet, WordTextEncoder
 
     torch.manual_seed(0)
     logs = []
@@ -83,8 +83,8 @@ def test_infinity_training_and_benchmark_scripts_run(tmp_path):
 def test_infinity_training_inputs_are_the_samplers_inputs():
     """The transformer is trained on the inputs the sampler builds: the full training pass and the cached
     sampler's teacher-forced pass give the same probabilities."""
-    from ar_edit_pack.core.infinity_model import InfinityTransformer
-    from ar_edit_pack.core.word_encoder import WordEncoderNet, WordTextEncoder
+    from ar_edit_pack.core.infinity.model import InfinityTransformer
+    from ar_edit_pack.core.text.word_encoder import WordEncoderNet, WordTextEncoder
 
     torch.manual_seed(0)
     model = InfinityTransformer(TINY_INFINITY).eval()
@@ -103,12 +103,12 @@ def test_demo_uses_the_embedded_models_when_present(tmp_path, monkeypatch):
     import json
 
     from ar_edit_pack.core import __main__ as cli
-    from ar_edit_pack.core import embedded
+    from ar_edit_pack.core.shapes import embedded
 
     torch.manual_seed(0)
-    from ar_edit_pack.core.llamagen_gpt import LlamaGenGPT
-    from ar_edit_pack.core.llamagen_vq import LlamaGenVQ
-    from ar_edit_pack.core.word_encoder import WordEncoderNet
+    from ar_edit_pack.core.llamagen.gpt import LlamaGenGPT
+    from ar_edit_pack.core.llamagen.vq import LlamaGenVQ
+    from ar_edit_pack.core.text.word_encoder import WordEncoderNet
 
     folder = tmp_path / "embedded"
     folder.mkdir()
@@ -130,10 +130,10 @@ def test_aredit_demo_runs_on_the_embedded_infinity_models(tmp_path, monkeypatch,
     import json
 
     from ar_edit_pack.core import __main__ as cli
-    from ar_edit_pack.core import embedded
-    from ar_edit_pack.core.infinity_model import InfinityTransformer
-    from ar_edit_pack.core.infinity_vae import BSQVAE
-    from ar_edit_pack.core.word_encoder import WordEncoderNet
+    from ar_edit_pack.core.shapes import embedded
+    from ar_edit_pack.core.infinity.model import InfinityTransformer
+    from ar_edit_pack.core.infinity.vae import BSQVAE
+    from ar_edit_pack.core.text.word_encoder import WordEncoderNet
 
     monkeypatch.setattr(embedded, "EMBEDDED_DIR", str(tmp_path / "nothing"))
     assert cli.main(["demo", "--method", "aredit", "--out", str(tmp_path / "x")]) == 2
@@ -157,7 +157,7 @@ def test_demo_without_the_embedded_files_runs_the_pipeline_on_a_random_model(tmp
     import json
 
     from ar_edit_pack.core import __main__ as cli
-    from ar_edit_pack.core import embedded
+    from ar_edit_pack.core.shapes import embedded
 
     monkeypatch.setattr(embedded, "EMBEDDED_DIR", str(tmp_path / "nothing"))
     out = tmp_path / "demo"

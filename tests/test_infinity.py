@@ -3,16 +3,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ar_edit_pack.core import loaders
-from ar_edit_pack.core.aredit import AREditSettings, aredit_edit, build_source, region_per_scale
-from ar_edit_pack.core.bsq import bits_to_codes, quantize_multiscale
-from ar_edit_pack.core.checkpoints import CheckpointError
-from ar_edit_pack.core.infinity_codec import bits_to_images, image_to_bits
-from ar_edit_pack.core.infinity_generate import (BitTokens, InfinitySampling, generate, summed_codes,
+from ar_edit_pack.core.files import loaders
+from ar_edit_pack.core.infinity.aredit import AREditSettings, aredit_edit, build_source, region_per_scale
+from ar_edit_pack.core.infinity.bsq import bits_to_codes, quantize_multiscale
+from ar_edit_pack.core.files.checkpoints import CheckpointError
+from ar_edit_pack.core.infinity.codec import bits_to_images, image_to_bits
+from ar_edit_pack.core.infinity.generate import (BitTokens, InfinitySampling, generate, summed_codes,
                                                  teacher_forced, tokens_to_vae_bits, vae_bits_to_tokens)
-from ar_edit_pack.core.infinity_model import InfinityConfig, InfinityTransformer, config_from_state_dict, rope_table
-from ar_edit_pack.core.infinity_scales import scale_schedule
-from ar_edit_pack.core.infinity_vae import BSQVAE, BSQVAEConfig
+from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer, config_from_state_dict, rope_table
+from ar_edit_pack.core.infinity.scales import scale_schedule
+from ar_edit_pack.core.infinity.vae import BSQVAE, BSQVAEConfig
 
 from tiny_models import infinity_condition, tiny_infinity, tiny_infinity_vae
 
@@ -235,7 +235,7 @@ def test_teacher_forcing_a_generated_image_gives_its_probabilities(model):
 
 
 def test_wrong_conditioning_is_a_clear_error(model):
-    from ar_edit_pack.core.llamagen_generate import Condition
+    from ar_edit_pack.core.condition import Condition
 
     cond = infinity_condition(1)
     with pytest.raises(ValueError, match="encoded for LlamaGen"):
@@ -334,7 +334,7 @@ def test_real_image_source_costs_one_teacher_forced_pass(model):
 # ------------------------------------------------------------------------------ text and nodes
 
 def test_t5_infinity_text_matches_padding_to_512(t5_dir):
-    from ar_edit_pack.core.text_encoders import T5TextEncoder
+    from ar_edit_pack.core.text.encoders import T5TextEncoder
 
     enc = T5TextEncoder(t5_dir)
     prompts = ["a red circle at the top left", "a green star"]
@@ -351,13 +351,13 @@ def test_t5_infinity_text_matches_padding_to_512(t5_dir):
 
 def test_nodes_route_infinity_models(model, t5_dir):
     from ar_edit_pack.nodes.comfy_bridge import ManagedModel
-    from ar_edit_pack.nodes.infinity_nodes import AREdit, AREditSourceCache, InfinityGenerate
-    from ar_edit_pack.nodes.llamagen_nodes import Generate, TextEncode, TokensToImage
+    from ar_edit_pack.nodes import AREdit, AREditSourceCache, InfinityGenerate
+    from ar_edit_pack.nodes import Generate, TextEncode, TokensToImage
 
     net = tiny_infinity(text_channels=32)
     m = ManagedModel(net, "infinity_tiny")
-    from ar_edit_pack.core.text_encoders import T5TextEncoder
-    from ar_edit_pack.nodes.llamagen_nodes import _EncoderHandle
+    from ar_edit_pack.core.text.encoders import T5TextEncoder
+    from ar_edit_pack.nodes.loaders import _EncoderHandle
     te = _EncoderHandle(T5TextEncoder(t5_dir), "tiny-t5", torch.device("cpu"))
     (cond,) = TextEncode().encode(te, "a green star", False, model=m)
     (plain,) = TextEncode().encode(te, "a green star", False)
@@ -440,7 +440,7 @@ def test_source_cache_reuses_probabilities_only_for_the_same_settings(model):
 
 
 def test_negative_prompt_replaces_the_null_text(model):
-    from ar_edit_pack.core.llamagen_generate import Condition
+    from ar_edit_pack.core.condition import Condition
 
     cond = infinity_condition(2, lengths=[5, 3], seed=1)
     s = InfinitySampling(cfg=3.0, tau=1.0, top_p=1.0)
@@ -459,7 +459,7 @@ def test_negative_prompt_replaces_the_null_text(model):
 
 
 def test_node_mask_follows_the_images_crop(model):
-    from ar_edit_pack.nodes.infinity_nodes import _region
+    from ar_edit_pack.nodes.aredit import _region
 
     source = build_source(model, generate(model, infinity_condition(1), SCHED, PLAIN, torch.tensor([1])), None, PLAIN)
     mask = torch.zeros(1, 96, 192)  # a 2:1 image whose centre 96 x 96 became the 6x6-token (96 px) source

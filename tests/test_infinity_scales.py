@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from ar_edit_pack.core.bsq import bits_to_codes, codes_from_bits, down, next_scale_inputs, quantize_multiscale, up
-from ar_edit_pack.core.infinity_scales import (TEMPLATES, image_size_for, nearest_ratio, scale_schedule, total_tokens)
+from ar_edit_pack.core.infinity.bsq import bits_to_codes, codes_from_bits, down, next_scale_inputs, quantize_multiscale, up
+from ar_edit_pack.core.infinity.scales import (TEMPLATES, image_size_for, nearest_ratio, scale_schedule, total_tokens)
 
 
 def test_square_schedules_and_token_counts():

@@ -4,10 +4,11 @@ import os
 import pytest
 import torch
 
-from ar_edit_pack.core import loaders
-from ar_edit_pack.core.checkpoints import CheckpointError
-from ar_edit_pack.core.llamagen_generate import Condition, decode_tokens, default_picker, generate, teacher_forced_logits
-from ar_edit_pack.core.llamagen_gpt import (GPTConfig, LlamaGenGPT, apply_rope, config_from_state_dict,
+from ar_edit_pack.core.files import loaders
+from ar_edit_pack.core.files.checkpoints import CheckpointError
+from ar_edit_pack.core.condition import Condition
+from ar_edit_pack.core.llamagen.generate import decode_tokens, default_picker, generate, teacher_forced_logits
+from ar_edit_pack.core.llamagen.gpt import (GPTConfig, LlamaGenGPT, apply_rope, config_from_state_dict,
                                             rope_table_2d)
 from ar_edit_pack.core.sampling import SamplingSettings
 

@@ -2,10 +2,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ar_edit_pack.core import decode_tokens_to_images, encode_images, loaders
-from ar_edit_pack.core.checkpoints import CheckpointError
+from ar_edit_pack.core import decode_tokens_to_images, encode_images
+from ar_edit_pack.core.files import loaders
+from ar_edit_pack.core.files.checkpoints import CheckpointError
 from ar_edit_pack.core.images import comfy_to_model, fit_image, grid_to_mask, mask_to_grid
-from ar_edit_pack.core.llamagen_vq import LlamaGenVQ, VQConfig, config_from_state_dict
+from ar_edit_pack.core.llamagen.vq import LlamaGenVQ, VQConfig, config_from_state_dict
 
 from tiny_models import save_bare_safetensors, save_official_pt, tiny_gpt, tiny_vq
 

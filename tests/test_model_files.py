@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ar_edit_pack.core.model_files import KNOWN_FILES, ModelFileMissing, ensure_local, is_complete, known_files
+from ar_edit_pack.core.files.model_files import KNOWN_FILES, ModelFileMissing, ensure_local, is_complete, known_files
 
 
 def test_offline_message_names_file_repo_and_folder(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ar_edit_pack import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-from ar_edit_pack.core import loaders
+from ar_edit_pack.core.files import loaders
 from ar_edit_pack.nodes import comfy_bridge
 
 from graph import input_specs, run_graph
@@ -101,7 +101,8 @@ def test_graph_errors_are_clear(models_dir):
 
 
 def test_cancel_stops_generation_and_leaves_the_model_intact(models_dir):
-    from ar_edit_pack.core.llamagen_generate import Condition, generate
+    from ar_edit_pack.core.condition import Condition
+    from ar_edit_pack.core.llamagen.generate import generate
     from ar_edit_pack.core.sampling import SamplingSettings
 
     model = tiny_gpt()

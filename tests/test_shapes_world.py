@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from ar_edit_pack.core import loaders
-from ar_edit_pack.core import shapes_world as world
-from ar_edit_pack.core.checkpoints import CheckpointError
-from ar_edit_pack.core.shapes_bench import psnr, ssim
-from ar_edit_pack.core.word_encoder import WordEncoderConfig, WordEncoderNet, WordTextEncoder
+from ar_edit_pack.core.files import loaders
+from ar_edit_pack.core.shapes import world
+from ar_edit_pack.core.files.checkpoints import CheckpointError
+from ar_edit_pack.core.shapes.bench import psnr, ssim
+from ar_edit_pack.core.text.word_encoder import WordEncoderConfig, WordEncoderNet, WordTextEncoder
 
 
 def sorted_scene(s):

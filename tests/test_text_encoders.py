@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from ar_edit_pack.core import T5TextEncoder, condition_from_text, generate
-from ar_edit_pack.core.caption_cleaning import clean_caption
+from ar_edit_pack.core.text.caption_cleaning import clean_caption
 from ar_edit_pack.core.sampling import SamplingSettings
-from ar_edit_pack.core.text_encoders import to_llamagen_layout
+from ar_edit_pack.core.text.encoders import to_llamagen_layout
 
 from tiny_models import tiny_gpt
 

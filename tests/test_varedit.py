@@ -3,12 +3,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ar_edit_pack.core import loaders
-from ar_edit_pack.core.aredit import region_per_scale
-from ar_edit_pack.core.bsq import bits_to_codes, quantize_multiscale
-from ar_edit_pack.core.infinity_generate import InfinitySampling
-from ar_edit_pack.core.infinity_scales import scale_schedule
-from ar_edit_pack.core.varedit import canvas, crop_back, mask_canvas, varedit_edit, varedit_logits_full, varedit_rope
+from ar_edit_pack.core.files import loaders
+from ar_edit_pack.core.infinity.aredit import region_per_scale
+from ar_edit_pack.core.infinity.bsq import bits_to_codes, quantize_multiscale
+from ar_edit_pack.core.infinity.generate import InfinitySampling
+from ar_edit_pack.core.infinity.scales import scale_schedule
+from ar_edit_pack.core.infinity.varedit import canvas, crop_back, mask_canvas, varedit_edit, varedit_logits_full, varedit_rope
 
 from tiny_models import infinity_condition, tiny_infinity, tiny_infinity_vae
 
@@ -42,7 +42,7 @@ def test_cached_editor_equals_the_explicit_sar_pass(parts, cfg, patchify):
     tokens = (F.pixel_unshuffle(z, 2) if patchify else z).flatten(2).transpose(1, 2)
     bits = out.bits
     if patchify:  # next-scale inputs are built on the VAE grid, then patchified
-        from ar_edit_pack.core.infinity_generate import tokens_to_vae_bits
+        from ar_edit_pack.core.infinity.generate import tokens_to_vae_bits
         vae_bits = [tokens_to_vae_bits(b, True) for b in bits]
         inputs = _inputs(vae_bits, [(2 * h, 2 * w) for h, w in SCHED])
         grids = [(2 * h, 2 * w) for h, w in SCHED[1:]]
@@ -142,9 +142,9 @@ def test_the_8b_patchify_path():
     region[:, 128:] = 1
     out = varedit_edit(model, vae, infinity_condition(1), img, SCHED, InfinitySampling(), torch.tensor([1]), region)
     assert out.patchify and out.bits[-1].shape == (1, 16, 16, 32)
-    from ar_edit_pack.core.infinity_generate import vae_bits_to_tokens
+    from ar_edit_pack.core.infinity.generate import vae_bits_to_tokens
     src = [vae_bits_to_tokens(b, True) for b in quantize_multiscale(vae.encode_latent(img), [(2 * h, 2 * w) for h, w in SCHED])[0]]
     for new, s, ed in zip(out.bits, src, region_per_scale(region, SCHED, 1)):
         assert torch.equal(new[~ed], s[~ed])
-    from ar_edit_pack.core.infinity_codec import bits_to_images
+    from ar_edit_pack.core.infinity.codec import bits_to_images
     assert bits_to_images(vae, out).shape == (1, 3, 256, 256)

@@ -5,8 +5,8 @@ import argparse
 
 import torch
 
-from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT
-from ar_edit_pack.core.llamagen_vq import LlamaGenVQ, VQConfig
+from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT
+from ar_edit_pack.core.llamagen.vq import LlamaGenVQ, VQConfig
 
 # caption_dim 32 = the tiny T5's d_model; 40 caption slots; a 4x4 token grid (64 px at stride 16).
 TINY_T2I = dict(dim=64, n_layer=2, n_head=4, multiple_of=32, caption_dim=32, cls_token_num=40, vocab_size=64,
@@ -53,7 +53,7 @@ def save_bare_safetensors(model: torch.nn.Module, path: str) -> str:
 
 def tiny_infinity(seed: int = 0, **overrides):
     """Infinity layout at toy width (text 32-d = the tiny T5), weights scaled so outputs are not uniform."""
-    from ar_edit_pack.core.infinity_model import InfinityConfig, InfinityTransformer
+    from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer
 
     torch.manual_seed(seed)
     model = InfinityTransformer(InfinityConfig.preset("infinity-tiny", **overrides)).eval().requires_grad_(False)
@@ -64,7 +64,7 @@ def tiny_infinity(seed: int = 0, **overrides):
 
 
 def tiny_infinity_vae(seed: int = 0, **overrides):
-    from ar_edit_pack.core.infinity_vae import BSQVAE, BSQVAEConfig
+    from ar_edit_pack.core.infinity.vae import BSQVAE, BSQVAEConfig
 
     torch.manual_seed(seed)
     return BSQVAE(BSQVAEConfig.preset("infinity-vae-tiny", **overrides)).eval().requires_grad_(False)
@@ -72,7 +72,7 @@ def tiny_infinity_vae(seed: int = 0, **overrides):
 
 def infinity_condition(n: int = 1, length: int = 5, dim: int = 32, seed: int = 0, lengths=None):
     """Random T5-like features in Infinity's layout (right-padded, mask)."""
-    from ar_edit_pack.core.llamagen_generate import Condition
+    from ar_edit_pack.core.condition import Condition
 
     g = torch.Generator().manual_seed(seed)
     lengths = lengths or [length] * n

@@ -88,9 +88,9 @@ def build(mappings, title, nodes, edges):
             "version": 0.4}
 
 
-# The embedded models' sampling (core.shapes_bench.EMBEDDED_SAMPLING: cfg 1.5, no top-k / top-p).
+# The embedded models' sampling (core.shapes.bench.EMBEDDED_SAMPLING: cfg 1.5, no top-k / top-p).
 EMBEDDED_SAMPLING = {"cfg_scale": 1.5, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
-# The embedded Infinity-architecture model's (core.shapes_bench.EMBEDDED_INFINITY_SAMPLING / EMBEDDED_AREDIT).
+# The embedded Infinity-architecture model's (core.shapes.bench.EMBEDDED_INFINITY_SAMPLING / EMBEDDED_AREDIT).
 EMBEDDED_INFINITY_SAMPLING = {"cfg": 3.0, "tau": 1.0, "top_p": 0.97}
 EMBEDDED_AREDIT = {"gamma": 0, "threshold": 0.8}
 

@@ -17,11 +17,11 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train_embedded  # noqa: E402  (registers the package as ar_edit_pack)
 
-from ar_edit_pack.core import shapes_bench as bench  # noqa: E402
-from ar_edit_pack.core import shapes_world as world  # noqa: E402
-from ar_edit_pack.core.aredit import AREditSettings  # noqa: E402
-from ar_edit_pack.core.atm import ATMSettings  # noqa: E402
-from ar_edit_pack.core.loaders import load_gpt, load_vq, load_word_encoder  # noqa: E402
+from ar_edit_pack.core.shapes import bench  # noqa: E402
+from ar_edit_pack.core.shapes import world  # noqa: E402
+from ar_edit_pack.core.infinity.aredit import AREditSettings  # noqa: E402
+from ar_edit_pack.core.llamagen.atm import ATMSettings  # noqa: E402
+from ar_edit_pack.core.files.loaders import load_gpt, load_vq, load_word_encoder  # noqa: E402
 
 GRID_GAMMAS = (0, 1, 2)
 GRID_THRESHOLDS = (-0.2, 0.0, 0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -43,7 +43,7 @@ def load_infinity_models(folder: str):
 def run_infinity(folder: str, cases: int, t2i: int, aredit: AREditSettings, vae_images: int = 200,
                  grid: bool = False, case_seed: int = 0, readout_kwargs: dict | None = None) -> dict:
     """Naive vs AREdit at `aredit`; with `grid`, every gamma x threshold of GRID_* as well (one cache).
-    Scenes are read off the tokens by the cell readout (core.shapes_bench.CellReadout), not decoded."""
+    Scenes are read off the tokens by the cell readout (core.shapes.bench.CellReadout), not decoded."""
     model, text, vae = load_infinity_models(folder)
     t0 = time.time()
     readout = bench.CellReadout(vae, **(readout_kwargs or {}))
@@ -68,7 +68,7 @@ VALIDATION_SEED = 30_000  # captions the sampling is chosen on (the benchmark's 
 
 def choose_infinity_sampling(folder: str, n: int = 300) -> list[dict]:
     """Text-to-image accuracy of the Infinity-architecture model per cfg x tau on validation captions."""
-    from ar_edit_pack.core.infinity_generate import InfinitySampling
+    from ar_edit_pack.core.infinity.generate import InfinitySampling
 
     model, text, vae = load_infinity_models(folder)
     readout = bench.CellReadout(vae)

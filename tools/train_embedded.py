@@ -28,12 +28,12 @@ if "ar_edit_pack" not in sys.modules:
     sys.modules["ar_edit_pack"] = _pack
     spec.loader.exec_module(_pack)
 
-from ar_edit_pack.core import shapes_world as world  # noqa: E402
-from ar_edit_pack.core.shapes_bench import to_model, vq_psnr  # noqa: E402
-from ar_edit_pack.core.llamagen_gpt import GPTConfig, LlamaGenGPT  # noqa: E402
-from ar_edit_pack.core.llamagen_vq import LlamaGenVQ, VQConfig  # noqa: E402
-from ar_edit_pack.core.loaders import save_model  # noqa: E402
-from ar_edit_pack.core.word_encoder import WordEncoderConfig, WordEncoderNet, WordTextEncoder  # noqa: E402
+from ar_edit_pack.core.shapes import world  # noqa: E402
+from ar_edit_pack.core.shapes.bench import to_model, vq_psnr  # noqa: E402
+from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT  # noqa: E402
+from ar_edit_pack.core.llamagen.vq import LlamaGenVQ, VQConfig  # noqa: E402
+from ar_edit_pack.core.files.loaders import save_model  # noqa: E402
+from ar_edit_pack.core.text.word_encoder import WordEncoderConfig, WordEncoderNet, WordTextEncoder  # noqa: E402
 
 VQ_CONFIG = VQConfig(codebook_size=256, codebook_embed_dim=8, ch=16, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1,
                      z_channels=64, norm_groups=8)
@@ -227,7 +227,7 @@ def main():
         save_model(vq, vq_path, {"ar_edit.trained_on": "ShapesWorld"})
         record["vq_seconds"] = round(time.time() - t)
     if args.stage in ("all", "gpt"):
-        from ar_edit_pack.core.loaders import load_vq
+        from ar_edit_pack.core.files.loaders import load_vq
         vq = load_vq(vq_path)
         t = time.time()
         captions, tokens = encode_dataset(vq, args.data, args.seed + 1)

@@ -3,7 +3,7 @@ transformer conditioned on the embedded word encoder (frozen, as Infinity keeps 
 
     python tools/train_embedded_infinity.py     # writes embedded/shapes_infinity*.safetensors + training json
 
-A 48 px scene is a 3x3 grid of 16 px tokens, coded on the schedule 1x1, 2x2, 3x3 (core.shapes_bench.
+A 48 px scene is a 3x3 grid of 16 px tokens, coded on the schedule 1x1, 2x2, 3x3 (core.shapes.bench.
 EMBEDDED_INFINITY_SCHEDULE). Seeded (weights, scene stream, batches).
 """
 from __future__ import annotations
@@ -21,14 +21,14 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_embedded import ROOT, RunLog, _labels, cosine_lr, reconstruction_loss, scenes_batch  # noqa: E402  (registers ar_edit_pack)
 
-from ar_edit_pack.core import shapes_world as world  # noqa: E402
-from ar_edit_pack.core.bsq import quantize_multiscale  # noqa: E402
-from ar_edit_pack.core.embedded import embedded_path  # noqa: E402
-from ar_edit_pack.core.infinity_generate import _next_input  # noqa: E402
-from ar_edit_pack.core.infinity_model import InfinityConfig, InfinityTransformer  # noqa: E402
-from ar_edit_pack.core.infinity_vae import BSQVAE, BSQVAEConfig  # noqa: E402
-from ar_edit_pack.core.loaders import load_vq, load_word_encoder, save_model  # noqa: E402
-from ar_edit_pack.core.shapes_bench import EMBEDDED_INFINITY_SCHEDULE, bsq_psnr  # noqa: E402
+from ar_edit_pack.core.shapes import world  # noqa: E402
+from ar_edit_pack.core.infinity.bsq import quantize_multiscale  # noqa: E402
+from ar_edit_pack.core.shapes.embedded import embedded_path  # noqa: E402
+from ar_edit_pack.core.infinity.generate import _next_input  # noqa: E402
+from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer  # noqa: E402
+from ar_edit_pack.core.infinity.vae import BSQVAE, BSQVAEConfig  # noqa: E402
+from ar_edit_pack.core.files.loaders import load_vq, load_word_encoder, save_model  # noqa: E402
+from ar_edit_pack.core.shapes.bench import EMBEDDED_INFINITY_SCHEDULE, bsq_psnr  # noqa: E402
 
 VAE_CONFIG = BSQVAEConfig(ch=24, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1, bits=16)
 INFINITY_CONFIG = InfinityConfig(depth=4, embed_dim=128, num_heads=4, text_channels=64, text_maxlen=32,
@@ -109,7 +109,7 @@ def encode_dataset(vae: BSQVAE, n: int, seed: int):
 
 def teacher_inputs(bits: list[torch.Tensor]) -> torch.Tensor:
     """Per-scale bits -> the transformer's inputs for scales 1..K-1 [B, S - 1, d], built exactly as the
-    sampler builds them (core.infinity_generate: running code sum, bilinear down)."""
+    sampler builds them (core.infinity.generate: running code sum, bilinear down)."""
     schedule = EMBEDDED_INFINITY_SCHEDULE
     final, summed, out = schedule[-1], None, []
     for k in range(1, len(schedule)):

@@ -8,49 +8,18 @@ exact loop. Everything per step is tensor work on the device: no host synchronis
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
 
-from .llamagen_gpt import KVCache, LlamaGenGPT, prefix_causal_mask
-from .sampling import SamplingSettings, combine_cfg, filter_logits, sample_tokens
+from ..condition import Condition
+from ..sampling import SamplingSettings, combine_cfg, filter_logits, sample_tokens
+from .gpt import KVCache, LlamaGenGPT, prefix_causal_mask
 
 # pick(step, guided_logits [B, V] fp32) -> tokens [B] long
 TokenPicker = Callable[[int, torch.Tensor], torch.Tensor]
 # progress(done_steps, total_steps); may raise to cancel
 ProgressFn = Callable[[int, int], None]
-
-
-@dataclass
-class Condition:
-    """What a batch is conditioned on: caption features [B, T, C] + mask [B, T], or labels [B].
-
-    layout "llamagen": cleaned captions, left-padded to the model's caption slots; "infinity": raw T5
-    features of the valid tokens, right-padded to the longest prompt of the batch."""
-
-    raw: torch.Tensor
-    mask: torch.Tensor | None = None
-    prompts: list[str] = field(default_factory=list)
-    layout: str = "llamagen"
-
-    @property
-    def batch(self) -> int:
-        return self.raw.shape[0]
-
-    def _with(self, raw, mask, prompts) -> "Condition":
-        return Condition(raw, mask, prompts, self.layout)
-
-    def repeat_interleave(self, n: int) -> "Condition":
-        return self._with(self.raw.repeat_interleave(n, 0), None if self.mask is None else self.mask.repeat_interleave(n, 0),
-                          [p for p in self.prompts for _ in range(n)])
-
-    def index(self, idx: torch.Tensor) -> "Condition":
-        return self._with(self.raw[idx.to(self.raw.device)], None if self.mask is None else self.mask[idx.to(self.mask.device)],
-                          [self.prompts[i] for i in idx.tolist()] if self.prompts else [])
-
-    def to(self, device) -> "Condition":
-        return self._with(self.raw.to(device), None if self.mask is None else self.mask.to(device), list(self.prompts))
 
 
 def as_scale_tensor(value: float | Sequence[float] | torch.Tensor, batch: int, device) -> torch.Tensor:

@@ -8,7 +8,7 @@ import os
 
 import torch
 
-EMBEDDED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "embedded")
+EMBEDDED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "embedded")
 # Loader choice -> file in embedded/, per loader kind: the LlamaGen set (the demo's), then the Infinity set.
 EMBEDDED_CHOICES = {
     "autoregressive": ("(embedded) shapes-t2i", "shapes_gpt.safetensors"),
@@ -50,7 +50,7 @@ def _require(table: dict, script: str) -> None:
 
 def load_embedded(device: torch.device | str = "cpu"):
     """-> (gpt, text_encoder, vq) on `device`, fp32."""
-    from .loaders import load_gpt, load_vq, load_word_encoder
+    from ..files.loaders import load_gpt, load_vq, load_word_encoder
 
     _require(EMBEDDED_CHOICES, "tools/train_embedded.py")
     return (load_gpt(embedded_path("autoregressive"), precision="fp32", device=device),
@@ -60,7 +60,7 @@ def load_embedded(device: torch.device | str = "cpu"):
 
 def load_embedded_infinity(device: torch.device | str = "cpu"):
     """-> (infinity transformer, text_encoder, BSQ VAE) on `device`, fp32."""
-    from .loaders import load_gpt, load_vq, load_word_encoder
+    from ..files.loaders import load_gpt, load_vq, load_word_encoder
 
     _require(INFINITY_CHOICES, "tools/train_embedded_infinity.py")
     return (load_gpt(embedded_path("autoregressive", True), precision="fp32", device=device),

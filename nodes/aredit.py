@@ -1,105 +1,20 @@
-"""Nodes for the Infinity backbone (next-scale, bitwise) and AREdit editing.
-
-Loading, text encoding and decoding use the shared nodes (AR Model Loader, AR Tokenizer Loader, AR Text
-Encode with the model connected, AR Image to Tokens, AR Tokens to Image); these add what is Infinity's own.
-"""
+"""AREdit nodes (training-free editing on Infinity): source cache, edit, and the gamma x threshold x seed sweep."""
 from __future__ import annotations
 
 import itertools
 
 import torch
 
-from ..core.aredit import DEFAULT_GAMMA, DEFAULT_THRESHOLD, AREditSettings, aredit_edit, build_source
 from ..core.grid_image import labelled_grid
 from ..core.images import fit_image, grid_to_mask, model_to_comfy
-from ..core.infinity_codec import bits_to_images
-from ..core.infinity_generate import BitTokens, InfinitySampling, generate
-from ..core.infinity_model import InfinityTransformer
-from ..core.infinity_scales import RESOLUTIONS, TEMPLATES, scale_schedule
-from ..core.infinity_vae import BSQVAE
+from ..core.infinity.aredit import DEFAULT_GAMMA, DEFAULT_THRESHOLD, AREditSettings, aredit_edit, build_source
+from ..core.infinity.codec import bits_to_images
+from ..core.infinity.generate import BitTokens
 from ..core.sweeps import MAX_SWEEP_ROWS, parse_values
 from . import comfy_bridge as bridge
-from .llamagen_nodes import MAX_SEED
-from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY
-
-ASPECTS = ["1:1"] + [f"{r}" for r in sorted(TEMPLATES) if r != 1.0]
-
-
-def _aspect(value: str) -> float:
-    return 1.0 if value == "1:1" else float(value)
-
-
-def _infinity(model) -> InfinityTransformer:
-    if not isinstance(model.module, InfinityTransformer):
-        raise ValueError(f"{model.name} is not an Infinity model (LlamaGen models use AR Generate / ATM edit)")
-    return model.load()
-
-
-def _vae(tokenizer) -> BSQVAE:
-    if not isinstance(tokenizer.module, BSQVAE):
-        raise ValueError(f"{tokenizer.name} is not Infinity's BSQ VAE")
-    return tokenizer.load()
-
-
-def _per_scale(text: str, fallback: float, name: str) -> float | tuple[float, ...]:
-    return fallback if not text.strip() else tuple(parse_values(text, float, name))
-
-
-def infinity_sampling_inputs() -> dict:
-    return {
-        "cfg": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip": "guidance; 1 = off (2B: 3-4)"}),
-        "tau": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 5.0, "step": 0.01, "tooltip": "temperature of the bit logits"}),
-        "top_p": ("FLOAT", {"default": 0.97, "min": 0.01, "max": 1.0, "step": 0.01,
-                  "tooltip": "a bit whose minority probability is <= 1 - top_p takes the majority value; 1 = off"}),
-        "cfg_per_scale": ("STRING", {"default": "", "tooltip": "optional: one cfg per scale, coarse to fine "
-                                     "(comma list); empty = cfg everywhere"}),
-        "tau_per_scale": ("STRING", {"default": "", "tooltip": "optional: one tau per scale; empty = tau everywhere"}),
-    }
-
-
-def _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale) -> InfinitySampling:
-    return InfinitySampling(_per_scale(cfg_per_scale, cfg, "cfg_per_scale"), _per_scale(tau_per_scale, tau, "tau_per_scale"),
-                            top_p).validate()
-
-
-class InfinityGenerate:
-    DESCRIPTION = ("Generates with an Infinity model, scale by scale (KV cache across scales, CFG on logits, per-bit "
-                   "sampling). batch_size images per prompt with seeds seed, seed+1, ...; the tokens keep their "
-                   "probabilities, so they serve as an AREdit source at no extra cost.")
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": (AR_MODEL,),
-            "conditioning": (AR_CONDITIONING, {"tooltip": "from AR Text Encode with this model connected"}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
-            "batch_size": ("INT", {"default": 1, "min": 1, "max": 64}),
-            "resolution": ([str(r) for r in RESOLUTIONS], {"default": "1024",
-                           "tooltip": "resolution tier: 256 / 512 / 768 / 1024 px (7 / 10 / 12 / 13 scales); "
-                                      "48 px (3 scales, square) for the embedded ShapesWorld model"}),
-            "aspect_ratio": (ASPECTS, {"default": "1:1", "tooltip": "height / width of the template"}),
-            **infinity_sampling_inputs(),
-        }, "optional": {
-            "negative": (AR_CONDITIONING, {"tooltip": "a negative prompt for guidance instead of the learned "
-                                           "null text (AR Text Encode with the model connected)"}),
-        }}
-
-    RETURN_TYPES = (AR_TOKENS,)
-    RETURN_NAMES = ("tokens",)
-    FUNCTION = "generate"
-    CATEGORY = f"{CATEGORY}/sampling"
-
-    def generate(self, model, conditioning, seed, batch_size, resolution, aspect_ratio, cfg, tau, top_p,
-                 cfg_per_scale, tau_per_scale, negative=None):
-        sampling = _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
-        net = _infinity(model)
-        schedule = scale_schedule(int(resolution), _aspect(aspect_ratio))
-        cond = conditioning.repeat_interleave(batch_size).to(net.device)
-        seeds = torch.tensor([seed + i for _ in range(conditioning.batch) for i in range(batch_size)], dtype=torch.int64)
-        if negative is not None and negative.batch not in (1, conditioning.batch):
-            raise ValueError(f"{negative.batch} negative prompts for {conditioning.batch} prompts: give 1 or one each")
-        neg = None if negative is None else negative.repeat_interleave(batch_size if negative.batch > 1 else 1)
-        return (generate(net, cond, schedule, sampling, seeds, progress=bridge.progress(len(schedule)), negative=neg),)
+from .checks import bsq_vae, infinity_model
+from .generate import _sampling, infinity_sampling_inputs
+from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY, MAX_SEED
 
 
 class AREditSourceCache:
@@ -124,7 +39,7 @@ class AREditSourceCache:
         if not isinstance(tokens, BitTokens):
             raise ValueError("these are LlamaGen tokens: cache them with AR Edit Source Cache (ATM)")
         sampling = _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
-        net = _infinity(model)
+        net = infinity_model(model)
         cond = None if source_conditioning is None else source_conditioning.to(net.device)
         return (build_source(net, tokens, cond, sampling, progress=bridge.progress(len(tokens.schedule))),)
 
@@ -182,7 +97,7 @@ class AREdit:
     CATEGORY = f"{CATEGORY}/editing"
 
     def edit(self, model, source, conditioning, gamma, threshold, seed, use_source_seed, mask=None):
-        net = _infinity(model)
+        net = infinity_model(model)
         settings = AREditSettings(gamma, threshold).validate(len(source.schedule))
         seeds = _seeds(source, seed, use_source_seed, source.batch)
         result = aredit_edit(net, source, conditioning.to(net.device), settings, seeds, _region(mask, source),
@@ -223,8 +138,8 @@ class AREditSweep:
 
     def sweep(self, model, tokenizer, source, conditioning, gamma_values, threshold_values, seed_values,
               use_source_seed, columns, mask=None):
-        net = _infinity(model)
-        vae = _vae(tokenizer)
+        net = infinity_model(model)
+        vae = bsq_vae(tokenizer)
         gammas = parse_values(gamma_values, int, "gamma_values")
         thresholds = parse_values(threshold_values, float, "threshold_values")
         from_source = use_source_seed and source.tokens.seeds is not None

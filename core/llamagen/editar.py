@@ -18,9 +18,10 @@ from typing import Callable, Sequence
 
 import torch
 
-from .llamagen_generate import Condition, ProgressFn, as_scale_tensor, decode_from_prefix, default_picker
-from .llamagen_gpt import GPTConfig, LlamaGenGPT, grid_cells, prefix_causal_mask, rope_for_cells
-from .sampling import SamplingSettings
+from ..condition import Condition
+from ..sampling import SamplingSettings
+from .generate import ProgressFn, as_scale_tensor, decode_from_prefix, default_picker
+from .gpt import GPTConfig, LlamaGenGPT, grid_cells, prefix_causal_mask, rope_for_cells
 
 # Prompt templates EditAR was trained with, per task.
 TASK_TEMPLATES = {

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config_io import ConfigIO
-from .infinity_scales import reference_grid
+from ..config_io import ConfigIO
+from .scales import reference_grid
 
 # Buffers that official files may carry but that the model derives itself (the original pops them too).
 DERIVED_KEYS = ("lvl_1L", "attn_bias_for_masking", "Infinity_visible_kvlen", "Infinity_invisible_qlen")

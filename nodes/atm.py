@@ -4,14 +4,14 @@ from __future__ import annotations
 import torch
 
 from ..core import decode_tokens_to_images
-from ..core.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings, atm_edit, build_source_cache, naive_edit
 from ..core.grid_image import labelled_grid
 from ..core.images import grid_to_mask, mask_to_grid, model_to_comfy
+from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings, atm_edit, build_source_cache, naive_edit
 from ..core.records import TokenBatch
 from ..core.sampling import SamplingSettings
 from ..core.sweeps import expand, parse_values, run_sweep
 from . import comfy_bridge as bridge
-from .llamagen_nodes import sampling_inputs
+from .generate import sampling_inputs
 from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY
 
 METHODS = ["atm", "naive"]

@@ -26,10 +26,10 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .infinity_generate import (BitTokens, InfinitySampling, ProgressFn, check_tokens_fit, run_scales,
+from ..condition import Condition
+from .generate import (BitTokens, InfinitySampling, ProgressFn, check_tokens_fit, run_scales,
                                 teacher_forced)
-from .infinity_model import InfinityTransformer
-from .llamagen_generate import Condition
+from .model import InfinityTransformer
 
 # Defaults chosen by measurement on ShapesEdit's validation cases with the embedded Infinity-architecture model
 # (README "AREdit defaults"): reuse no scale wholesale, and resample a bit only when the target prompt lowers

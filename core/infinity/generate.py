@@ -18,11 +18,11 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..condition import Condition
+from ..sampling import counter_uniform
 from .bsq import bits_to_codes, up
-from .infinity_model import InfinityTransformer, rope_table
-from .infinity_scales import total_tokens
-from .llamagen_generate import Condition
-from .sampling import counter_uniform
+from .model import InfinityTransformer, rope_table
+from .scales import total_tokens
 
 # pick(scale, p1 [B, n, d] fp32 = P(bit = 1) after CFG/tau, sampled [B, n, d] bool) -> bits [B, n, d] bool
 BitPicker = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config_io import ConfigIO
+from ..config_io import ConfigIO
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config_io import ConfigIO
+from ..config_io import ConfigIO
 from .bsq import bits_to_codes, quantize_multiscale, up
 
 # Buffers of the quantiser that the file may carry and this module derives (the bit-weight vector).

@@ -31,10 +31,11 @@ from typing import Sequence
 
 import torch
 
-from .llamagen_generate import Condition, ProgressFn, decode_tokens, default_picker
-from .llamagen_gpt import LlamaGenGPT
-from .records import TokenBatch
-from .sampling import SamplingSettings, counter_uniform, filter_logits, gumbel_noise
+from ..condition import Condition
+from ..records import TokenBatch
+from ..sampling import SamplingSettings, counter_uniform, filter_logits, gumbel_noise
+from .generate import ProgressFn, decode_tokens, default_picker
+from .gpt import LlamaGenGPT
 
 FALLBACKS = ("greedy", "sample")
 CANDIDATE_MODES = ("distinct", "sampled")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from .images import comfy_to_model
-from .infinity_generate import BitTokens, summed_codes, vae_bits_to_tokens, vae_schedule
-from .infinity_scales import RESOLUTIONS, STRIDE, image_size_for, schedule_for_image
-from .infinity_vae import BSQVAE
+from ..images import comfy_to_model
+from .generate import BitTokens, summed_codes, vae_bits_to_tokens, vae_schedule
+from .scales import RESOLUTIONS, STRIDE, image_size_for, schedule_for_image
+from .vae import BSQVAE
 
 
 def vae_patchify(vae: BSQVAE) -> bool:

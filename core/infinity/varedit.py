@@ -25,15 +25,15 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..condition import Condition
+from ..images import _resize
 from .aredit import region_per_scale
 from .bsq import quantize_multiscale
-from .images import _resize
-from .infinity_generate import (BitTokens, InfinitySampling, Prefix, ProgressFn, per_row, run_scales,
+from .generate import (BitTokens, InfinitySampling, Prefix, ProgressFn, per_row, run_scales,
                                 vae_bits_to_tokens, vae_schedule)
-from .infinity_model import InfinityTransformer, _angles, scale_positions
-from .infinity_scales import TEMPLATES, total_tokens
-from .infinity_vae import BSQVAE
-from .llamagen_generate import Condition
+from .model import InfinityTransformer, _angles, scale_positions
+from .scales import TEMPLATES, total_tokens
+from .vae import BSQVAE
 
 # The paper and the function signature use cfg 4.0 / tau 0.5; the demo script uses 3.0 / 0.1 (and its
 # main() 3.0 / 1.0). We follow the paper: it is what the reported numbers were measured with.
@@ -113,7 +113,7 @@ def source_prefix(model: InfinityTransformer, tokens: torch.Tensor, schedule: Se
 def canvas(image: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """ComfyUI IMAGE [B, H, W, C] -> ([B, 3, size, size] in [-1, 1], (H, W)): pasted at the top left of a
     white square, resized with Lanczos (VAREdit's preprocessing)."""
-    from .images import comfy_to_model
+    from ..images import comfy_to_model
 
     if image.dim() == 3:
         image = image[None]

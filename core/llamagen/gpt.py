@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config_io import ConfigIO
+from ..config_io import ConfigIO
 
 
 def _round_up(x: int, multiple: int) -> int:

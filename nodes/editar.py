@@ -4,16 +4,16 @@ from __future__ import annotations
 import torch
 
 from ..core import decode_tokens_to_images, encode_images
+from ..core.condition import Condition
 from ..core.grid_image import labelled_grid
 from ..core.images import model_to_comfy
-from ..core.sweeps import MAX_SWEEP_ROWS, parse_values
-from ..core.editar import TASK_TEMPLATES, EditARGPT, editar_generate, task_prompt
 from ..core.images import comfy_to_model, mask_to_grid
-from ..core.llamagen_generate import Condition
+from ..core.llamagen.editar import TASK_TEMPLATES, EditARGPT, editar_generate, task_prompt
 from ..core.records import TokenBatch
 from ..core.sampling import SamplingSettings
+from ..core.sweeps import MAX_SWEEP_ROWS, parse_values
 from . import comfy_bridge as bridge
-from .llamagen_nodes import sampling_inputs
+from .generate import sampling_inputs
 from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY
 
 

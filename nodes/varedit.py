@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import torch
 
+from ..core.condition import Condition
 from ..core.grid_image import labelled_grid
 from ..core.images import model_to_comfy
-from ..core.infinity_codec import bits_to_images
-from ..core.infinity_generate import InfinitySampling
-from ..core.infinity_model import InfinityTransformer
-from ..core.infinity_scales import scale_schedule
-from ..core.infinity_vae import BSQVAE
-from ..core.llamagen_generate import Condition
+from ..core.infinity.codec import bits_to_images
+from ..core.infinity.generate import InfinitySampling
+from ..core.infinity.model import InfinityTransformer
+from ..core.infinity.scales import scale_schedule
+from ..core.infinity.vae import BSQVAE
+from ..core.infinity.varedit import DEFAULT_CFG, DEFAULT_TAU, SIZES, canvas, crop_back, mask_canvas, varedit_edit
 from ..core.sweeps import MAX_SWEEP_ROWS, parse_values
-from ..core.varedit import DEFAULT_CFG, DEFAULT_TAU, SIZES, canvas, crop_back, mask_canvas, varedit_edit
 from . import comfy_bridge as bridge
-from .llamagen_nodes import MAX_SEED
+from .types import MAX_SEED
 from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY
 
 

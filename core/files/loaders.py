@@ -11,7 +11,12 @@ import re
 
 import torch
 
-from . import editar, infinity_model, infinity_vae, llamagen_gpt, llamagen_vq, word_encoder
+from ..infinity import model as infinity_model
+from ..infinity import vae as infinity_vae
+from ..llamagen import editar
+from ..llamagen import gpt as llamagen_gpt
+from ..llamagen import vq as llamagen_vq
+from ..text import word_encoder
 from .checkpoints import CheckpointError, load_strict, read_any, read_file, save_safetensors
 
 ARCH_KEY = "ar_edit.arch"

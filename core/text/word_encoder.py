@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config_io import ConfigIO
-from .text_encoders import TextEmbedding, to_llamagen_layout, trim_right_padded, validate_prompts
+from ..config_io import ConfigIO
+from .encoders import TextEmbedding, to_llamagen_layout, trim_right_padded, validate_prompts
 
 PAD, FIRST_WORD = 0, 1
 

@@ -17,17 +17,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import shapes_world as world
-from .aredit import AREditSettings, aredit_edit, build_source
-from .atm import ATMSettings, atm_edit, build_source_cache, naive_edit
-from .bsq import bits_to_codes, up
-from .infinity_generate import BitTokens, InfinitySampling
-from .infinity_generate import generate as infinity_generate
-from .infinity_scales import scale_schedule
-from .llamagen_generate import Condition, generate
-from .llamagen_vq import to_unit_range
-from .records import TokenBatch
-from .sampling import SamplingSettings
+from ..condition import Condition
+from ..infinity.aredit import AREditSettings, aredit_edit, build_source
+from ..infinity.bsq import bits_to_codes, up
+from ..infinity.generate import BitTokens, InfinitySampling
+from ..infinity.generate import generate as infinity_generate
+from ..infinity.scales import scale_schedule
+from ..llamagen.atm import ATMSettings, atm_edit, build_source_cache, naive_edit
+from ..llamagen.generate import generate
+from ..llamagen.vq import to_unit_range
+from ..records import TokenBatch
+from ..sampling import SamplingSettings
+from . import world
 
 # cfg chosen on validation captions (seed 30,000; 1.5: 95.7%, 2.0: 94.3%, 2.5: 89.7% parse correctly), not on
 # the benchmark's own captions.

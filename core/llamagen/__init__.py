@@ -1,0 +1,1 @@
+"""LlamaGen family: next-token GPT, VQ tokenizer, KV-cached decoding, and its editors (ATM, EditAR)."""

@@ -1,0 +1,130 @@
+"""Generation nodes: LlamaGen next-token sampling and Infinity next-scale sampling, with the widgets they share."""
+from __future__ import annotations
+
+import torch
+
+from ..core.infinity.generate import InfinitySampling, generate as infinity_generate
+from ..core.infinity.model import InfinityTransformer
+from ..core.infinity.scales import RESOLUTIONS, TEMPLATES, scale_schedule
+from ..core.llamagen.generate import generate
+from ..core.records import TokenBatch
+from ..core.sampling import SamplingSettings
+from ..core.sweeps import parse_values
+from . import comfy_bridge as bridge
+from .checks import infinity_model
+from .types import AR_CONDITIONING, AR_MODEL, AR_TOKENS, CATEGORY, MAX_SEED
+
+
+def sampling_inputs(cfg_default: float = 7.5) -> dict:
+    """Widgets every sampler node shares (LlamaGen t2i defaults)."""
+    return {
+        "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
+        "cfg_scale": ("FLOAT", {"default": cfg_default, "min": 0.0, "max": 30.0, "step": 0.1,
+                      "tooltip": "classifier-free guidance; 1 = off"}),
+        "temperature": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 5.0, "step": 0.01, "tooltip": "0 = greedy"}),
+        "top_k": ("INT", {"default": 1000, "min": 0, "max": 65536, "tooltip": "0 = off"}),
+        "top_p": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "1 = off"}),
+    }
+
+
+class Generate:
+    DESCRIPTION = ("Samples image tokens with the AR model (static KV cache, CFG). batch_size images per "
+                   "prompt with seeds seed, seed+1, ...; the output can be decoded or used as an edit source.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        s = sampling_inputs()
+        return {"required": {
+            "model": (AR_MODEL,),
+            "conditioning": (AR_CONDITIONING,),
+            "seed": s["seed"],
+            "batch_size": ("INT", {"default": 1, "min": 1, "max": 64}),
+            "cfg_scale": s["cfg_scale"], "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
+        }}
+
+    RETURN_TYPES = (AR_TOKENS,)
+    RETURN_NAMES = ("tokens",)
+    FUNCTION = "generate"
+    CATEGORY = f"{CATEGORY}/sampling"
+
+    def generate(self, model, conditioning, seed, batch_size, cfg_scale, temperature, top_k, top_p):
+        if isinstance(model.module, InfinityTransformer):
+            raise ValueError("this is an Infinity model: use the AR Infinity Generate node (it has the resolution, "
+                             "aspect ratio and per-scale settings Infinity needs)")
+        settings = SamplingSettings(cfg_scale, temperature, top_k, top_p).validate()
+        gpt = model.load()
+        cond = conditioning.repeat_interleave(batch_size).to(gpt.device)
+        seeds = torch.tensor([seed + i for _ in range(conditioning.batch) for i in range(batch_size)], dtype=torch.int64)
+        n = gpt.cfg.num_image_tokens
+        tokens = generate(gpt, cond, settings, seeds, progress=bridge.progress(n))
+        g = gpt.cfg.grid_size
+        return (TokenBatch(tokens.view(-1, g, g), "generated", cond, seeds.to(tokens.device), settings,
+                           gpt.cfg.downsample),)
+
+
+ASPECTS = ["1:1"] + [f"{r}" for r in sorted(TEMPLATES) if r != 1.0]
+
+
+def _aspect(value: str) -> float:
+    return 1.0 if value == "1:1" else float(value)
+
+
+def _per_scale(text: str, fallback: float, name: str) -> float | tuple[float, ...]:
+    return fallback if not text.strip() else tuple(parse_values(text, float, name))
+
+
+def infinity_sampling_inputs() -> dict:
+    return {
+        "cfg": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip": "guidance; 1 = off (2B: 3-4)"}),
+        "tau": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 5.0, "step": 0.01, "tooltip": "temperature of the bit logits"}),
+        "top_p": ("FLOAT", {"default": 0.97, "min": 0.01, "max": 1.0, "step": 0.01,
+                  "tooltip": "a bit whose minority probability is <= 1 - top_p takes the majority value; 1 = off"}),
+        "cfg_per_scale": ("STRING", {"default": "", "tooltip": "optional: one cfg per scale, coarse to fine "
+                                     "(comma list); empty = cfg everywhere"}),
+        "tau_per_scale": ("STRING", {"default": "", "tooltip": "optional: one tau per scale; empty = tau everywhere"}),
+    }
+
+
+def _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale) -> InfinitySampling:
+    return InfinitySampling(_per_scale(cfg_per_scale, cfg, "cfg_per_scale"), _per_scale(tau_per_scale, tau, "tau_per_scale"),
+                            top_p).validate()
+
+
+class InfinityGenerate:
+    DESCRIPTION = ("Generates with an Infinity model, scale by scale (KV cache across scales, CFG on logits, per-bit "
+                   "sampling). batch_size images per prompt with seeds seed, seed+1, ...; the tokens keep their "
+                   "probabilities, so they serve as an AREdit source at no extra cost.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (AR_MODEL,),
+            "conditioning": (AR_CONDITIONING, {"tooltip": "from AR Text Encode with this model connected"}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
+            "batch_size": ("INT", {"default": 1, "min": 1, "max": 64}),
+            "resolution": ([str(r) for r in RESOLUTIONS], {"default": "1024",
+                           "tooltip": "resolution tier: 256 / 512 / 768 / 1024 px (7 / 10 / 12 / 13 scales); "
+                                      "48 px (3 scales, square) for the embedded ShapesWorld model"}),
+            "aspect_ratio": (ASPECTS, {"default": "1:1", "tooltip": "height / width of the template"}),
+            **infinity_sampling_inputs(),
+        }, "optional": {
+            "negative": (AR_CONDITIONING, {"tooltip": "a negative prompt for guidance instead of the learned "
+                                           "null text (AR Text Encode with the model connected)"}),
+        }}
+
+    RETURN_TYPES = (AR_TOKENS,)
+    RETURN_NAMES = ("tokens",)
+    FUNCTION = "generate"
+    CATEGORY = f"{CATEGORY}/sampling"
+
+    def generate(self, model, conditioning, seed, batch_size, resolution, aspect_ratio, cfg, tau, top_p,
+                 cfg_per_scale, tau_per_scale, negative=None):
+        sampling = _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
+        net = infinity_model(model)
+        schedule = scale_schedule(int(resolution), _aspect(aspect_ratio))
+        cond = conditioning.repeat_interleave(batch_size).to(net.device)
+        seeds = torch.tensor([seed + i for _ in range(conditioning.batch) for i in range(batch_size)], dtype=torch.int64)
+        if negative is not None and negative.batch not in (1, conditioning.batch):
+            raise ValueError(f"{negative.batch} negative prompts for {conditioning.batch} prompts: give 1 or one each")
+        neg = None if negative is None else negative.repeat_interleave(batch_size if negative.batch > 1 else 1)
+        return (infinity_generate(net, cond, schedule, sampling, seeds, progress=bridge.progress(len(schedule)), negative=neg),)

@@ -1,0 +1,63 @@
+"""Tokenizer nodes: images to tokens (VQ codes or Infinity's multi-scale bits) and back."""
+from __future__ import annotations
+
+from ..core import decode_tokens_to_images, encode_images
+from ..core.images import RESIZE_MODES, comfy_to_model, model_to_comfy
+from ..core.infinity.codec import bits_to_images, image_to_bits
+from ..core.infinity.generate import BitTokens
+from ..core.infinity.vae import BSQVAE
+from ..core.records import TokenBatch
+from . import comfy_bridge as bridge
+from .types import AR_TOKENIZER, AR_TOKENS, CATEGORY
+
+
+class ImageToTokens:
+    DESCRIPTION = ("Encodes images into tokens (a real photo as an edit source). LlamaGen VQ: a size x size square; "
+                   "Infinity VAE: size is the resolution tier (256/512/1024) and the aspect ratio picks the nearest "
+                   "template. Resize: center_crop (cover, cut the centre), stretch, or none (sizes must fit).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "tokenizer": (AR_TOKENIZER,),
+            "image": ("IMAGE",),
+            "size": ("INT", {"default": 512, "min": 0, "max": 4096, "step": 16,
+                     "tooltip": "LlamaGen: square side in pixels (the AR model's resolution; 0 = keep). "
+                                "Infinity: resolution tier 256, 512, 768 or 1024 (48 for the embedded model)"}),
+            "resize": (list(RESIZE_MODES), {"default": "center_crop"}),
+        }}
+
+    RETURN_TYPES = (AR_TOKENS,)
+    RETURN_NAMES = ("tokens",)
+    FUNCTION = "encode"
+    CATEGORY = f"{CATEGORY}/tokenizer"
+
+    def encode(self, tokenizer, image, size, resize):
+        if isinstance(tokenizer.module, BSQVAE):
+            return (image_to_bits(tokenizer.load(), image, size, resize),)
+        vq = tokenizer.load()
+        tokens = encode_images(vq, comfy_to_model(image, size or None, resize, vq.downsample))
+        return (TokenBatch(tokens, "encoded", stride=vq.downsample),)
+
+
+class TokensToImage:
+    DESCRIPTION = "Decodes VQ tokens into images."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"tokenizer": (AR_TOKENIZER,), "tokens": (AR_TOKENS,)}}
+
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    FUNCTION = "decode"
+    CATEGORY = f"{CATEGORY}/tokenizer"
+
+    def decode(self, tokenizer, tokens):
+        is_vae, is_bits = isinstance(tokenizer.module, BSQVAE), isinstance(tokens, BitTokens)
+        if is_vae != is_bits:
+            raise ValueError("the tokens come from " + ("Infinity" if is_bits else "LlamaGen") + " but the tokenizer is "
+                             + ("Infinity's BSQ VAE" if is_vae else "a LlamaGen VQ") + ": load the matching tokenizer")
+        if is_vae:
+            return (model_to_comfy(bits_to_images(tokenizer.load(), tokens)).to(bridge.output_device()),)
+        images = decode_tokens_to_images(tokenizer.load(), tokens.tokens)
+        return (model_to_comfy(images).to(bridge.output_device()),)
