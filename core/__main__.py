@@ -149,7 +149,8 @@ def _demo_random(args) -> int:
 def _convert(args) -> int:
     from .files.loaders import convert_to_safetensors
 
-    dst = convert_to_safetensors(args.src, args.dst, precision=args.precision, image_size=args.image_size)
+    dst = convert_to_safetensors(args.src, args.dst, precision=args.precision, image_size=args.image_size,
+                                 n_head=args.n_head)
     print(f"wrote {dst}")
     return 0
 
@@ -177,6 +178,8 @@ def main(argv=None) -> int:
     c.add_argument("dst", nargs="?")
     c.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default=None)
     c.add_argument("--image-size", type=int, default=None)
+    c.add_argument("--n-head", type=int, default=None,
+                   help="LlamaGen: attention heads, for a file whose width x layers matches no preset")
     args = p.parse_args(argv)
     try:
         return {"demo": _demo, "convert": _convert}[args.cmd](args)

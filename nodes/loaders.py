@@ -40,6 +40,10 @@ class ModelLoader:
             "image_size": (["auto", "256", "384", "512", "768", "1024"], {"default": "auto",
                            "tooltip": "LlamaGen: resolution the model was trained for; auto reads it from the "
                                       "file. Infinity: ignored (its generate node picks the resolution)"}),
+        }, "optional": {
+            "n_head": ("INT", {"default": 0, "min": 0, "max": 256,
+                       "tooltip": "LlamaGen only: attention heads of a custom-size file that matches no official "
+                                  "size and does not store them (0 = read from the file or the official size)"}),
         }}
 
     RETURN_TYPES = (AR_MODEL,)
@@ -47,12 +51,12 @@ class ModelLoader:
     FUNCTION = "load"
     CATEGORY = f"{CATEGORY}/loaders"
 
-    def load(self, model_name, precision, image_size):
+    def load(self, model_name, precision, image_size, n_head=0):
         path = _model_path("autoregressive", model_name)
         device = bridge.torch_device()
         dtype = loaders.resolve_dtype(precision, device)  # chosen for the compute device, stored offloaded
         module = loaders.load_gpt(path, image_size=_image_size_option(image_size), precision=dtype,
-                                  device=bridge.offload_device())
+                                  device=bridge.offload_device(), n_head=n_head or None)
         return (bridge.ManagedModel(module, model_name, device),)
 
 

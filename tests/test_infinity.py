@@ -146,6 +146,38 @@ def test_vae_checkpoint_round_trip(tmp_path, plain_names):
         loaders.load_vq(tmp_path / "bad.pth")
 
 
+class _OfficialStyleVAE(torch.nn.Module):
+    """Registers modules the way the official BSQ VAE does, including `self.quantize = self.quantizer`, so its
+    state_dict() is written exactly as the official training code writes it (the alias repeats every key)."""
+
+    def __init__(self, vae: BSQVAE):
+        super().__init__()
+        self.encoder, self.decoder = vae.encoder, vae.decoder
+        self.quantizer = torch.nn.Module()
+        self.quantizer.lfq = torch.nn.Module()
+        self.quantizer.lfq.register_buffer("mask", 2 ** torch.arange(vae.cfg.bits - 1, -1, -1))
+        self.quantize = self.quantizer
+
+
+def test_vae_file_with_the_official_quantizer_alias_loads(tmp_path):
+    vae = tiny_infinity_vae()
+    official = _OfficialStyleVAE(vae).state_dict()
+    assert "quantize.lfq.mask" in official and "quantizer.lfq.mask" in official
+    torch.save({"vae": official}, tmp_path / "vae.pth")
+    loaded = loaders.load_vq(tmp_path / "vae.pth")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    torch.testing.assert_close(loaded.encode_latent(x), vae.encode_latent(x))
+    # an alias that is not a copy of its twin, or has no twin, is named, never silently dropped
+    bad = dict(official, **{"quantize.lfq.mask": official["quantize.lfq.mask"] + 1})
+    torch.save({"vae": bad}, tmp_path / "differs.pth")
+    with pytest.raises(CheckpointError, match="'quantize.lfq.mask' differs from 'quantizer.lfq.mask'"):
+        loaders.load_vq(tmp_path / "differs.pth")
+    orphan = dict(official, **{"quantize.lfq.extra": torch.zeros(2)})
+    torch.save({"vae": orphan}, tmp_path / "orphan.pth")
+    with pytest.raises(CheckpointError, match="'quantize.lfq.extra' has no 'quantizer.lfq.extra' twin"):
+        loaders.load_vq(tmp_path / "orphan.pth")
+
+
 def test_vae_official_layout():
     with torch.device("meta"):
         v = BSQVAE(BSQVAEConfig.preset("infinity-vae-d32"))

@@ -57,13 +57,25 @@ def test_multiscale_residual_identity_and_bits():
 
 
 def test_next_scale_inputs_are_the_downsampled_running_sum():
+    import torch.nn.functional as F
+
     torch.manual_seed(1)
     schedule = [(1, 1), (2, 2), (4, 4)]
     bits, _ = quantize_multiscale(torch.randn(1, 8, 4, 4), schedule)
     inputs = next_scale_inputs(bits, schedule)
     assert [tuple(x.shape[-2:]) for x in inputs] == [(2, 2), (4, 4)]
     torch.testing.assert_close(inputs[1], codes_from_bits(bits[:2], (4, 4)))
-    torch.testing.assert_close(inputs[0], down(up(bits_to_codes(bits[0]), (4, 4)), (2, 2)))
+    torch.testing.assert_close(inputs[0], down(up(bits_to_codes(bits[0]), (4, 4)), (2, 2)))  # a constant
+    # between scales that do not divide, the rule shows: trilinear with one frame (the official trainer's and
+    # sampler's), the same rule generation feeds the transformer with, not the quantiser's area rule
+    schedule = [(1, 1), (2, 2), (3, 3), (4, 4)]
+    bits, _ = quantize_multiscale(torch.randn(1, 8, 4, 4), schedule)
+    summed = codes_from_bits(bits[:2], (4, 4))
+    tri = F.interpolate(summed[:, :, None], size=(1, 3, 3), mode="trilinear")[:, :, 0]
+    torch.testing.assert_close(next_scale_inputs(bits, schedule)[1], tri)
+    assert not torch.allclose(tri, down(summed, (3, 3)))
+    from ar_edit_pack.core.infinity.generate import _next_input
+    torch.testing.assert_close(_next_input(summed, (3, 3), False), tri.flatten(2).transpose(1, 2))
     with pytest.raises(ValueError, match="schedule ends"):
         quantize_multiscale(torch.randn(1, 8, 5, 5), schedule)
 

@@ -72,6 +72,30 @@ def test_rope_matches_complex_rotation_and_zero_prefix():
         torch.testing.assert_close(out[0, prefix + cell], ref, atol=1e-5, rtol=1e-5)
 
 
+def test_head_count_of_a_custom_size_file_is_stated_never_guessed(tmp_path):
+    # width 128 x 2 layers matches no preset; with 4 heads a 64-wide-head guess (2 heads) gives wrong logits
+    model = tiny_gpt(dim=128, n_head=4)
+    path = save_official_pt(model, str(tmp_path / "custom_64.pt"))
+    with pytest.raises(CheckpointError, match="matches no LlamaGen preset.*n_head"):
+        loaders.load_gpt(path, precision="fp32")
+    cond = caption_condition(model.cfg, 2)
+    tokens = torch.randint(0, model.cfg.vocab_size, (2, model.cfg.num_image_tokens))
+    loaded = loaders.load_gpt(path, precision="fp32", n_head=4)
+    assert loaded.cfg.n_head == 4
+    torch.testing.assert_close(teacher_forced_logits(loaded, cond, tokens), teacher_forced_logits(model, cond, tokens))
+    with pytest.raises(CheckpointError, match="does not divide"):
+        loaders.load_gpt(path, n_head=3)
+    # converted files (and our own saves) store the count: no option needed, a contradicting one is refused
+    from ar_edit_pack.core.__main__ import main
+    assert main(["convert", path, str(tmp_path / "custom.safetensors"), "--n-head", "4"]) == 0
+    converted = loaders.load_gpt(tmp_path / "custom.safetensors", precision="fp32")
+    torch.testing.assert_close(teacher_forced_logits(converted, cond, tokens), teacher_forced_logits(model, cond, tokens))
+    with pytest.raises(CheckpointError, match="stores n_head 4, but n_head 2 was given"):
+        loaders.load_gpt(tmp_path / "custom.safetensors", n_head=2)
+    # a preset's shape needs nothing stated
+    assert loaders.load_gpt(save_official_pt(tiny_gpt(), str(tmp_path / "tiny_64.pt"))).cfg.n_head == 4
+
+
 @pytest.mark.parametrize("fmt", ["pt-model", "pt-module", "pt-state_dict", "pt-bare", "safetensors"])
 def test_checkpoint_round_trip_gives_identical_logits(tmp_path, fmt):
     model = tiny_gpt()

@@ -77,9 +77,10 @@ def _expect(arch: str, wanted: str, path: str) -> None:
 
 
 def load_gpt(path: str | os.PathLike, image_size: int | None = None, precision: str | torch.dtype = "auto",
-             device: torch.device | str = "cpu") -> llamagen_gpt.LlamaGenGPT:
+             device: torch.device | str = "cpu", n_head: int | None = None) -> llamagen_gpt.LlamaGenGPT:
     """Load a LlamaGen GPT (t2i or c2i) from `.pt/.pth/.safetensors`. image_size None = from metadata, else
-    from the file name, else 512 (t2i) / 256 (c2i)."""
+    from the file name, else 512 (t2i) / 256 (c2i). n_head None = from metadata, else from the preset of the
+    file's (width, layers); a file of another shape needs it (an error says so)."""
     path = os.fspath(path)
     state, meta = read_any(path)
     arch = detect_architecture(state, meta)
@@ -96,10 +97,13 @@ def load_gpt(path: str | os.PathLike, image_size: int | None = None, precision: 
         cfg = llamagen_gpt.GPTConfig.from_dict(json.loads(meta[CONFIG_KEY]))
         if image_size:
             cfg = cfg.with_image_size(image_size)
+        if n_head and n_head != cfg.n_head:
+            raise CheckpointError(f"{os.path.basename(path)} stores n_head {cfg.n_head}, but n_head {n_head} was "
+                                  f"given: leave n_head unset (0 on the node) for files that store it")
     else:
         size = image_size or image_size_from_name(path)
         try:
-            cfg = llamagen_gpt.config_from_state_dict(state, image_size=size or 512)
+            cfg = llamagen_gpt.config_from_state_dict(state, image_size=size or 512, n_head=n_head or None)
         except ValueError as e:
             raise CheckpointError(f"{os.path.basename(path)}: {e}") from e
         if size is None and cfg.model_type == "c2i":
@@ -159,7 +163,11 @@ def _build_infinity_vae(state, meta, path, precision, device) -> infinity_vae.BS
     cfg = _config(meta, state, infinity_vae.BSQVAEConfig, infinity_vae.config_from_state_dict, name)
     with torch.device("meta"):
         model = infinity_vae.BSQVAE(cfg)
-    load_strict(model, infinity_vae.adapt_state_dict(state, set(model.state_dict())), f"Infinity VAE {name}")
+    try:
+        state = infinity_vae.adapt_state_dict(state, set(model.state_dict()))
+    except ValueError as e:
+        raise CheckpointError(f"Infinity VAE {name}: {e}") from e
+    load_strict(model, state, f"Infinity VAE {name}")
     return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
 
 
@@ -208,15 +216,16 @@ def save_model(model, path: str | os.PathLike, extra_metadata: dict | None = Non
 
 
 def convert_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike | None = None, precision: str | None = None,
-                           image_size: int | None = None) -> str:
-    """Convert an official `.pt` checkpoint to `.safetensors` (weights only, config in metadata).
-    The source is validated by a strict load first; it is never modified."""
+                           image_size: int | None = None, n_head: int | None = None) -> str:
+    """Convert an official `.pt` checkpoint to `.safetensors` (weights only, config in metadata, so the head
+    count and image size travel with the file). The source is validated by a strict load first; it is never
+    modified."""
     src = os.fspath(src)
     dst = os.fspath(dst) if dst else os.path.splitext(src)[0] + ".safetensors"
     if os.path.abspath(dst) == os.path.abspath(src):
         raise ValueError("destination equals source")
     model = load_model(src, precision=precision or "fp32", device="cpu",
-                       **({"image_size": image_size} if image_size else {}))
+                       **({"image_size": image_size} if image_size else {}), **({"n_head": n_head} if n_head else {}))
     if precision:
         model = model.to(resolve_dtype(precision, "cpu"))
     save_model(model, dst, {"ar_edit.source_file": os.path.basename(src)})

@@ -4,7 +4,7 @@ A latent z [B, d, H, W] is coded scale by scale: at scale k the running residual
 (h_k, w_k) and quantised to q_k = sign(r) / sqrt(d) per channel (bit = r > 0); q_k is upsampled
 (bilinear = Infinity's trilinear with one frame) to (H, W) and subtracted from the residual. The decoder
 receives the sum of the upsampled codes. The transformer's input for scale k + 1 is that running sum
-area-downsampled to (h_{k+1}, w_{k+1}).
+downsampled bilinearly (trilinear with one frame, as the official trainer and sampler do) to (h_{k+1}, w_{k+1}).
 """
 from __future__ import annotations
 
@@ -49,12 +49,12 @@ def codes_from_bits(bits: list[torch.Tensor], final_hw: tuple[int, int]) -> torc
 
 
 def next_scale_inputs(bits: list[torch.Tensor], schedule: list[tuple[int, int]]) -> list[torch.Tensor]:
-    """Teacher-forcing inputs: for k = 1..K-1 the running sum of codes up to k - 1, area-downsampled to
-    scale k. -> list of [B, d, h_k, w_k] (scale 0 is predicted from the start token, not listed)."""
+    """Teacher-forcing inputs: for k = 1..K-1 the running sum of codes up to k - 1, bilinearly downsampled to
+    scale k (the transformer's input rule, not the quantiser's area rule). -> list of [B, d, h_k, w_k] (scale 0 is predicted from the start token, not listed)."""
     final = schedule[-1]
     summed, inputs = None, []
     for k in range(1, len(schedule)):
         q = up(bits_to_codes(bits[k - 1]), final)
         summed = q if summed is None else summed + q
-        inputs.append(down(summed, schedule[k]))
+        inputs.append(F.interpolate(summed, size=schedule[k], mode="bilinear", align_corners=False))
     return inputs

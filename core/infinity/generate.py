@@ -131,8 +131,8 @@ def summed_codes(bits: Sequence[torch.Tensor], patchify: bool) -> torch.Tensor:
 
 
 def _next_input(summed: torch.Tensor, hw: tuple[int, int], patchify: bool) -> torch.Tensor:
-    """Running sum [B, d', H', W'] -> the next scale's input codes [B, h*w, d]. Bilinear down, as the
-    reference sampler does at inference (training used area; the released weights are run this way)."""
+    """Running sum [B, d', H', W'] -> the next scale's input codes [B, h*w, d]. Bilinear down: the one-frame
+    case of the trilinear interpolation the official trainer and sampler both use."""
     vh, vw = (2 * hw[0], 2 * hw[1]) if patchify else hw
     x = F.interpolate(summed, size=(vh, vw), mode="bilinear", align_corners=False)
     if patchify:

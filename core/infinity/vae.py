@@ -65,10 +65,35 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor]) -> BSQVAEConfig:
     return BSQVAEConfig(ch=ch, ch_mult=ch_mult, num_res_blocks=res, bits=bits)
 
 
-def adapt_state_dict(state: Mapping[str, torch.Tensor], expected: set[str]) -> dict[str, torch.Tensor]:
-    """Drop derived buffers and bring plain conv/norm names to the wrapped ones this module uses."""
+# The official module registers its quantiser twice (`self.quantize = self.quantizer`), so a state_dict()
+# saved from it repeats every quantiser tensor under this prefix.
+ALIAS_PREFIX, QUANTIZER_PREFIX = "quantize.", "quantizer."
+
+
+def _drop_quantizer_alias(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop `quantize.*` keys that repeat their `quantizer.*` twin exactly; anything else under the alias is
+    an error naming the key (it would be weights this module has no place for)."""
     out = {}
     for k, v in state.items():
+        if not k.startswith(ALIAS_PREFIX):
+            out[k] = v
+            continue
+        twin = QUANTIZER_PREFIX + k[len(ALIAS_PREFIX):]
+        if twin not in state:
+            raise ValueError(f"'{k}' has no '{twin}' twin: the official VAE's 'quantize' alias must repeat its "
+                             f"quantizer, this file holds something else under it")
+        other = state[twin]
+        if other.shape != v.shape or not torch.equal(other, v.to(other.dtype)):
+            raise ValueError(f"'{k}' differs from '{twin}' ({tuple(v.shape)} vs {tuple(other.shape)}): the "
+                             f"'quantize' alias must repeat the quantizer exactly")
+    return out
+
+
+def adapt_state_dict(state: Mapping[str, torch.Tensor], expected: set[str]) -> dict[str, torch.Tensor]:
+    """Drop the quantiser alias and derived buffers; bring plain conv/norm names to the wrapped ones this
+    module uses."""
+    out = {}
+    for k, v in _drop_quantizer_alias(state).items():
         if k in DERIVED_KEYS:
             continue
         if k not in expected:

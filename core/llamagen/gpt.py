@@ -99,6 +99,10 @@ GPT_PRESETS: dict[str, dict] = {
 }
 
 
+class HeadCountUnknown(ValueError):
+    """A LlamaGen file of a shape no preset has, with no head count stored or given."""
+
+
 def config_from_state_dict(state: Mapping[str, torch.Tensor], image_size: int, n_head: int | None = None,
                            downsample: int = 16) -> GPTConfig:
     """Read the architecture off the weights. The image size is not stored in official files (RoPE is
@@ -109,8 +113,16 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], image_size: int, n
     layer_ids = {int(m.group(1)) for k in state if (m := re.match(r"layers\.(\d+)\.", k))}
     n_layer = max(layer_ids) + 1 if layer_ids else 0
     if n_head is None:
+        # Official files do not store the head count; a wrong guess would load fine and give wrong logits.
         n_head = next((p["n_head"] for p in GPT_PRESETS.values() if p["dim"] == dim and p["n_layer"] == n_layer), None)
-        n_head = n_head or max(dim // 64, 1)  # every official size but 3B/7B uses 64-wide heads
+        if n_head is None:
+            known = ", ".join(f"{name} ({p['dim']} x {p['n_layer']})" for name, p in GPT_PRESETS.items())
+            raise HeadCountUnknown(
+                f"width {dim} x {n_layer} layers matches no LlamaGen preset ({known}) and the file does not store "
+                f"its head count: give it (load_gpt(..., n_head=N), or the loader node's n_head), or convert the "
+                f"file with `python -m core convert --n-head N` so it is stored")
+    if dim % n_head:
+        raise ValueError(f"n_head {n_head} does not divide the width {dim}")
     head_dim = dim // n_head
     qkv_rows = state["layers.0.attention.wqkv.weight"].shape[0] if n_layer else 3 * dim
     n_kv_head = (qkv_rows - dim) // (2 * head_dim)
