@@ -9,6 +9,10 @@ import time
 from dataclasses import replace
 
 
+EXAMPLE_SOURCE = "a red circle at the top left and a small blue square in the center on a white background"
+EXAMPLE_EDIT = "a red circle at the top left and a small yellow star in the center on a white background"
+
+
 def _demo(args) -> int:
     from .shapes.embedded import EMBEDDED_CHOICES, embedded_path
 
@@ -49,8 +53,8 @@ def _demo_embedded(args) -> int:
 
     t0 = time.time()
     gpt, text, vq = load_embedded()
-    prompt = args.prompt or "a red circle at the top left and a small blue square in the center on a white background"
-    edit = args.edit or "a red circle at the top left and a small yellow star in the center on a white background"
+    prompt = EXAMPLE_SOURCE if args.prompt is None else args.prompt
+    edit = EXAMPLE_EDIT if args.edit is None else args.edit
     settings = SamplingSettings(args.cfg if args.cfg is not None else EMBEDDED_SAMPLING.cfg_scale,
                                 EMBEDDED_SAMPLING.temperature, EMBEDDED_SAMPLING.top_k, EMBEDDED_SAMPLING.top_p)
     atm = ATMSettings(K=args.K, alpha=args.alpha, tau=args.tau,
@@ -80,18 +84,19 @@ def _demo_aredit(args) -> int:
     from .shapes.embedded import load_embedded_infinity
     from .infinity.generate import generate as infinity_generate
     from .infinity.scales import STRIDE
+    from .sampling import seed_tensor
     from .shapes.bench import (EMBEDDED_AREDIT, EMBEDDED_INFINITY_SAMPLING, EMBEDDED_INFINITY_SCHEDULE,
                                infinity_condition)
 
     t0 = time.time()
     model, text, vae = load_embedded_infinity()
-    prompt = args.prompt or "a red circle at the top left and a small blue square in the center on a white background"
-    edit = args.edit or "a red circle at the top left and a small yellow star in the center on a white background"
+    prompt = EXAMPLE_SOURCE if args.prompt is None else args.prompt
+    edit = EXAMPLE_EDIT if args.edit is None else args.edit
     sampling = EMBEDDED_INFINITY_SAMPLING if args.cfg is None else replace(EMBEDDED_INFINITY_SAMPLING, cfg=args.cfg)
     settings = AREditSettings(EMBEDDED_AREDIT.gamma if args.gamma is None else args.gamma,
                               EMBEDDED_AREDIT.threshold if args.threshold is None else args.threshold)
     settings.validate(len(EMBEDDED_INFINITY_SCHEDULE))
-    seeds = torch.tensor([args.seed])
+    seeds = seed_tensor([args.seed])
     tokens = infinity_generate(model, infinity_condition(text, [prompt]), EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
     source = build_source(model, tokens, None)
     result = aredit_edit(model, source, infinity_condition(text, [edit]), settings, seeds)
@@ -155,29 +160,45 @@ def _convert(args) -> int:
     return 0
 
 
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where there is none to show (the help then says what is used)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m core", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("demo", help="run the generation pipeline end to end and write a PNG")
-    d.add_argument("--prompt", default=None, help="source prompt (the embedded model knows only its world's words)")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--edit", default=None, help="edit prompt")
-    d.add_argument("--cfg", type=float, default=None)
-    d.add_argument("--K", type=int, default=150)
-    d.add_argument("--alpha", type=float, default=0.6)
-    d.add_argument("--tau", type=float, default=1.0)
+    fmt = _DefaultsShown
+    d = sub.add_parser("demo", formatter_class=fmt, help="generate and edit with the embedded models, write a PNG",
+                       description="Generate a ShapesWorld image from --prompt, edit it to --edit, and write "
+                                   "demo.png (source | edit | changed tokens) and demo.json to --out.")
+    d.add_argument("--prompt", default=None, help="source prompt in the embedded world's words "
+                   f"(default: {EXAMPLE_SOURCE!r})")
+    d.add_argument("--edit", default=None, help=f"edit prompt (default: {EXAMPLE_EDIT!r})")
+    d.add_argument("--seed", type=int, default=0, help="seed of the source and the edit (0 .. 2**64 - 1)")
+    d.add_argument("--method", choices=["atm", "aredit"], default="atm",
+                   help="atm: Anchor Token Matching on the LlamaGen-architecture models; aredit: AREdit on the "
+                        "Infinity-architecture ones")
+    d.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the embedded models' own)")
+    d.add_argument("--K", type=int, default=150, help="ATM: candidates drawn per token")
+    d.add_argument("--alpha", type=float, default=0.6, help="ATM: how fast the candidate window shrinks")
+    d.add_argument("--tau", type=float, default=1.0, help="ATM: how close a candidate must be to keep the source")
     d.add_argument("--candidates", choices=["distinct", "sampled"], default=None,
                    help="ATM candidate draws (default: sampled for the embedded models, else distinct)")
-    d.add_argument("--method", choices=["atm", "aredit"], default="atm",
-                   help="atm: the LlamaGen-architecture models; aredit: the Infinity-architecture ones")
     d.add_argument("--gamma", type=int, default=None, help="AREdit: scales reused (default: the embedded default)")
-    d.add_argument("--threshold", type=float, default=None, help="AREdit: probability-drop threshold")
-    d.add_argument("--out", default="demo_output")
-    c = sub.add_parser("convert", help="convert an official .pt checkpoint to .safetensors (strictly checked)")
-    c.add_argument("src")
-    c.add_argument("dst", nargs="?")
-    c.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default=None)
-    c.add_argument("--image-size", type=int, default=None)
+    d.add_argument("--threshold", type=float, default=None,
+                   help="AREdit: probability drop that resamples a bit (default: the embedded default)")
+    d.add_argument("--out", default="demo_output", help="folder for demo.png and demo.json")
+    c = sub.add_parser("convert", formatter_class=fmt, help="convert an official .pt checkpoint to .safetensors",
+                       description="Convert a checkpoint to .safetensors with its config in the metadata, after "
+                                   "a strict load; the source file is never changed.")
+    c.add_argument("src", help="the checkpoint to convert")
+    c.add_argument("dst", nargs="?", help="output path (default: next to src, .safetensors)")
+    c.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default=None, help="cast the weights (default: keep)")
+    c.add_argument("--image-size", type=int, default=None, help="LlamaGen: the resolution the model was made for "
+                   "(default: from the file name)")
     c.add_argument("--n-head", type=int, default=None,
                    help="LlamaGen: attention heads, for a file whose width x layers matches no preset")
     args = p.parse_args(argv)

@@ -14,6 +14,29 @@ from dataclasses import dataclass
 import torch
 
 _MASK32 = 0xFFFFFFFF
+SEED_RANGE = 2 ** 64  # seeds are unsigned 64-bit, as ComfyUI's seed widgets allow
+
+
+def seed_tensor(seeds) -> torch.Tensor:
+    """Seeds 0 .. 2**64 - 1 (Python ints, or a tensor already converted) -> int64 [B], bijectively: a seed of
+    2**63 or more is stored as its two's-complement int64, whose low and high 32 bits (all the noise reads)
+    are the seed's own, so every seed gives its own noise and smaller seeds are unchanged."""
+    if isinstance(seeds, torch.Tensor):
+        return seeds.to(torch.int64)
+    out = []
+    for s in seeds:
+        s = int(s)
+        if not 0 <= s < SEED_RANGE:
+            raise ValueError(f"seed {s} is outside 0 .. 2**64 - 1")
+        out.append(s - SEED_RANGE if s >= 2 ** 63 else s)
+    return torch.tensor(out, dtype=torch.int64)
+
+
+def seed_plus(seed: int, i: int) -> int:
+    """The i-th seed after `seed` (a batch's seed, seed + 1, ...), wrapping at 2**64 like the widget's range."""
+    if not 0 <= int(seed) < SEED_RANGE:
+        raise ValueError(f"seed {seed} is outside 0 .. 2**64 - 1")
+    return (int(seed) + i) % SEED_RANGE
 
 
 def _mix32(x: torch.Tensor) -> torch.Tensor:
@@ -56,9 +79,9 @@ class SamplingSettings:
     top_p: float = 1.0  # 1.0 = no nucleus filtering
 
     def validate(self) -> "SamplingSettings":
-        if not (self.cfg_scale >= 0.0):
-            raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
-        if not (self.temperature >= 0.0):
+        if not (0.0 <= self.cfg_scale < float("inf")):
+            raise ValueError(f"cfg_scale must be a number >= 0, got {self.cfg_scale}")
+        if not (0.0 <= self.temperature < float("inf")):
             raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")

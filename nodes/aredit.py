@@ -9,10 +9,11 @@ from ..core.grid_image import labelled_grid
 from ..core.images import fit_image, grid_to_mask, model_to_comfy
 from ..core.infinity.aredit import DEFAULT_GAMMA, DEFAULT_THRESHOLD, AREditSettings, aredit_edit, build_source
 from ..core.infinity.codec import bits_to_images
-from ..core.infinity.generate import BitTokens
-from ..core.sweeps import MAX_SWEEP_ROWS, parse_values
+from ..core.sampling import seed_plus, seed_tensor
+from ..core.infinity.scales import tier_of
+from ..core.sweeps import check_rows, parse_values
 from . import comfy_bridge as bridge
-from .checks import bsq_vae, infinity_model
+from . import checks
 from .generate import _sampling, infinity_sampling_inputs
 from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY, MAX_SEED
 
@@ -36,10 +37,11 @@ class AREditSourceCache:
     CATEGORY = f"{CATEGORY}/editing"
 
     def build(self, model, tokens, cfg, tau, top_p, cfg_per_scale, tau_per_scale, source_conditioning=None):
-        if not isinstance(tokens, BitTokens):
-            raise ValueError("these are LlamaGen tokens: cache them with AR Edit Source Cache (ATM)")
+        node = "AR AREdit Source Cache"
+        tokens = checks.bit_tokens(tokens, node)
         sampling = _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
-        net = infinity_model(model)
+        net = checks.infinity_model(model, node)
+        _check_schedule(net, tokens.schedule)
         cond = None if source_conditioning is None else source_conditioning.to(net.device)
         return (build_source(net, tokens, cond, sampling, progress=bridge.progress(len(tokens.schedule))),)
 
@@ -54,10 +56,18 @@ def aredit_inputs() -> dict:
     }
 
 
-def _region(mask, source):
+def _check_schedule(net, schedule) -> None:
+    """Tokens coded at a tier the model was not trained for would run (slowly) and give nonsense."""
+    if tier_of(schedule) not in net.resolutions:
+        raise ValueError(f"these tokens span {len(schedule)} scales up to {schedule[-1][0]}x{schedule[-1][1]}, a size "
+                         f"this model does not make: encode the image at one of {list(net.resolutions)} "
+                         f"(AR Image to Tokens, size)")
+
+
+def _region(mask, source, node):
     """A MASK drawn on the source image -> the tokens' pixel grid, by the rule images are encoded with
     (cover + centre crop; a no-op for masks the size of the source)."""
-    if mask is None:
+    if checks.mask(mask, node) is None:
         return None
     H, W = source.tokens.grid
     m = mask[None] if mask.dim() == 2 else mask
@@ -67,7 +77,7 @@ def _region(mask, source):
 def _seeds(source, seed, use_source_seed, rows):
     if use_source_seed and source.tokens.seeds is not None:
         return source.tokens.seeds.cpu().repeat(rows // source.batch)
-    return torch.arange(rows, dtype=torch.int64) % source.batch + seed
+    return seed_tensor([seed_plus(seed, i % source.batch) for i in range(rows)])
 
 
 class AREdit:
@@ -97,10 +107,12 @@ class AREdit:
     CATEGORY = f"{CATEGORY}/editing"
 
     def edit(self, model, source, conditioning, gamma, threshold, seed, use_source_seed, mask=None):
-        net = infinity_model(model)
+        node = "AR AREdit Edit"
+        source = checks.aredit_source(source, node)
+        net = checks.infinity_model(model, node)
         settings = AREditSettings(gamma, threshold).validate(len(source.schedule))
         seeds = _seeds(source, seed, use_source_seed, source.batch)
-        result = aredit_edit(net, source, conditioning.to(net.device), settings, seeds, _region(mask, source),
+        result = aredit_edit(net, source, conditioning.to(net.device), settings, seeds, _region(mask, source, node),
                              progress=bridge.progress(len(source.schedule)))
         return (result.tokens,) + _masks(result, [gamma] * source.batch)
 
@@ -138,29 +150,30 @@ class AREditSweep:
 
     def sweep(self, model, tokenizer, source, conditioning, gamma_values, threshold_values, seed_values,
               use_source_seed, columns, mask=None):
-        net = infinity_model(model)
-        vae = bsq_vae(tokenizer)
+        node = "AR AREdit Sweep"
+        source = checks.aredit_source(source, node)
+        net = checks.infinity_model(model, node)
+        vae = checks.bsq_vae(tokenizer, node)
+        from_source = use_source_seed and source.tokens.seeds is not None
+        check_rows({"gamma_values": gamma_values, "threshold_values": threshold_values,
+                    **({} if from_source else {"seed_values": seed_values})}, source.batch)
         gammas = parse_values(gamma_values, int, "gamma_values")
         thresholds = parse_values(threshold_values, float, "threshold_values")
-        from_source = use_source_seed and source.tokens.seeds is not None
         seeds = [None] if from_source else parse_values(seed_values, int, "seed_values")
         combos = list(itertools.product(gammas, seeds, thresholds))  # threshold varies fastest: along a row
-        rows = len(combos) * source.batch
-        if rows > MAX_SWEEP_ROWS:
-            raise ValueError(f"the sweep has {rows} rows (combinations x source images); the limit is {MAX_SWEEP_ROWS}")
         settings = [AREditSettings(g, t).validate(len(source.schedule)) for _ in range(source.batch) for g, _, t in combos]
         idx = torch.arange(source.batch).repeat_interleave(len(combos))
         src = source.index(idx)
         if from_source:
             seed_rows = src.tokens.seeds.cpu()
         else:
-            seed_rows = torch.tensor([s for _ in range(source.batch) for _, s, _ in combos], dtype=torch.int64)
+            seed_rows = seed_tensor([s for _ in range(source.batch) for _, s, _ in combos])
         cond = conditioning.to(net.device)
         if cond.batch not in (1, source.batch):
             raise ValueError(f"target prompts ({cond.batch}) must be 1 or one per source image ({source.batch})")
         if cond.batch > 1:
             cond = cond.index(idx)
-        result = aredit_edit(net, src, cond, settings, seed_rows, _region(mask, source),
+        result = aredit_edit(net, src, cond, settings, seed_rows, _region(mask, source, node),
                              progress=bridge.progress(len(source.schedule)))
         images = model_to_comfy(bits_to_images(vae, result.tokens))
         labels = [f"gamma {g} | thr {t:g}" + ("" if s is None else f" | seed {s}") for _ in range(source.batch)

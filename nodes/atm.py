@@ -8,8 +8,9 @@ from ..core.grid_image import labelled_grid
 from ..core.images import grid_to_mask, mask_to_grid, model_to_comfy
 from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings, atm_edit, build_source_cache, naive_edit
 from ..core.records import TokenBatch
-from ..core.sampling import SamplingSettings
-from ..core.sweeps import expand, parse_values, run_sweep
+from ..core.sampling import SEED_RANGE, SamplingSettings, seed_plus, seed_tensor
+from ..core.sweeps import check_rows, expand, parse_values, run_sweep
+from . import checks
 from . import comfy_bridge as bridge
 from .generate import sampling_inputs
 from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY
@@ -31,9 +32,12 @@ class SourceCacheNode:
     CATEGORY = f"{CATEGORY}/editing"
 
     def build(self, tokens, tokenizer):
-        if not isinstance(tokens, TokenBatch):
-            raise ValueError("these are Infinity tokens: cache them with the AR AREdit Source node")
-        vq = tokenizer.load()
+        node = "AR Edit Source Cache"
+        tokens = checks.llamagen_tokens(tokens, node)
+        vq = checks.vq_tokenizer(tokenizer, node)
+        if tokens.tokens.numel() and int(tokens.tokens.max()) >= vq.cfg.codebook_size:
+            raise ValueError(f"{node}: the tokens use codes up to {int(tokens.tokens.max())} but '{tokenizer.name}' "
+                             f"has {vq.cfg.codebook_size}: use the tokenizer that made them")
         with torch.inference_mode():
             codebook = vq.quantize.codebook().float().to(bridge.torch_device())
         return (build_source_cache(tokens, codebook),)
@@ -63,8 +67,8 @@ def _edit_rows(source, conditioning):
     return conditioning.index(torch.zeros(source.batch, dtype=torch.long))
 
 
-def _region(mask, source):
-    if mask is None:
+def _region(mask, source, node):
+    if checks.mask(mask, node) is None:
         return None
     gh, gw = source.grid
     return mask_to_grid(mask, gh, gw, source.batch, image_size=gh * source.stride if gh == gw else None)
@@ -73,7 +77,7 @@ def _region(mask, source):
 def _seeds(source, seed, use_source_seed):
     if use_source_seed and source.seeds is not None:
         return source.seeds.cpu()
-    return torch.arange(source.batch, dtype=torch.int64) + seed
+    return seed_tensor([seed_plus(seed, i) for i in range(source.batch)])
 
 
 class ATMEdit:
@@ -107,19 +111,21 @@ class ATMEdit:
 
     def edit(self, model, source, conditioning, method, seed, use_source_seed, cfg_scale, temperature, top_k, top_p,
              K, alpha, tau, fallback, mask=None, candidates="distinct"):
+        node = "AR Anchor Token Matching Edit"
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        source = checks.atm_source(source, node)
         sampling = SamplingSettings(cfg_scale, temperature, top_k, top_p).validate()
         atm = ATMSettings(K, alpha, tau, fallback, candidates).validate()
-        gpt = model.load()
+        region = _region(mask, source, node)
+        gpt = checks.llamagen_model(model, node)
         cond = _edit_rows(source, conditioning).to(gpt.device)
         seeds = _seeds(source, seed, use_source_seed)
-        region = _region(mask, source)
         progress = bridge.progress(source.anchors.shape[1])
         if method == "atm":
             result = atm_edit(gpt, source, cond, sampling, atm, seeds, region, progress=progress)
-        elif method == "naive":
-            result = naive_edit(gpt, source, cond, sampling, seeds, region, progress=progress)
         else:
-            raise ValueError(f"method must be one of {METHODS}")
+            result = naive_edit(gpt, source, cond, sampling, seeds, region, progress=progress)
         gh, gw = source.grid
         tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", cond, seeds, sampling, source.stride)
         changed = grid_to_mask(result.changed.view(-1, gh, gw), gh * source.stride, gw * source.stride)
@@ -158,27 +164,35 @@ class ATMSweep:
     def sweep(self, model, tokenizer, source, conditioning, method, tau_values, K_values, alpha_values, seed_values,
               cfg_values, use_source_seed, fallback, temperature, top_k, top_p, columns, mask=None,
               candidates="distinct"):
-        if use_source_seed and source.seeds is not None:
+        node = "AR Anchor Token Matching Sweep"
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        source = checks.atm_source(source, node)
+        vq = checks.vq_tokenizer(tokenizer, node)  # before the sweep runs, not after
+        from_source = use_source_seed and source.seeds is not None
+        check_rows({"tau_values": tau_values, "K_values": K_values, "alpha_values": alpha_values,
+                    "cfg_values": cfg_values, **({} if from_source else {"seed_values": seed_values})}, source.batch)
+        if from_source:
             if source.batch != 1:
                 raise ValueError("use_source_seed sweeps need a single source image; turn it off to sweep seeds")
-            seeds = [int(source.seeds[0])]
+            seeds = [int(source.seeds[0]) % SEED_RANGE]
         else:
             seeds = parse_values(seed_values, int, "seed_values")
         settings, varying = expand(parse_values(K_values, int, "K_values"), parse_values(alpha_values, float, "alpha_values"),
                                    parse_values(tau_values, float, "tau_values"), seeds,
                                    parse_values(cfg_values, float, "cfg_values"), fallback, candidates)
         sampling = SamplingSettings(settings[0].cfg_scale, temperature, top_k, top_p).validate()
-        gpt = model.load()
+        region = _region(mask, source, node)
+        gpt = checks.llamagen_model(model, node)
         cond = _edit_rows(source, conditioning).to(gpt.device)
-        region = _region(mask, source)
         result = run_sweep(gpt, source, cond, sampling, settings, method, region,
                            progress=bridge.progress(source.anchors.shape[1]))
         gh, gw = source.grid
-        images = model_to_comfy(decode_tokens_to_images(tokenizer.load(), result.tokens.view(-1, gh, gw)))
+        images = model_to_comfy(decode_tokens_to_images(vq, result.tokens.view(-1, gh, gw)))
         labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch
         taus = len({s.atm.tau for s in settings})
         grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None))  # tau varies along a row
-        seeds_rows = torch.tensor([s.seed for s in settings] * source.batch)
+        seeds_rows = seed_tensor([s.seed for s in settings] * source.batch)
         tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", None, seeds_rows, sampling, source.stride)
         out = bridge.output_device()
         return (images.to(out), grid.to(out), tokens)

@@ -1,17 +1,154 @@
-"""What each node accepts: checks that a socket carries the model family the node works with."""
+"""What each node accepts, checked before any work.
+
+The pack's socket types are shared by both backbones (an AR_MODEL may hold LlamaGen or Infinity, an
+AR_TOKENIZER a VQ or a BSQ VAE, AR_TOKENS code grids or multi-scale bits, AR_SOURCE an ATM or an AREdit
+cache), so ComfyUI's type check cannot stop a crossed wire. Each check names what arrived and the node
+that takes it instead.
+"""
 from __future__ import annotations
 
+import torch
+
+from ..core.infinity.aredit import AREditSource
+from ..core.infinity.generate import BitTokens
 from ..core.infinity.model import InfinityTransformer
 from ..core.infinity.vae import BSQVAE
+from ..core.llamagen.atm import SourceCache
+from ..core.llamagen.editar import EditARGPT
+from ..core.llamagen.gpt import LlamaGenGPT
+from ..core.llamagen.vq import LlamaGenVQ
+from ..core.records import TokenBatch
+
+# what each family's things are for, to say where a crossed input belongs
+_MODEL_NODES = {"llamagen": "AR Generate / AR Anchor Token Matching Edit", "editar": "AR EditAR",
+                "infinity": "AR Infinity Generate / AR AREdit Edit", "varedit": "AR VAREdit"}
 
 
-def infinity_model(model) -> InfinityTransformer:
-    if not isinstance(model.module, InfinityTransformer):
-        raise ValueError(f"{model.name} is not an Infinity model (LlamaGen models use AR Generate / ATM edit)")
+def model_family(module) -> str:
+    if isinstance(module, InfinityTransformer):
+        return "varedit" if getattr(module, "flavour", "") == "varedit" else "infinity"
+    if isinstance(module, EditARGPT):
+        return "editar"
+    if isinstance(module, LlamaGenGPT):
+        return "llamagen"
+    return type(module).__name__
+
+
+def _model(model, family: str, node: str, what: str):
+    got = model_family(getattr(model, "module", model))
+    if got != family:
+        use = _MODEL_NODES.get(got, "a node of its own family")
+        raise ValueError(f"{node} needs {what}, but '{getattr(model, 'name', model)}' is {_describe(got)}: "
+                         f"use it with {use}")
     return model.load()
 
 
-def bsq_vae(tokenizer) -> BSQVAE:
-    if not isinstance(tokenizer.module, BSQVAE):
-        raise ValueError(f"{tokenizer.name} is not Infinity's BSQ VAE")
+def _describe(family: str) -> str:
+    return {"llamagen": "a LlamaGen model", "editar": "an EditAR model", "infinity": "an Infinity text-to-image model",
+            "varedit": "a VAREdit editor"}.get(family, f"a {family}")
+
+
+def llamagen_model(model, node: str) -> LlamaGenGPT:
+    return _model(model, "llamagen", node, "a LlamaGen model (t2i / c2i)")
+
+
+def editar_model(model, node: str = "AR EditAR") -> EditARGPT:
+    return _model(model, "editar", node, "an EditAR model (editar_release.pt)")
+
+
+def infinity_model(model, node: str) -> InfinityTransformer:
+    return _model(model, "infinity", node, "an Infinity text-to-image model")
+
+
+def varedit_model(model, node: str = "AR VAREdit") -> InfinityTransformer:
+    return _model(model, "varedit", node, "a VAREdit editor (2B-512.pth / 8B-512.pth / 8B-1024.pth)")
+
+
+def vq_tokenizer(tokenizer, node: str) -> LlamaGenVQ:
+    if not isinstance(tokenizer.module, LlamaGenVQ):
+        raise ValueError(f"{node} needs a LlamaGen VQ tokenizer, but '{tokenizer.name}' is Infinity's BSQ VAE: "
+                         f"load the VQ that belongs to the model (vq_ds16_t2i.pt, or (embedded) shapes-vq)")
     return tokenizer.load()
+
+
+def bsq_vae(tokenizer, node: str) -> BSQVAE:
+    if not isinstance(tokenizer.module, BSQVAE):
+        raise ValueError(f"{node} needs Infinity's BSQ VAE, but '{tokenizer.name}' is a LlamaGen VQ tokenizer: load "
+                         f"the VAE that belongs to the model (infinity_vae_d32reg.pth, or (embedded) shapes-infinity-vae)")
+    return tokenizer.load()
+
+
+def atm_source(source, node: str) -> SourceCache:
+    if isinstance(source, AREditSource):
+        raise ValueError(f"{node} needs an ATM source (from AR Edit Source Cache), but got an AREdit source: "
+                         f"connect it to AR AREdit Edit, or cache LlamaGen tokens with AR Edit Source Cache")
+    if not isinstance(source, SourceCache):
+        raise ValueError(f"{node} needs a source from AR Edit Source Cache, got {type(source).__name__}")
+    return source
+
+
+def aredit_source(source, node: str) -> AREditSource:
+    if isinstance(source, SourceCache):
+        raise ValueError(f"{node} needs an AREdit source (from AR AREdit Source Cache), but got an ATM source: "
+                         f"connect it to AR Anchor Token Matching Edit, or cache Infinity tokens with AR AREdit "
+                         f"Source Cache")
+    if not isinstance(source, AREditSource):
+        raise ValueError(f"{node} needs a source from AR AREdit Source Cache, got {type(source).__name__}")
+    return source
+
+
+def llamagen_tokens(tokens, node: str) -> TokenBatch:
+    if isinstance(tokens, BitTokens):
+        raise ValueError(f"{node} needs LlamaGen tokens, but these are Infinity's multi-scale bits: use the Infinity "
+                         f"nodes (AR AREdit Source Cache, AR Tokens to Image with the BSQ VAE)")
+    if not isinstance(tokens, TokenBatch):
+        raise ValueError(f"{node} needs tokens, got {type(tokens).__name__}")
+    return tokens
+
+
+def bit_tokens(tokens, node: str) -> BitTokens:
+    if isinstance(tokens, TokenBatch):
+        raise ValueError(f"{node} needs Infinity tokens (multi-scale bits), but these are LlamaGen tokens: use the "
+                         f"LlamaGen nodes (AR Edit Source Cache, AR Tokens to Image with the VQ)")
+    if not isinstance(tokens, BitTokens):
+        raise ValueError(f"{node} needs tokens, got {type(tokens).__name__}")
+    return tokens
+
+
+def image(x: torch.Tensor, node: str, name: str = "image") -> torch.Tensor:
+    """A ComfyUI IMAGE: [B, H, W, 3] (or 4: alpha is dropped later), B >= 1, finite."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[-1] not in (3, 4):
+        shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{node}: {name} must be an IMAGE [batch, height, width, 3], got {shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
+        raise ValueError(f"{node}: {name} is empty ({list(x.shape)}): connect an image batch with at least one image")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{node}: {name} has NaN or infinite pixels: fix the node that made it")
+    return x
+
+
+def mask(m: torch.Tensor | None, node: str, name: str = "mask") -> torch.Tensor | None:
+    """A ComfyUI MASK: [B, H, W] or [H, W], finite, with something painted (an empty mask is a mistake: it
+    would silently keep everything)."""
+    if m is None:
+        return None
+    if not isinstance(m, torch.Tensor) or m.dim() not in (2, 3) or m.numel() == 0:
+        shape = list(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+        raise ValueError(f"{node}: {name} must be a MASK [batch, height, width], got {shape}")
+    if not torch.isfinite(m).all():
+        raise ValueError(f"{node}: {name} has NaN or infinite values: fix the node that made it")
+    if not (m > 0).any():
+        raise ValueError(f"{node}: the {name} is empty, so nothing may change: paint the region to edit (in Load "
+                         f"Image, right-click > Open in MaskEditor) or disconnect the mask")
+    return m
+
+
+MAX_BATCH = 64  # the batch_size widgets' range
+
+
+def batch_size(n: int, conditioning, node: str) -> None:
+    if not 1 <= int(n) <= MAX_BATCH:
+        raise ValueError(f"{node}: batch_size must be 1..{MAX_BATCH}, got {n}")
+    if int(n) * conditioning.batch > 256:
+        raise ValueError(f"{node}: {conditioning.batch} prompts x batch_size {n} = {int(n) * conditioning.batch} "
+                         f"images in one batch; at most 256")

@@ -45,7 +45,7 @@ class ClassLabel:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"class_id": ("INT", {"default": 207, "min": 0, "max": 999999})}}
+        return {"required": {"class_id": ("INT", {"default": 207, "min": 0, "max": 999, "tooltip": "ImageNet class (0..999), e.g. 207 = golden retriever; the model checks its own range"})}}
 
     RETURN_TYPES = (AR_CONDITIONING,)
     RETURN_NAMES = ("conditioning",)

@@ -8,10 +8,11 @@ from ..core.condition import Condition
 from ..core.grid_image import labelled_grid
 from ..core.images import model_to_comfy
 from ..core.images import comfy_to_model, mask_to_grid
-from ..core.llamagen.editar import TASK_TEMPLATES, EditARGPT, editar_generate, task_prompt
+from ..core.llamagen.editar import TASK_TEMPLATES, editar_generate, task_prompt
 from ..core.records import TokenBatch
-from ..core.sampling import SamplingSettings
-from ..core.sweeps import MAX_SWEEP_ROWS, parse_values
+from ..core.sampling import SamplingSettings, seed_plus, seed_tensor
+from ..core.sweeps import MAX_SWEEP_ROWS, check_rows, parse_values
+from . import checks
 from . import comfy_bridge as bridge
 from .generate import sampling_inputs
 from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY
@@ -60,29 +61,30 @@ def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, 
     """Every (seed, text_cfg, image_cfg) combination for every input image as ONE batched decode.
     Row order: image, then seed, then text_cfg, then image_cfg (fastest); image i uses seed + i.
     -> (edited, inputs, labels)."""
+    node = "AR EditAR"
     sampling = SamplingSettings(1.0, temperature, top_k, top_p).validate()
     prompt = task_prompt(task, instruction)
-    gpt = model.load()
-    if not isinstance(gpt, EditARGPT):
-        raise ValueError(f"{model.name} is not an EditAR model (no img_uncond_embedding): load editar_release.pt")
-    vq = tokenizer.load()
+    checks.image(image, node)
+    checks.mask(mask, node)
+    combos = [(s, t, i) for s in seeds for t in text_cfgs for i in image_cfgs]
+    rows = image.shape[0] * len(combos)
+    if rows > MAX_SWEEP_ROWS:
+        raise ValueError(f"{rows} rows; at most {MAX_SWEEP_ROWS} run as one batch")
+    vq = checks.vq_tokenizer(tokenizer, node)
+    gpt = checks.editar_model(model, node)
+    if not hasattr(text_encoder.encoder, "encode_raw"):
+        raise ValueError(f"{text_encoder.name} cannot drive EditAR: load the T5 encoder (flan-t5-xl)")
     if vq.cfg.codebook_size != gpt.cfg.vocab_size:
         raise ValueError(f"tokenizer has {vq.cfg.codebook_size} codes, the model {gpt.cfg.vocab_size}: they do not match")
     size = gpt.cfg.image_size
     cond = encode_images(vq, comfy_to_model(image, size, "center_crop", vq.downsample, resample="lanczos"))
     n_img, g = cond.shape[0], gpt.cfg.grid_size
-    combos = [(s, t, i) for s in seeds for t in text_cfgs for i in image_cfgs]
-    rows = n_img * len(combos)
-    if rows > MAX_SWEEP_ROWS:
-        raise ValueError(f"{rows} rows; at most {MAX_SWEEP_ROWS} run as one batch")
     text_encoder.load()
     encoder = text_encoder.encoder
-    if not hasattr(encoder, "encode_raw"):
-        raise ValueError(f"{text_encoder.name} cannot drive EditAR: load the T5 encoder (flan-t5-xl)")
     emb = encoder.encode_raw([prompt], gpt.cfg.cls_token_num)  # one prompt, shared by every row
     src = torch.arange(n_img).repeat_interleave(len(combos))
     keep = None if mask is None else (~mask_to_grid(mask, g, g, n_img, image_size=size))[src]
-    seeds_t = torch.tensor([c[0] + i for i in range(n_img) for c in combos], dtype=torch.int64)
+    seeds_t = seed_tensor([seed_plus(c[0], i) for i in range(n_img) for c in combos])
     text = Condition(emb.features.to(gpt.device).expand(rows, -1, -1), None, [prompt] * rows)
     tokens = editar_generate(gpt, cond.to(gpt.device)[src.to(gpt.device)], text, sampling, seeds_t,
                              [c[1] for c in combos] * n_img, [c[2] for c in combos] * n_img, keep,
@@ -115,6 +117,8 @@ class EditARSweep:
 
     def sweep(self, model, tokenizer, text_encoder, image, instruction, task, temperature, top_k, top_p, seed_values,
               text_cfg_values, image_cfg_values, columns, mask=None):
+        check_rows({"seed_values": seed_values, "text_cfg_values": text_cfg_values,
+                    "image_cfg_values": image_cfg_values}, checks.image(image, "AR EditAR Sweep").shape[0])
         text_cfgs = parse_values(text_cfg_values, float, "text_cfg_values")
         image_cfgs = parse_values(image_cfg_values, float, "image_cfg_values")
         edited, _, labels = run_editar(model, tokenizer, text_encoder, image, instruction, task,

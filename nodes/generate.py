@@ -1,17 +1,14 @@
 """Generation nodes: LlamaGen next-token sampling and Infinity next-scale sampling, with the widgets they share."""
 from __future__ import annotations
 
-import torch
-
 from ..core.infinity.generate import InfinitySampling, generate as infinity_generate
-from ..core.infinity.model import InfinityTransformer
-from ..core.infinity.scales import RESOLUTIONS, TEMPLATES, scale_schedule
+from ..core.infinity.scales import RESOLUTIONS, TEMPLATES, parse_resolution, scale_schedule
 from ..core.llamagen.generate import generate
 from ..core.records import TokenBatch
-from ..core.sampling import SamplingSettings
+from ..core.sampling import SamplingSettings, seed_plus, seed_tensor
 from ..core.sweeps import parse_values
 from . import comfy_bridge as bridge
-from .checks import infinity_model
+from . import checks
 from .types import AR_CONDITIONING, AR_MODEL, AR_TOKENS, CATEGORY, MAX_SEED
 
 
@@ -48,13 +45,11 @@ class Generate:
     CATEGORY = f"{CATEGORY}/sampling"
 
     def generate(self, model, conditioning, seed, batch_size, cfg_scale, temperature, top_k, top_p):
-        if isinstance(model.module, InfinityTransformer):
-            raise ValueError("this is an Infinity model: use the AR Infinity Generate node (it has the resolution, "
-                             "aspect ratio and per-scale settings Infinity needs)")
         settings = SamplingSettings(cfg_scale, temperature, top_k, top_p).validate()
-        gpt = model.load()
+        checks.batch_size(batch_size, conditioning, "AR Generate")
+        gpt = checks.llamagen_model(model, "AR Generate")
         cond = conditioning.repeat_interleave(batch_size).to(gpt.device)
-        seeds = torch.tensor([seed + i for _ in range(conditioning.batch) for i in range(batch_size)], dtype=torch.int64)
+        seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])
         n = gpt.cfg.num_image_tokens
         tokens = generate(gpt, cond, settings, seeds, progress=bridge.progress(n))
         g = gpt.cfg.grid_size
@@ -66,7 +61,19 @@ ASPECTS = ["1:1"] + [f"{r}" for r in sorted(TEMPLATES) if r != 1.0]
 
 
 def _aspect(value: str) -> float:
-    return 1.0 if value == "1:1" else float(value)
+    """"1:1", "0.333" (height / width) or "2:3" (height : width) -> height / width."""
+    text = str(value).strip()
+    try:
+        if ":" in text:
+            h, w = (float(v) for v in text.split(":"))
+            ratio = h / w
+        else:
+            ratio = float(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"aspect_ratio must be height / width, like 1:1, 2:3 or 0.5; got {value!r}") from None
+    if not 0.1 <= ratio <= 10:
+        raise ValueError(f"aspect_ratio {value!r} is outside 1:10 .. 10:1")
+    return ratio
 
 
 def _per_scale(text: str, fallback: float, name: str) -> float | tuple[float, ...]:
@@ -120,10 +127,11 @@ class InfinityGenerate:
     def generate(self, model, conditioning, seed, batch_size, resolution, aspect_ratio, cfg, tau, top_p,
                  cfg_per_scale, tau_per_scale, negative=None):
         sampling = _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
-        net = infinity_model(model)
-        schedule = scale_schedule(int(resolution), _aspect(aspect_ratio))
+        checks.batch_size(batch_size, conditioning, "AR Infinity Generate")
+        net = checks.infinity_model(model, "AR Infinity Generate")
+        schedule = scale_schedule(parse_resolution(resolution, net.resolutions), _aspect(aspect_ratio))
         cond = conditioning.repeat_interleave(batch_size).to(net.device)
-        seeds = torch.tensor([seed + i for _ in range(conditioning.batch) for i in range(batch_size)], dtype=torch.int64)
+        seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])
         if negative is not None and negative.batch not in (1, conditioning.batch):
             raise ValueError(f"{negative.batch} negative prompts for {conditioning.batch} prompts: give 1 or one each")
         neg = None if negative is None else negative.repeat_interleave(batch_size if negative.batch > 1 else 1)

@@ -5,8 +5,10 @@ from ..core import decode_tokens_to_images, encode_images
 from ..core.images import RESIZE_MODES, comfy_to_model, model_to_comfy
 from ..core.infinity.codec import bits_to_images, image_to_bits
 from ..core.infinity.generate import BitTokens
+from ..core.infinity.scales import parse_resolution
 from ..core.infinity.vae import BSQVAE
 from ..core.records import TokenBatch
+from . import checks
 from . import comfy_bridge as bridge
 from .types import AR_TOKENIZER, AR_TOKENS, CATEGORY
 
@@ -33,9 +35,15 @@ class ImageToTokens:
     CATEGORY = f"{CATEGORY}/tokenizer"
 
     def encode(self, tokenizer, image, size, resize):
+        node = "AR Image to Tokens"
+        checks.image(image, node)
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {list(RESIZE_MODES)}, got {resize!r}")
         if isinstance(tokenizer.module, BSQVAE):
-            return (image_to_bits(tokenizer.load(), image, size, resize),)
-        vq = tokenizer.load()
+            vae = tokenizer.module
+            tier = parse_resolution(size, vae.resolutions)
+            return (image_to_bits(tokenizer.load(), image, tier, resize),)
+        vq = checks.vq_tokenizer(tokenizer, node)
         tokens = encode_images(vq, comfy_to_model(image, size or None, resize, vq.downsample))
         return (TokenBatch(tokens, "encoded", stride=vq.downsample),)
 
@@ -59,5 +67,9 @@ class TokensToImage:
                              + ("Infinity's BSQ VAE" if is_vae else "a LlamaGen VQ") + ": load the matching tokenizer")
         if is_vae:
             return (model_to_comfy(bits_to_images(tokenizer.load(), tokens)).to(bridge.output_device()),)
-        images = decode_tokens_to_images(tokenizer.load(), tokens.tokens)
+        vq = tokenizer.load()
+        if tokens.tokens.numel() and int(tokens.tokens.max()) >= vq.cfg.codebook_size:
+            raise ValueError(f"the tokens use codes up to {int(tokens.tokens.max())} but '{tokenizer.name}' has "
+                             f"{vq.cfg.codebook_size}: decode them with the tokenizer that made them")
+        images = decode_tokens_to_images(vq, tokens.tokens)
         return (model_to_comfy(images).to(bridge.output_device()),)

@@ -8,50 +8,40 @@ from ..core.grid_image import labelled_grid
 from ..core.images import model_to_comfy
 from ..core.infinity.codec import bits_to_images
 from ..core.infinity.generate import InfinitySampling
-from ..core.infinity.model import InfinityTransformer
-from ..core.infinity.scales import scale_schedule
-from ..core.infinity.vae import BSQVAE
+from ..core.infinity.scales import parse_resolution, scale_schedule
 from ..core.infinity.varedit import DEFAULT_CFG, DEFAULT_TAU, SIZES, canvas, crop_back, mask_canvas, varedit_edit
-from ..core.sweeps import MAX_SWEEP_ROWS, parse_values
+from ..core.sampling import seed_plus, seed_tensor
+from ..core.sweeps import MAX_SWEEP_ROWS, check_rows, parse_values
+from ..core.text.encoders import validate_prompts
+from . import checks
 from . import comfy_bridge as bridge
-from .types import MAX_SEED
-from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY
-
-
-def _check(model, tokenizer) -> tuple[InfinityTransformer, BSQVAE]:
-    if not isinstance(model.module, InfinityTransformer):
-        raise ValueError(f"{model.name} is not an Infinity-architecture model: VAREdit needs 2B-512.pth / 8B-512.pth / "
-                         f"8B-1024.pth from HiDream-ai/VAREdit")
-    if getattr(model.module, "flavour", "") != "varedit":
-        raise ValueError(f"{model.name} is a text-to-image Infinity model, not a VAREdit editor (2B-512.pth, 8B-512.pth, "
-                         f"8B-1024.pth); a renamed VAREdit file is recognised when 'varedit' is in its name")
-    if not isinstance(tokenizer.module, BSQVAE):
-        raise ValueError(f"{tokenizer.name} is not Infinity's BSQ VAE (2B: infinity_vae_d32reg.pth, 8B: "
-                         f"infinity_vae_d56_f8_14_patchify.pth)")
-    return model.load(), tokenizer.load()
+from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY, MAX_SEED
 
 
 def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, seeds, cfgs, tau, top_p, mask):
     """Every (seed, cfg) for every input image as ONE batched pass. Row order: image, seed, cfg (fastest);
     image i uses seed + i. -> (cropped images [rows, H, W, 3], square tokens, labels)."""
-    net, vae = _check(model, tokenizer)
-    size = int(resolution)
-    if size not in SIZES:
-        raise ValueError(f"VAREdit runs at 512 or 1024 px, got {size}")
-    x, hw = canvas(image, size)
+    node = "AR VAREdit"
+    size = parse_resolution(resolution, SIZES)
+    validate_prompts([instruction])
+    checks.image(image, node)
+    checks.mask(mask, node)
     combos = [(s, c) for s in seeds for c in cfgs]
-    n_img = x.shape[0]
+    n_img = image.shape[0]
     rows = n_img * len(combos)
     if rows > MAX_SWEEP_ROWS:
         raise ValueError(f"{rows} rows; at most {MAX_SWEEP_ROWS} run as one batch")
-    text_encoder.load()
+    vae = checks.bsq_vae(tokenizer, node)
+    net = checks.varedit_model(model, node)
     if not hasattr(text_encoder.encoder, "encode_infinity"):
         raise ValueError(f"{text_encoder.name} cannot drive VAREdit: load the T5 encoder (flan-t5-xl)")
+    x, hw = canvas(image, size)
+    text_encoder.load()
     emb = text_encoder.encoder.encode_infinity([instruction])
     src = torch.arange(n_img).repeat_interleave(len(combos))
     cond = Condition(emb.features.expand(rows, -1, -1), emb.mask.expand(rows, -1), [instruction] * rows, "infinity")
     settings = [InfinitySampling(c, tau, top_p).validate() for _ in range(n_img) for _, c in combos]
-    seeds_t = torch.tensor([s + i for i in range(n_img) for s, _ in combos], dtype=torch.int64)
+    seeds_t = seed_tensor([seed_plus(s, i) for i in range(n_img) for s, _ in combos])
     region = None if mask is None else mask_canvas(mask if mask.shape[0] == n_img else mask.expand(n_img, -1, -1), size)[src]
     tokens = varedit_edit(net, vae, cond.to(net.device), x[src].to(vae.device), scale_schedule(size), settings, seeds_t,
                           region, progress=bridge.progress(len(scale_schedule(size))))
@@ -127,6 +117,7 @@ class VAREditSweep:
 
     def sweep(self, model, tokenizer, text_encoder, image, instruction, resolution, seed_values, cfg_values, tau, top_p,
               columns, mask=None):
+        check_rows({"seed_values": seed_values, "cfg_values": cfg_values}, checks.image(image, "AR VAREdit Sweep").shape[0])
         cfgs = parse_values(cfg_values, float, "cfg_values")
         images, tokens, labels = run_varedit(model, tokenizer, text_encoder, image, instruction, resolution,
                                              parse_values(seed_values, int, "seed_values"), cfgs, tau, top_p, mask)

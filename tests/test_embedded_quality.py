@@ -39,38 +39,38 @@ def test_atm_preserves_what_naive_editing_re_rolls(models):
     assert atm["success"] >= 0.85
 
 
-# Infinity-architecture models (BSQ VAE + next-scale transformer) and AREdit.
-# Measured (README): VAE 22.64 dB; text-to-image 22.0%; AREdit vs naive +17.3 dB, +17.5 points exact, 44.5%
-# success. A random model scores ~8 dB and 0%.
-BSQ_PSNR_FLOOR = 20.0
-INFINITY_T2I_FLOOR = 0.12
+# Infinity-architecture models (BSQ VAE + next-scale transformer) and AREdit, every scene read from the decoded
+# pixels (what the user sees). Measured in the README; the floors sit a few points under.
+BSQ_PSNR_FLOOR = 30.0  # dB on held-out scenes
+BSQ_EXACT_FLOOR = 0.95  # share of held-out reconstructions that parse back to their exact scene
+INFINITY_T2I_FLOOR = 0.85
+AREDIT_BG_GAIN, AREDIT_SUCCESS_FLOOR, AREDIT_EXACT_FLOOR = 5.0, 0.85, 0.5
 
 
 @pytest.fixture(scope="module")
 def infinity_models():
     torch.set_num_threads(2)
-    model, text, vae = embedded.load_embedded_infinity()
-    return model, text, vae, bench.CellReadout(vae)
+    return embedded.load_embedded_infinity()
 
 
 def test_bsq_vae_reconstruction_floor(infinity_models):
-    _, _, vae, _ = infinity_models
-    assert bench.bsq_psnr(vae, n=100) >= BSQ_PSNR_FLOOR
+    _, _, vae = infinity_models
+    rec = bench.bsq_reconstruction(vae, n=100)
+    assert rec["psnr"] >= BSQ_PSNR_FLOOR and rec["exact_scene"] >= BSQ_EXACT_FLOOR
 
 
 def test_infinity_text_to_image_floor(infinity_models):
-    model, text, vae, readout = infinity_models
-    assert bench.readout_accuracy(vae, readout, n=100)["cells"] >= 0.9  # the readout itself works
-    assert bench.infinity_t2i_accuracy(model, text, vae, n=100, readout=readout)["objects_match"] >= INFINITY_T2I_FLOOR
+    model, text, vae = infinity_models
+    assert bench.infinity_t2i_accuracy(model, text, vae, n=100)["objects_match"] >= INFINITY_T2I_FLOOR
 
 
 def test_aredit_defaults_preserve_what_naive_editing_re_rolls(infinity_models):
     from ar_edit_pack.core.infinity.aredit import AREditSettings
 
-    model, text, vae, readout = infinity_models
+    model, text, vae = infinity_models
     cases = world.edit_cases(50, seed=0)
     naive, aredit = (bench.summarize(s)["all"] for s in bench.aredit_benchmark(
-        model, text, vae, cases, [AREditSettings(gamma=0, threshold=-2.0), bench.EMBEDDED_AREDIT], readout=readout))
-    assert aredit["bg_psnr"] >= naive["bg_psnr"] + 8.0
-    assert aredit["exact"] >= naive["exact"] + 0.08  # uncaptioned textures kept
-    assert aredit["success"] >= 0.3
+        model, text, vae, cases, [AREditSettings(gamma=0, threshold=-2.0), bench.EMBEDDED_AREDIT]))
+    assert aredit["bg_psnr"] >= naive["bg_psnr"] + AREDIT_BG_GAIN
+    assert aredit["success"] >= AREDIT_SUCCESS_FLOOR
+    assert aredit["exact"] >= AREDIT_EXACT_FLOOR  # uncaptioned textures kept

@@ -54,9 +54,9 @@ def test_training_and_benchmark_scripts_run(tmp_path):
     assert "| atm | all |" in shapes_benchmark.table(report["edits"])
 
 
-TINY_BSQ = BSQVAEConfig(ch=24, ch_mult=(1, 1, 1, 1, 1), num_res_blocks=1, bits=8)
+TINY_BSQ = BSQVAEConfig(ch=24, ch_mult=(1, 1, 1, 1, 1), num_res_blocks=1, bits=16)
 TINY_INFINITY = InfinityConfig(depth=2, embed_dim=64, num_heads=2, text_channels=16, text_maxlen=32, block_chunks=2,
-                               vae_bits=8, pool_heads=2)
+                               vae_bits=16, pool_heads=2)
 
 
 def test_infinity_training_and_benchmark_scripts_run(tmp_path):
@@ -67,14 +67,15 @@ def test_infinity_training_and_benchmark_scripts_run(tmp_path):
     vae = TI.train_vae(3, 2, 0, logs.append, TINY_BSQ, encoder_steps=2, encoder_batch=2)
     assert any("vae decoder step 3/3" in line for line in logs) and "held-out psnr" in logs[-1]
     captions, bits = TI.encode_dataset(vae, 6, 1)
-    assert len(captions) == 6 and [tuple(b.shape) for b in bits] == [(6, h, w, 8) for h, w in EMBEDDED_INFINITY_SCHEDULE]
+    assert len(captions) == 6 and [tuple(b.shape) for b in bits] == [(6, h, w, 16) for h, w in EMBEDDED_INFINITY_SCHEDULE]
     text_net = WordEncoderNet(TINY_TEXT).eval()
     model = TI.train_infinity(captions, bits, WordTextEncoder(text_net), 3, 4, 2, logs.append, TINY_INFINITY)
     assert "infinity step 3/3" in logs[-1] and math.isfinite(float(logs[-1].split("loss ")[1].split()[0]))
     for net, name in ((vae, "shapes_infinity_vae"), (model, "shapes_infinity"), (text_net, "shapes_text")):
         save_model(net, tmp_path / f"{name}.safetensors")
     report = shapes_benchmark.run_infinity(str(tmp_path), cases=5, t2i=4, aredit=AREditSettings(1, 0.1), vae_images=4,
-                                           grid=True, readout_kwargs={"scenes": 100, "steps": 3})
+                                           grid=True)
+    assert 0 <= report["vae"]["exact_scene"] <= 1 and report["vae"]["n"] == 4
     assert set(report["edits"]) == {"naive (infinity)", "aredit"} and report["edits"]["aredit"]["all"]["n"] == 5
     assert len(report["grid"]) == len(shapes_benchmark.GRID_GAMMAS) * len(shapes_benchmark.GRID_THRESHOLDS)
     assert "| 2 | 0.7 |" in shapes_benchmark.grid_table(report["grid"])
@@ -89,7 +90,7 @@ def test_infinity_training_inputs_are_the_samplers_inputs():
     torch.manual_seed(0)
     model = InfinityTransformer(TINY_INFINITY).eval()
     text = WordTextEncoder(WordEncoderNet(TINY_TEXT).eval())
-    bits = [torch.rand(2, h, w, 8) > 0.5 for h, w in EMBEDDED_INFINITY_SCHEDULE]
+    bits = [torch.rand(2, h, w, 16) > 0.5 for h, w in EMBEDDED_INFINITY_SCHEDULE]
     cond = infinity_condition(text, ["a red circle on the left on a white background", "a pink background"])
     with torch.no_grad():
         logits = model(cond.raw, cond.mask, TI.teacher_inputs(bits), EMBEDDED_INFINITY_SCHEDULE)

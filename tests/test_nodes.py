@@ -230,7 +230,7 @@ def test_editar_node_graph(models_dir):
         run_graph(g)
     g["1"]["inputs"]["model_name"] = "t2i_tiny_64.pt"
     g["4"]["inputs"]["instruction"] = "a house"
-    with pytest.raises(ValueError, match="not an EditAR model"):
+    with pytest.raises(ValueError, match="needs an EditAR model.*is a LlamaGen model"):
         run_graph(g)
 
 

@@ -28,27 +28,72 @@ from ar_edit_pack.core.infinity.generate import _next_input  # noqa: E402
 from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer  # noqa: E402
 from ar_edit_pack.core.infinity.vae import BSQVAE, BSQVAEConfig  # noqa: E402
 from ar_edit_pack.core.files.loaders import load_vq, load_word_encoder, save_model  # noqa: E402
-from ar_edit_pack.core.shapes.bench import EMBEDDED_INFINITY_SCHEDULE, bsq_psnr  # noqa: E402
+from ar_edit_pack.core.shapes.bench import EMBEDDED_INFINITY_SCHEDULE, bsq_reconstruction  # noqa: E402
 
-VAE_CONFIG = BSQVAEConfig(ch=24, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1, bits=16)
+VAE_CONFIG = BSQVAEConfig(ch=16, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1, bits=16, norm_groups=8)
 INFINITY_CONFIG = InfinityConfig(depth=4, embed_dim=128, num_heads=4, text_channels=64, text_maxlen=32,
                                  block_chunks=2, vae_bits=VAE_CONFIG.bits, pool_heads=4)
-COMMIT = 0.25  # pull of the latent towards its multi-scale quantisation
+# ---- the latent each scene is coded as (the VAE's supervision) ----------------------------------------
+# A cell's latent channels carry its attributes as bits: 0-2 the cell's background colour, 3 object present,
+# 4-5 shape, 6-8 colour, 9 size, 10-11 texture, the rest (12-15 in the shipped 16-bit VAE) unused (-1). Every cell also carries the scene's
+# background as a larger shared component, so the multi-scale quantiser codes the scene coarse to fine:
+# scales 1x1 and 2x2 take the background (their area means are dominated by it), the 3x3 scale takes each
+# cell's attribute bits exactly (what is left after subtracting the first two). Since each attribute has
+# its own bits, an editor or sampler that flips one attribute's bits leaves the others intact.
+SCENE_PART, CELL_PART = 0.5, 0.15  # 0.5 = the two coarse codes (2 x 1/sqrt(16)); 0.15 < 0.25 keeps them stable
+CELL_BACKGROUNDS = world._background_colors()  # white (= the checker's light squares), gray, pink, sky blue, dark
+
+
+def _bits(value: int, n: int) -> list[float]:
+    return [1.0 if value >> i & 1 else -1.0 for i in range(n)]
+
+
+ATTRIBUTE_BITS = 12
+
+
+def cell_latent_table(bits: int = 16) -> torch.Tensor:
+    """[len(world.cell_classes()), bits]: each cell class's attribute code (+-1)."""
+    if bits < ATTRIBUTE_BITS:
+        raise ValueError(f"the cell code needs {ATTRIBUTE_BITS} bits, the VAE has {bits}")
+    rows = []
+    for bg, obj, decor in world.cell_classes():
+        code = _bits(CELL_BACKGROUNDS.index(bg), 3)
+        if obj is None:
+            code += [-1.0] + [-1.0] * 6
+        else:
+            shape, color, size = obj
+            code += [1.0] + _bits(world.SHAPES.index(shape), 2) + _bits(list(world.COLORS).index(color), 3) + \
+                [1.0 if size == "small" else -1.0]
+        rows.append(code + _bits(decor, 2) + [-1.0] * (bits - ATTRIBUTE_BITS))
+    return torch.tensor(rows)
+
+
+def scene_latent_table(bits: int = 16) -> torch.Tensor:
+    """[len(world.BACKGROUNDS), bits]: each scene background's code (+-1), bit (channel mod 3) of its index."""
+    return torch.tensor([[1.0 if i >> (c % 3) & 1 else -1.0 for c in range(bits)] for i in range(len(world.BACKGROUNDS))])
+
+
+def scene_latents(scenes, bits: int = 16) -> torch.Tensor:
+    """The target latent z [B, bits, 3, 3] of each scene."""
+    cells = cell_latent_table(bits)[_labels(scenes, "cpu")]  # [B, 3, 3, bits]
+    bg = scene_latent_table(bits)[torch.tensor([list(world.BACKGROUNDS).index(s.background) for s in scenes])]
+    return (SCENE_PART * bg[:, None, None] + CELL_PART * cells).permute(0, 3, 1, 2).contiguous()
+
+
 
 
 def train_vae(steps: int, batch: int, seed: int, log, config: BSQVAEConfig = VAE_CONFIG, device: str = "cpu",
               encoder_steps: int | None = None, encoder_batch: int = 32) -> BSQVAE:
-    """Supervised on the world's exact cell classes, like the LlamaGen VQ (tools/train_embedded.py):
-    1. a latent per cell class (a table standing in for the encoder) + the decoder, through the real
-       multi-scale BSQ quantiser (straight-through gradient, commitment to the quantised sum);
-    2. the encoder regresses each cell's class latent, table and decoder frozen.
+    """Supervised on the world's exact cell classes, like the LlamaGen VQ (tools/train_embedded.py), with the
+    latent of every scene given (`scene_latents`):
+    1. the decoder learns to draw the real multi-scale quantisation of that latent;
+    2. the encoder regresses the latent, the decoder frozen.
     The result is a plain BSQ VAE: encode = encoder + multi-scale quantiser, decode = decoder."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     vae = BSQVAE(config).to(device)
-    table = torch.nn.Parameter(torch.randn(len(world.cell_classes()), config.bits, device=device) * 0.5)
     schedule = EMBEDDED_INFINITY_SCHEDULE
-    params = list(vae.decoder.parameters()) + [table]
+    params = list(vae.decoder.parameters())
     opt = torch.optim.AdamW(params, lr=2e-3, betas=(0.9, 0.99), weight_decay=0.0)
     t0 = time.time()
     for step in range(steps):
@@ -56,11 +101,9 @@ def train_vae(steps: int, batch: int, seed: int, log, config: BSQVAEConfig = VAE
             g["lr"] = cosine_lr(step, steps, 2e-3, 100)
         scenes, x = scenes_batch(rng, batch)
         x = x.to(device)
-        z = table[_labels(scenes, device)].permute(0, 3, 1, 2)  # [B, d, 3, 3]
-        _, summed = quantize_multiscale(z.detach(), schedule)
-        zq = z + (summed - z).detach()  # straight through
-        rec = vae.decoder(zq)
-        loss = reconstruction_loss(rec, x, scenes) + COMMIT * F.mse_loss(z, summed)
+        _, summed = quantize_multiscale(scene_latents(scenes, config.bits).to(device), schedule)
+        rec = vae.decoder(summed)
+        loss = reconstruction_loss(rec, x, scenes)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -68,15 +111,14 @@ def train_vae(steps: int, batch: int, seed: int, log, config: BSQVAEConfig = VAE
         if (step + 1) % 500 == 0 or step + 1 == steps:
             psnr = 10 * math.log10(4.0 / F.mse_loss(rec.detach().clamp(-1, 1), x).item())
             log(f"vae decoder step {step + 1}/{steps} loss {loss.item():.4f} psnr {psnr:.2f} {time.time() - t0:.0f}s")
-    encoder_steps = max(1, min(1200, steps // 8)) if encoder_steps is None else encoder_steps
+    encoder_steps = max(1, min(1500, steps // 8)) if encoder_steps is None else encoder_steps
     params = list(vae.encoder.parameters())
     opt = torch.optim.AdamW(params, lr=2e-3, betas=(0.9, 0.99), weight_decay=0.0)
-    target_table = table.detach()
     for step in range(encoder_steps):
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, encoder_steps, 2e-3, 50)
         scenes, x = scenes_batch(rng, encoder_batch)
-        target = target_table[_labels(scenes, device)].permute(0, 3, 1, 2)
+        target = scene_latents(scenes, config.bits).to(device)
         z = vae.encoder(x.to(device))
         loss = F.mse_loss(z, target)
         opt.zero_grad(set_to_none=True)
@@ -91,7 +133,8 @@ def train_vae(steps: int, batch: int, seed: int, log, config: BSQVAEConfig = VAE
             log(f"vae encoder step {step + 1}/{encoder_steps} loss {loss.item():.5f} bit agreement {agree:.4f} "
                 f"{time.time() - t0:.0f}s")
     vae = vae.cpu().eval().requires_grad_(False)
-    log(f"vae held-out psnr {bsq_psnr(vae):.2f}")
+    held_out = bsq_reconstruction(vae)
+    log(f"vae held-out psnr {held_out['psnr']:.2f} exact scenes {held_out['exact_scene']:.1%}")
     return vae
 
 
@@ -162,7 +205,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=os.path.join(ROOT, "embedded"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--vae-steps", type=int, default=15000, help="decoder steps (the encoder gets 1/8, at most 1,200)")
+    p.add_argument("--vae-steps", type=int, default=28000, help="decoder steps (the encoder gets 1/8, at most 1,500)")
     p.add_argument("--vae-batch", type=int, default=8)
     p.add_argument("--data", type=int, default=40000)
     p.add_argument("--steps", type=int, default=3000)
@@ -179,6 +222,7 @@ def main():
     if args.stage in ("all", "vae"):
         t = time.time()
         vae = train_vae(args.vae_steps, args.vae_batch, args.seed, log, device=args.device)
+        vae.resolutions = (world.SIZE,)  # stored in the file: the loader nodes refuse other tiers for it
         save_model(vae, vae_path, {"ar_edit.trained_on": "ShapesWorld"})
         record["vae_seconds"] = round(time.time() - t)
     if args.stage in ("all", "transformer"):
@@ -190,6 +234,7 @@ def main():
         record["encode_seconds"] = round(time.time() - t)
         t = time.time()
         model = train_infinity(captions, bits, text, args.steps, args.batch, args.seed + 2, log, device=args.device)
+        model.resolutions = (world.SIZE,)
         save_model(model, os.path.join(args.out, "shapes_infinity.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
         record["transformer_seconds"] = round(time.time() - t)
     log.write(os.path.join(args.out, f"training_infinity_{args.stage}.json"), args)

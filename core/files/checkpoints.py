@@ -127,6 +127,12 @@ def load_strict(
                 shown = ", ".join(items[:20]) + (f", ... ({len(items) - 20} more)" if len(items) > 20 else "")
                 lines.append(f"  {title} ({len(items)}): {shown}")
         raise CheckpointError("\n".join(lines))
+    # A NaN / inf weight loads and runs without a word, giving blank or constant outputs: name it instead.
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        shown = ", ".join(broken[:10]) + (f", ... ({len(broken) - 10} more)" if len(broken) > 10 else "")
+        raise CheckpointError(f"{what}: the file holds NaN or infinite weights in {len(broken)} tensor(s): {shown}. "
+                              f"It is damaged (or was saved after training diverged): download or export it again")
     # assign=True: the module may live on the meta device; its tensors become the file's tensors.
     module.load_state_dict(dict(state), strict=True, assign=True)
 

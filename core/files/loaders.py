@@ -16,12 +16,15 @@ from ..infinity import vae as infinity_vae
 from ..llamagen import editar
 from ..llamagen import gpt as llamagen_gpt
 from ..llamagen import vq as llamagen_vq
+from ..shapes import world
 from ..text import word_encoder
 from .checkpoints import CheckpointError, load_strict, read_any, read_file, save_safetensors
 
 ARCH_KEY = "ar_edit.arch"
 CONFIG_KEY = "ar_edit.config"
 FLAVOUR_KEY = "ar_edit.flavour"  # Infinity weights: "infinity" (text-to-image) or "varedit" (instruction editor)
+TRAINED_ON_KEY = "ar_edit.trained_on"
+RESOLUTIONS_KEY = "ar_edit.resolutions"  # Infinity / BSQ VAE: the resolution tiers the weights were trained for
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -95,8 +98,10 @@ def load_gpt(path: str | os.PathLike, image_size: int | None = None, precision: 
         _expect(arch, "llamagen_gpt", path)
     if CONFIG_KEY in meta:
         cfg = llamagen_gpt.GPTConfig.from_dict(json.loads(meta[CONFIG_KEY]))
-        if image_size:
-            cfg = cfg.with_image_size(image_size)
+        if image_size and image_size != cfg.image_size:
+            # the file says what it was made for; another size would run (RoPE extends) at great cost, making noise
+            raise CheckpointError(f"{os.path.basename(path)} was made for {cfg.image_size} px images; image_size "
+                                  f"{image_size} does not fit it (leave image_size on auto)")
         if n_head and n_head != cfg.n_head:
             raise CheckpointError(f"{os.path.basename(path)} stores n_head {cfg.n_head}, but n_head {n_head} was "
                                   f"given: leave n_head unset (0 on the node) for files that store it")
@@ -155,6 +160,7 @@ def _build_infinity(state, meta, path, precision, device) -> infinity_model.Infi
     load_strict(model, infinity_model.adapt_state_dict(state, cfg), f"Infinity transformer {name}")
     model = model.to(device=device, dtype=torch.float32).set_block_dtype(resolve_dtype(precision, device))
     model.flavour = meta.get(FLAVOUR_KEY) or infinity_model.flavour_from_name(name)
+    _read_resolutions(model, meta)
     return model.eval().requires_grad_(False)
 
 
@@ -168,7 +174,13 @@ def _build_infinity_vae(state, meta, path, precision, device) -> infinity_vae.BS
     except ValueError as e:
         raise CheckpointError(f"Infinity VAE {name}: {e}") from e
     load_strict(model, state, f"Infinity VAE {name}")
+    _read_resolutions(model, meta)
     return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
+
+
+def _read_resolutions(model, meta) -> None:
+    if RESOLUTIONS_KEY in meta:
+        model.resolutions = tuple(int(r) for r in json.loads(meta[RESOLUTIONS_KEY]))
 
 
 def load_word_encoder(path: str | os.PathLike, device: torch.device | str = "cpu") -> word_encoder.WordTextEncoder:
@@ -183,7 +195,9 @@ def load_word_encoder(path: str | os.PathLike, device: torch.device | str = "cpu
     load_strict(net, state, f"text encoder {os.path.basename(path)}")
     net = net.to(device=device, dtype=torch.float32).eval().requires_grad_(False)
     name = os.path.splitext(os.path.basename(path))[0]
-    return word_encoder.WordTextEncoder(net, name)
+    # trained on ShapesWorld captions: prompts outside the world's grammar are refused, not silently encoded
+    grammar = world.parse_caption if meta.get(TRAINED_ON_KEY) == "ShapesWorld" else None
+    return word_encoder.WordTextEncoder(net, name, grammar)
 
 
 def load_model(path: str | os.PathLike, **kwargs):
@@ -212,6 +226,8 @@ def save_model(model, path: str | os.PathLike, extra_metadata: dict | None = Non
     meta = {ARCH_KEY: arch, CONFIG_KEY: json.dumps(model.cfg.to_dict()), **(extra_metadata or {})}
     if arch == "infinity":
         meta[FLAVOUR_KEY] = getattr(model, "flavour", "infinity")
+    if arch in ("infinity", "infinity_vae"):
+        meta[RESOLUTIONS_KEY] = json.dumps(list(model.resolutions))
     save_safetensors(model.state_dict(), path, meta)
 
 

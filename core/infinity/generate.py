@@ -53,11 +53,11 @@ class InfinitySampling:
 
     def validate(self) -> "InfinitySampling":
         for c in _as_list(self.cfg, 1, "cfg") if isinstance(self.cfg, (int, float)) else self.cfg:
-            if not c >= 0:
-                raise ValueError(f"cfg must be >= 0 (1 = off), got {c}")
+            if not 0 <= c < float("inf"):
+                raise ValueError(f"cfg must be a number >= 0 (1 = off), got {c}")
         for t in _as_list(self.tau, 1, "tau") if isinstance(self.tau, (int, float)) else self.tau:
-            if not t > 0:
-                raise ValueError(f"tau (temperature) must be > 0, got {t}")
+            if not 0 < t < float("inf"):
+                raise ValueError(f"tau (temperature) must be a number > 0, got {t}")
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         return self

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config_io import ConfigIO
-from .scales import reference_grid
+from .scales import OFFICIAL_RESOLUTIONS, reference_grid
 
 # Buffers that official files may carry but that the model derives itself (the original pops them too).
 DERIVED_KEYS = ("lvl_1L", "attn_bias_for_masking", "Infinity_visible_kvlen", "Infinity_invisible_qlen")
@@ -359,6 +359,7 @@ class InfinityTransformer(nn.Module):
         self.head_nm = AdaLNBeforeHead(cfg)
         self.head = nn.Linear(C, 2 * cfg.token_bits)
         self.flavour = "infinity"  # or "varedit": set by the loader from the file
+        self.resolutions = OFFICIAL_RESOLUTIONS  # tiers it makes; a file of ours may store others (the embedded: 48)
 
     @property
     def layers(self) -> list[CrossAttnBlock]:

@@ -12,6 +12,18 @@ TIER_SCALES = {256: 7, 512: 10, 768: 12, 1024: 13}
 # Tiers of no official template: the embedded ShapesWorld models' 48 px scenes (3x3 tokens), square only.
 SMALL_TIERS = {48: [(1, 1), (2, 2), (3, 3)]}
 RESOLUTIONS = sorted([*SMALL_TIERS, *TIER_SCALES])
+OFFICIAL_RESOLUTIONS = tuple(sorted(TIER_SCALES))  # what the released models make; a file may store its own
+
+
+def parse_resolution(value, supported=RESOLUTIONS) -> int:
+    """A resolution tier from a widget or the API ("512", 512) -> int, or a clear error naming the choices."""
+    try:
+        r = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"resolution must be a number, one of {list(supported)}; got {value!r}") from None
+    if r not in supported:
+        raise ValueError(f"resolution {r} is not one this model makes: choose one of {list(supported)}")
+    return r
 
 # height/width ratio -> the 13 (h, w) grids of that template (ratios >= 1; the inverses are transposed).
 _TEMPLATES = {
@@ -52,6 +64,18 @@ def scale_schedule(resolution: int = 1024, h_div_w: float = 1.0) -> list[tuple[i
     if resolution not in TIER_SCALES:
         raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution}")
     return TEMPLATES[nearest_ratio(h_div_w)][:TIER_SCALES[resolution]]
+
+
+def tier_of(schedule: list[tuple[int, int]]) -> int | None:
+    """The resolution tier whose schedule (for some aspect template) this is, or None."""
+    schedule = [tuple(hw) for hw in schedule]
+    for tier, grids in SMALL_TIERS.items():
+        if schedule == list(grids):
+            return tier
+    for tier, n in TIER_SCALES.items():
+        if len(schedule) == n and any(grids[:n] == schedule for grids in TEMPLATES.values()):
+            return tier
+    return None
 
 
 def image_size_for(schedule: list[tuple[int, int]]) -> tuple[int, int]:

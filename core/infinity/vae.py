@@ -20,6 +20,7 @@ from torch import nn
 
 from ..config_io import ConfigIO
 from .bsq import bits_to_codes, quantize_multiscale, up
+from .scales import OFFICIAL_RESOLUTIONS
 
 # Buffers of the quantiser that the file may carry and this module derives (the bit-weight vector).
 DERIVED_KEYS = ("quantizer.lfq.mask",)
@@ -32,6 +33,9 @@ class BSQVAEConfig(ConfigIO):
     num_res_blocks: int = 2  # encoder; the decoder has one more per level
     bits: int = 32  # z channels = codebook dim
     in_channels: int = 3
+    # GroupNorm groups: None = the official 32 (24 where 32 does not divide the width). Small VAEs of ours set
+    # fewer: with 24 groups over 24 channels the norm is per channel and erases each channel's level.
+    norm_groups: int | None = None
 
     @property
     def stride(self) -> int:
@@ -115,11 +119,12 @@ class _Conv(nn.Module):
 
 
 class _Norm(nn.Module):
-    def __init__(self, c: int):
+    def __init__(self, c: int, groups: int | None = None):
         super().__init__()
-        groups = 32 if c % 32 == 0 else 24 if c % 24 == 0 else None
         if groups is None:
-            raise ValueError(f"GroupNorm needs channels divisible by 32 or 24, got {c}")
+            groups = 32 if c % 32 == 0 else 24 if c % 24 == 0 else None
+        if groups is None or c % groups:
+            raise ValueError(f"GroupNorm with {groups or '32 or 24'} groups does not divide {c} channels")
         self.norm = nn.GroupNorm(groups, c, eps=1e-6, affine=True)
 
     def forward(self, x):
@@ -127,10 +132,10 @@ class _Norm(nn.Module):
 
 
 class ResnetBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int):
+    def __init__(self, c_in: int, c_out: int, groups: int | None = None):
         super().__init__()
-        self.norm1, self.conv1 = _Norm(c_in), _Conv(c_in, c_out, 3, padding=1)
-        self.norm2, self.conv2 = _Norm(c_out), _Conv(c_out, c_out, 3, padding=1)
+        self.norm1, self.conv1 = _Norm(c_in, groups), _Conv(c_in, c_out, 3, padding=1)
+        self.norm2, self.conv2 = _Norm(c_out, groups), _Conv(c_out, c_out, 3, padding=1)
         if c_in != c_out:
             self.nin_shortcut = _Conv(c_in, c_out, 1)
 
@@ -159,9 +164,9 @@ class Upsample(nn.Module):
 
 
 class _Mid(nn.Module):
-    def __init__(self, c: int):
+    def __init__(self, c: int, groups: int | None = None):
         super().__init__()
-        self.block_1, self.block_2 = ResnetBlock(c, c), ResnetBlock(c, c)
+        self.block_1, self.block_2 = ResnetBlock(c, c, groups), ResnetBlock(c, c, groups)
 
     def forward(self, x):
         return self.block_2(self.block_1(x))
@@ -185,11 +190,11 @@ class Encoder(nn.Module):
         for i, m in enumerate(cfg.ch_mult):
             blocks = []
             for _ in range(cfg.num_res_blocks):
-                blocks.append(ResnetBlock(c_in, ch * m))
+                blocks.append(ResnetBlock(c_in, ch * m, cfg.norm_groups))
                 c_in = ch * m
             self.down.append(_Level(blocks, Downsample(c_in) if i < n - 1 else None, "downsample"))
-        self.mid = _Mid(c_in)
-        self.norm_out = _Norm(c_in)
+        self.mid = _Mid(c_in, cfg.norm_groups)
+        self.norm_out = _Norm(c_in, cfg.norm_groups)
         self.conv_out = _Conv(c_in, cfg.bits, 3, padding=1)
 
     def forward(self, x):
@@ -208,16 +213,16 @@ class Decoder(nn.Module):
         ch, n = cfg.ch, len(cfg.ch_mult)
         c_in = ch * cfg.ch_mult[-1]
         self.conv_in = _Conv(cfg.bits, c_in, 3, padding=1)
-        self.mid = _Mid(c_in)
+        self.mid = _Mid(c_in, cfg.norm_groups)
         levels: list[nn.Module] = [None] * n  # type: ignore[list-item]
         for i in reversed(range(n)):
             blocks = []
             for _ in range(cfg.num_res_blocks + 1):
-                blocks.append(ResnetBlock(c_in, ch * cfg.ch_mult[i]))
+                blocks.append(ResnetBlock(c_in, ch * cfg.ch_mult[i], cfg.norm_groups))
                 c_in = ch * cfg.ch_mult[i]
             levels[i] = _Level(blocks, Upsample(c_in) if i > 0 else None, "upsample")
         self.up = nn.ModuleList(levels)
-        self.norm_out = _Norm(c_in)
+        self.norm_out = _Norm(c_in, cfg.norm_groups)
         self.conv_out = _Conv(c_in, cfg.in_channels, 3, padding=1)
 
     def forward(self, z):
@@ -236,6 +241,7 @@ class BSQVAE(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
+        self.resolutions = OFFICIAL_RESOLUTIONS  # tiers it codes images at; a file of ours may store others
 
     @property
     def stride(self) -> int:

@@ -33,7 +33,7 @@ import torch
 
 from ..condition import Condition
 from ..records import TokenBatch
-from ..sampling import SamplingSettings, counter_uniform, filter_logits, gumbel_noise
+from ..sampling import SamplingSettings, counter_uniform, filter_logits, gumbel_noise, seed_tensor
 from .generate import ProgressFn, decode_tokens, default_picker
 from .gpt import LlamaGenGPT
 
@@ -247,7 +247,7 @@ def atm_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sampl
 
     atm: one setting, or one per row (sweeps). region: optional bool [B, h, w] (True = may change)."""
     sampling.validate()
-    seeds_t = torch.as_tensor(seeds, dtype=torch.int64)
+    seeds_t = seed_tensor(seeds)
     _check_edit_inputs(model, cache, edit_cond, seeds_t, region)
     params = ATMParams.from_settings(atm, cache.batch)
     pick = AnchorPicker(cache, params, sampling, seeds_t, region, trace)
@@ -262,7 +262,7 @@ def naive_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sam
     """Naive prompt modification (NPM): the same seed, the edit prompt, no matching (baseline). With a
     region, positions outside it still keep their source token."""
     sampling.validate()
-    seeds_t = torch.as_tensor(seeds, dtype=torch.int64)
+    seeds_t = seed_tensor(seeds)
     _check_edit_inputs(model, cache, edit_cond, seeds_t, region)
     device = cache.anchors.device
     fixed = None if region is None else ~region.reshape(cache.batch, -1).to(device)

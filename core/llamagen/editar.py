@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..condition import Condition
-from ..sampling import SamplingSettings
+from ..sampling import SamplingSettings, seed_tensor
 from .generate import ProgressFn, as_scale_tensor, decode_from_prefix, default_picker
 from .gpt import GPTConfig, LlamaGenGPT, grid_cells, prefix_causal_mask, rope_for_cells
 
@@ -39,6 +39,8 @@ def task_prompt(task: str, text: str) -> str:
         raise ValueError(f"task must be one of {', '.join(TASK_TEMPLATES)}, got {task!r}")
     if not text.strip():
         raise ValueError("the instruction is empty: say what to change (or describe the image to generate)")
+    if not any(ch.isalnum() for ch in text):
+        raise ValueError(f"the instruction ({text.strip()[:40]!r}) has no words: say what to change in words")
     return TASK_TEMPLATES[task].format(text)
 
 
@@ -138,7 +140,7 @@ def editar_generate(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition
     elif not bool((txt_host == 1.0).all()):
         branches.append(torch.cat([model.image_prefix(c, B), model.text_prefix(None, B)], 1))
         combine = lambda l: l[1] + s_t[:, None] * (l[0] - l[1])
-    seeds_d = torch.as_tensor(seeds, dtype=torch.int64).to(dev)
+    seeds_d = seed_tensor(seeds).to(dev)
     if seeds_d.shape != (B,):
         raise ValueError(f"need one seed per row ({B}), got {list(seeds_d.shape)}")
     pick = default_picker(sampling, seeds_d, None if keep is None else keep.reshape(B, -1).to(dev), c)

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..condition import Condition
-from ..sampling import SamplingSettings, combine_cfg, filter_logits, sample_tokens
+from ..sampling import SamplingSettings, combine_cfg, filter_logits, sample_tokens, seed_tensor
 from .gpt import KVCache, LlamaGenGPT, prefix_causal_mask
 
 # pick(step, guided_logits [B, V] fp32) -> tokens [B] long
@@ -142,7 +142,7 @@ def generate(model: LlamaGenGPT, cond: Condition, settings: SamplingSettings, se
     """Sample image tokens [B, N]. `seeds` has one seed per batch row; `cfg_scale` optionally overrides
     settings.cfg_scale with one value per row (sweeps)."""
     settings.validate()
-    seeds_t = torch.as_tensor(seeds, dtype=torch.int64)
+    seeds_t = seed_tensor(seeds)
     if seeds_t.shape != (cond.batch,):
         raise ValueError(f"need one seed per batch row ({cond.batch}), got {list(seeds_t.shape)}")
     pick = default_picker(settings, seeds_t.to(model.device))

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 
 from ..condition import Condition
 from ..infinity.aredit import AREditSettings, aredit_edit, build_source
-from ..infinity.bsq import bits_to_codes, up
 from ..infinity.generate import BitTokens, InfinitySampling
 from ..infinity.generate import generate as infinity_generate
 from ..infinity.scales import scale_schedule
@@ -78,16 +77,6 @@ def vq_psnr(vq, n: int = 200, seed: int = 10_000) -> float:
     x = to_model(images).to(next(vq.parameters()).device)
     rec = torch.cat([to_unit_range(vq.decode(vq.encode(x[i:i + 50]))) for i in range(0, n, 50)])
     return float(psnr(rec.cpu(), (x.cpu() + 1) / 2).mean())
-
-
-@torch.inference_mode()
-def bsq_psnr(vae, n: int = 200, seed: int = 10_000) -> float:
-    """Held-out reconstruction PSNR of a BSQ VAE through its multi-scale quantiser."""
-    rng = random.Random(seed)
-    x = to_model(np.stack([world.render(world.random_scene(rng)) for _ in range(n)])).to(vae.device)
-    rec = torch.cat([vae.decode_bits(vae.encode_bits(x[i:i + 50], EMBEDDED_INFINITY_SCHEDULE))
-                     for i in range(0, n, 50)])
-    return float(psnr((rec.cpu() + 1) / 2, (x.cpu() + 1) / 2).mean())
 
 
 def _objects_match(parsed: world.Scene, scene: world.Scene) -> bool:
@@ -189,60 +178,17 @@ def _score(chunk: list[world.Edit], src: np.ndarray, out: torch.Tensor,
 
 # ------------------------------------------------------------------------ Infinity architecture + AREdit
 
-class CellReadout:
-    """Reads a scene off multi-scale bits without the VAE decoder. Every 16 px cell is one of the world's
-    255 classes, so what an AR model *chose* can be read from its codes, independent of how well the
-    decoder renders it: a small probe (3x3 conv over every scale's codes, then per-cell class scores) is fitted
-    to the VAE's own codes of random scenes with their true cell classes (seeded, a few seconds)."""
-
-    def __init__(self, vae, scenes: int = 8000, steps: int = 600, seed: int = 50_000):
-        with torch.random.fork_rng():  # seeded without touching the caller's random state
-            torch.manual_seed(seed)
-            self._fit(vae, scenes, steps, random.Random(seed))
-
-    def _fit(self, vae, scenes: int, steps: int, rng: random.Random) -> None:
-        data = [world.random_scene(rng) for _ in range(scenes)]
-        with torch.inference_mode():
-            codes = torch.cat([self._codes(_encode_bits(vae, np.stack([world.render(s) for s in data[i:i + 500]])))
-                               for i in range(0, scenes, 500)])
-        labels = torch.tensor([world.cell_labels(s) for s in data])  # [N, 9]
-        d, n = codes.shape[1], len(world.cell_classes())
-        self.probe = torch.nn.Sequential(torch.nn.Conv2d(d, 128, 3, padding=1), torch.nn.GELU(), torch.nn.Conv2d(128, n, 1))
-        opt = torch.optim.Adam(self.probe.parameters(), lr=3e-3)
-        with torch.enable_grad():
-            for _ in range(steps):
-                i = torch.randint(0, scenes, (256,))
-                loss = F.cross_entropy(self.probe(codes[i]).flatten(2), labels[i])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        self.probe.eval().requires_grad_(False)
-
-    @staticmethod
-    def _codes(bits: list[torch.Tensor]) -> torch.Tensor:
-        final = tuple(bits[-1].shape[1:3])  # every scale's codes on the final grid, side by side: [B, K d, 3, 3]
-        return torch.cat([up(bits_to_codes(b.cpu()), final) for b in bits], 1)
-
-    @torch.inference_mode()
-    def scenes(self, bits: list[torch.Tensor]) -> list[world.Scene]:
-        labels = self.probe(self._codes(bits)).flatten(2).argmax(1)  # [B, 9]
-        return [world.scene_from_labels(row) for row in labels.tolist()]
-
-    @staticmethod
-    def images(scenes: list[world.Scene]) -> torch.Tensor:
-        return torch.from_numpy(np.stack([world.render(s) for s in scenes])).permute(0, 3, 1, 2).float() / 255
-
-
 @torch.inference_mode()
-def readout_accuracy(vae, readout: CellReadout, n: int = 200, seed: int = 10_000) -> dict:
-    """How much of a held-out scene survives VAE encoding + readout: the ceiling of the readout metrics."""
+def bsq_reconstruction(vae, n: int = 200, seed: int = 10_000) -> dict:
+    """Held-out scenes through the BSQ VAE (encode, multi-scale quantise, decode), read from the decoded
+    pixels: PSNR, and the share whose parsed scene (objects, background, textures) is the original."""
     rng = random.Random(seed)
     scenes = [world.random_scene(rng) for _ in range(n)]
-    got = readout.scenes(_encode_bits(vae, np.stack([world.render(s) for s in scenes])))
-    cells = sum(a == b for g, s in zip(got, scenes) for a, b in zip(world.cell_labels(g), world.cell_labels(s)))
-    return {"cells": cells / (9 * n), "objects_match": sum(_objects_match(g, s) for g, s in zip(got, scenes)) / n,
-            "exact_scene": sum(g.captioned() == s.captioned() and g.decor == s.decor for g, s in zip(got, scenes)) / n,
-            "n": n}
+    src = np.stack([world.render(s) for s in scenes])
+    images = torch.cat([_decode_bits(vae, _encode_bits(vae, src[i:i + 50])) for i in range(0, n, 50)])
+    exact = sum(world.parse_image(img) == s for img, s in zip(images.permute(0, 2, 3, 1).numpy(), scenes))
+    ref = torch.from_numpy(src).permute(0, 3, 1, 2).float() / 255
+    return {"psnr": float(psnr(images, ref).mean()), "exact_scene": exact / n, "n": n}
 
 
 def infinity_condition(text, prompts: list[str]) -> Condition:
@@ -259,19 +205,15 @@ def _decode_bits(vae, bits: list[torch.Tensor]) -> torch.Tensor:
     return ((vae.decode_bits([b.to(vae.device) for b in bits]) + 1) / 2).cpu()
 
 
-def _read(vae, bits: list[torch.Tensor], readout: CellReadout | None) -> tuple[torch.Tensor, list[world.Scene]]:
-    """-> (images [B, 3, H, W] in 0..1, scenes): decoded and parsed, or read out by `readout` and rendered."""
-    if readout is not None:
-        scenes = readout.scenes(bits)
-        return readout.images(scenes), scenes
+def _read(vae, bits: list[torch.Tensor]) -> tuple[torch.Tensor, list[world.Scene]]:
+    """-> (images [B, 3, H, W] in 0..1, the scenes parsed from them): what the user sees."""
     images = _decode_bits(vae, bits)
     return images, [world.parse_image(img) for img in images.permute(0, 2, 3, 1).numpy()]
 
 
 @torch.inference_mode()
 def infinity_t2i_accuracy(model, text, vae, n: int = 200, seed: int = 20_000,
-                          sampling: InfinitySampling | None = None, batch: int = 100,
-                          readout: CellReadout | None = None) -> dict:
+                          sampling: InfinitySampling | None = None, batch: int = 100) -> dict:
     sampling = sampling or EMBEDDED_INFINITY_SAMPLING
     rng = random.Random(seed)
     scenes = [world.random_scene(rng) for _ in range(n)]
@@ -281,7 +223,7 @@ def infinity_t2i_accuracy(model, text, vae, n: int = 200, seed: int = 20_000,
         cond = infinity_condition(text, [s.caption() for s in chunk])
         seeds = torch.arange(seed + start, seed + start + len(chunk))
         tokens = infinity_generate(model, cond, EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
-        for scene, parsed in zip(chunk, _read(vae, tokens.bits, readout)[1]):
+        for scene, parsed in zip(chunk, _read(vae, tokens.bits)[1]):
             ok_objects += _objects_match(parsed, scene)
             ok_exact += parsed.captioned() == scene.captioned()
     return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
@@ -289,8 +231,7 @@ def infinity_t2i_accuracy(model, text, vae, n: int = 200, seed: int = 20_000,
 
 @torch.inference_mode()
 def aredit_benchmark(model, text, vae, cases: list[world.Edit], settings: list[AREditSettings],
-                     sampling: InfinitySampling | None = None, seed: int = 0, batch: int = 100,
-                     readout: CellReadout | None = None) -> list[list[EditScores]]:
+                     sampling: InfinitySampling | None = None, seed: int = 0, batch: int = 100) -> list[list[EditScores]]:
     """Real-image setting: each source render is VAE-encoded and cached once under its caption (one
     teacher-forced pass), then edited with every setting from that cache. -> scores per setting.
     gamma 0 with threshold < -1 is the plain target generation with the same seed (the naive baseline)."""
@@ -305,7 +246,7 @@ def aredit_benchmark(model, text, vae, cases: list[world.Edit], settings: list[A
         seeds = torch.arange(seed + start, seed + start + len(chunk))
         for i, setting in enumerate(settings):
             edited = aredit_edit(model, cache, target, setting, seeds)
-            results[i] += _score(chunk, src, *_read(vae, edited.tokens.bits, readout))
+            results[i] += _score(chunk, src, *_read(vae, edited.tokens.bits))
     return results
 
 

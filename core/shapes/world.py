@@ -1,7 +1,7 @@
 """ShapesWorld: a procedural scene world with exact ground truth, for training and measuring editing.
 
 A scene is 1-3 objects (circle, square, triangle, star; six colours; large or small) in distinct cells
-of a 3x3 layout on a background (four colours or a checkerboard), and in each empty cell a faint texture
+of a 3x3 layout on a background (four colours or "checkered": a checkerboard of 16 px squares), and in each empty cell a faint texture
 (plain, stripes or dots) that no caption mentions: like the unmentioned details of a real photo, it is what
 an editor must preserve and what regenerating from an edited prompt re-rolls. Rendered without anti-aliasing at
 48x48 px so that every pixel is exactly known. Each layout cell is 16 px, exactly one token of a stride-16
@@ -14,6 +14,7 @@ caption says" is a measured fact. Everything is deterministic given a seed.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -79,6 +80,35 @@ def position_phrase(cell: int) -> str:
     if c == 1:
         return f"at the {ROWS[r]}"
     return f"at the {ROWS[r]} {COLS[c]}"
+
+
+_POSITIONS = {position_phrase(c): c for c in range(9)}
+_OBJECT = (rf"a (small )?({'|'.join(COLORS)}) ({'|'.join(SHAPES)}) "
+           rf"({'|'.join(sorted(_POSITIONS, key=len, reverse=True))})")
+_BACKGROUND = rf"an? ({'|'.join(BACKGROUNDS)}) background"
+EXAMPLE_CAPTION = "a red circle at the top left and a small blue square in the center on a white background"
+
+
+def parse_caption(text: str) -> Scene:
+    """A caption in the world's grammar -> the scene it describes (objects and background; no texture). Anything
+    else is a ValueError that says what the grammar is: the embedded models understand nothing else."""
+    s = " ".join(re.findall(r"[a-z]+", text.lower()))
+    head, sep, bg = s.rpartition(" on ") if " on " in s and not re.fullmatch(_BACKGROUND, s) else ("", "", s)
+    bg_match = re.fullmatch(_BACKGROUND, bg)
+    phrases = head.split(" and ") if sep else []
+    objects, matches = [], [re.fullmatch(_OBJECT, p) for p in phrases]
+    if bg_match is None or (sep and not phrases) or not all(matches):
+        bad = next((p for p, m in zip(phrases, matches) if m is None), None)
+        what = f"cannot read {bad!r} as an object" if bad else "it must end with the background"
+        raise ValueError(f"{text!r} is not a ShapesWorld caption ({what}): the embedded models read captions like "
+                         f"{EXAMPLE_CAPTION!r} (objects: 'a [small] <colour> <shape> <position>', joined by 'and'; "
+                         f"then 'on a <background> background')")
+    for m in matches:
+        cell = _POSITIONS[m.group(4)]
+        if any(o.cell == cell for o in objects):
+            raise ValueError(f"{text!r} puts two objects {m.group(4)}: each position holds one object")
+        objects.append(Obj(m.group(3), m.group(2), "small" if m.group(1) else "large", cell))
+    return Scene(tuple(objects), bg_match.group(1))
 
 
 def vocabulary() -> list[str]:

@@ -57,6 +57,8 @@ def validate_prompts(prompts: Sequence[str]) -> list[str]:
     for i, p in enumerate(prompts):
         if not p.strip():
             raise ValueError(f"prompt {i + 1} is empty: describe the image you want")
+        if not any(ch.isalnum() for ch in p):  # emoji or punctuation only: nothing a text encoder can read
+            raise ValueError(f"prompt {i + 1} ({p.strip()[:40]!r}) has no words: describe the image in words")
     return prompts
 
 

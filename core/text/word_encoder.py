@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -90,8 +90,9 @@ class WordTokenizer:
 class WordTextEncoder:
     """TextEncoder for the embedded model."""
 
-    def __init__(self, net: WordEncoderNet, name: str = "shapes-words"):
+    def __init__(self, net: WordEncoderNet, name: str = "shapes-words", grammar: Callable[[str], object] | None = None):
         self.model = net
+        self.grammar = grammar  # raises ValueError for a prompt the encoder's world cannot describe
         self.tokenizer = WordTokenizer(net.cfg.vocab, net.cfg.max_length)
         self.name = name
         self.embed_dim = net.cfg.dim
@@ -101,9 +102,16 @@ class WordTextEncoder:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def _ids(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, mask = self.tokenizer(validate_prompts(prompts))  # unknown words first: the clearer error
+        if self.grammar is not None:
+            for p in prompts:
+                self.grammar(p)
+        return ids, mask
+
     def features(self, prompts: Sequence[str]) -> TextEmbedding:
         """Differentiable encoding (used in training)."""
-        ids, mask = self.tokenizer(validate_prompts(prompts))
+        ids, mask = self._ids(prompts)
         hidden = self.model(ids.to(self.device), mask.to(self.device))
         features, new_mask = to_llamagen_layout(hidden, mask.to(self.device))
         return TextEmbedding(features, new_mask, list(prompts), self.name)
@@ -115,7 +123,7 @@ class WordTextEncoder:
     @torch.inference_mode()
     def encode_infinity(self, prompts: Sequence[str]) -> TextEmbedding:
         """Valid tokens right-padded to the longest prompt (the layout Infinity-architecture models read)."""
-        ids, mask = self.tokenizer(validate_prompts(prompts))
+        ids, mask = self._ids(prompts)
         hidden = self.model(ids.to(self.device), mask.to(self.device))
         features, mask = trim_right_padded(hidden, mask.to(self.device))
         return TextEmbedding(features, mask, list(prompts), self.name)
