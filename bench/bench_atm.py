@@ -50,7 +50,8 @@ def main():
     atm = ATMSettings()
 
     t_gen = timed(lambda: generate(model, edit, sampling, [1]), device, args.repeats)
-    t_atm = timed(lambda: atm_edit(model, cache, edit, sampling, atm, [1]), device, args.repeats)
+    # one token per pass, as generation (bench_draft.py measures the draft mode)
+    t_atm = timed(lambda: atm_edit(model, cache, edit, sampling, atm, [1], max_chunk=1), device, args.repeats)
     settings, _ = expand([150], [0.6], [0.25 * (k + 1) for k in range(args.sweep)], [1], [7.5], "greedy")
     t_sweep = timed(lambda: run_sweep(model, cache, edit, sampling, settings), device, args.repeats)
     result = {

@@ -13,7 +13,7 @@ import torch
 
 from .condition import Condition
 from .llamagen.atm import ATMSettings, EditResult, SourceCache, atm_edit, naive_edit
-from .llamagen.generate import ProgressFn
+from .llamagen.generate import DRAFT_CHUNK, DecodeStats, ProgressFn
 from .llamagen.gpt import LlamaGenGPT
 from .sampling import SamplingSettings, seed_tensor
 
@@ -124,7 +124,8 @@ def expand(K: list[int], alpha: list[float], tau: list[float], seeds: list[int],
 
 def run_sweep(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sampling: SamplingSettings,
               settings: list[SweepSetting], method: str = "atm", region: torch.Tensor | None = None,
-              progress: ProgressFn | None = None) -> EditResult:
+              progress: ProgressFn | None = None, max_chunk: int = DRAFT_CHUNK,
+              stats: DecodeStats | None = None) -> EditResult:
     """Every setting for every source item, as ONE batched decode. Row order: source item major,
     settings minor (row = item * len(settings) + j)."""
     S, B = len(settings), cache.batch
@@ -136,7 +137,8 @@ def run_sweep(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, samp
     region_rows = None if region is None else region[rows_src.to(region.device)]
     if method == "atm":
         return atm_edit(model, cache_rows, cond_rows, sampling, [s.atm for s in settings] * B, seeds,
-                        region_rows, cfg, progress)
+                        region_rows, cfg, progress, max_chunk=max_chunk, stats=stats)
     if method == "naive":
-        return naive_edit(model, cache_rows, cond_rows, sampling, seeds, region_rows, cfg, progress)
+        return naive_edit(model, cache_rows, cond_rows, sampling, seeds, region_rows, cfg, progress,
+                          max_chunk=max_chunk, stats=stats)
     raise ValueError(f"method must be 'atm' or 'naive', got {method!r}")

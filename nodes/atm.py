@@ -7,13 +7,14 @@ from ..core import decode_tokens_to_images
 from ..core.grid_image import labelled_grid
 from ..core.images import grid_to_mask, mask_to_grid, model_to_comfy
 from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings, atm_edit, build_source_cache, naive_edit
+from ..core.llamagen.generate import DRAFT_CHUNK
 from ..core.records import TokenBatch
 from ..core.sampling import SEED_RANGE, SamplingSettings, seed_plus, seed_tensor
 from ..core.sweeps import check_rows, expand, parse_values, run_sweep
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import sampling_inputs
-from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY
+from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY, DRAFT_INPUT
 
 METHODS = ["atm", "naive"]
 
@@ -74,6 +75,10 @@ def _region(mask, source, node):
     return mask_to_grid(mask, gh, gw, source.batch, image_size=gh * source.stride if gh == gw else None)
 
 
+def _chunk(draft_decoding: bool) -> int:
+    return DRAFT_CHUNK if draft_decoding else 1
+
+
 def _seeds(source, seed, use_source_seed):
     if use_source_seed and source.seeds is not None:
         return source.seeds.cpu()
@@ -99,7 +104,7 @@ class ATMEdit:
                 **atm_inputs(),
             },
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source is kept"}),
-                         "candidates": CANDIDATES_INPUT},
+                         "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT},
         }
 
     RETURN_TYPES = (AR_TOKENS, "MASK", "FLOAT")
@@ -110,7 +115,7 @@ class ATMEdit:
     CATEGORY = f"{CATEGORY}/editing"
 
     def edit(self, model, source, conditioning, method, seed, use_source_seed, cfg_scale, temperature, top_k, top_p,
-             K, alpha, tau, fallback, mask=None, candidates="distinct"):
+             K, alpha, tau, fallback, mask=None, candidates="distinct", draft_decoding=True):
         node = "AR Anchor Token Matching Edit"
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -123,9 +128,11 @@ class ATMEdit:
         seeds = _seeds(source, seed, use_source_seed)
         progress = bridge.progress(source.anchors.shape[1])
         if method == "atm":
-            result = atm_edit(gpt, source, cond, sampling, atm, seeds, region, progress=progress)
+            result = atm_edit(gpt, source, cond, sampling, atm, seeds, region, progress=progress,
+                              max_chunk=_chunk(draft_decoding))
         else:
-            result = naive_edit(gpt, source, cond, sampling, seeds, region, progress=progress)
+            result = naive_edit(gpt, source, cond, sampling, seeds, region, progress=progress,
+                                max_chunk=_chunk(draft_decoding))
         gh, gw = source.grid
         tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", cond, seeds, sampling, source.stride)
         changed = grid_to_mask(result.changed.view(-1, gh, gw), gh * source.stride, gw * source.stride)
@@ -153,7 +160,7 @@ class ATMSweep:
                 "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
                 "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = automatic"}),
             },
-            "optional": {"mask": ("MASK",), "candidates": CANDIDATES_INPUT},
+            "optional": {"mask": ("MASK",), "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT},
         }
 
     RETURN_TYPES = ("IMAGE", "IMAGE", AR_TOKENS)
@@ -163,7 +170,7 @@ class ATMSweep:
 
     def sweep(self, model, tokenizer, source, conditioning, method, tau_values, K_values, alpha_values, seed_values,
               cfg_values, use_source_seed, fallback, temperature, top_k, top_p, columns, mask=None,
-              candidates="distinct"):
+              candidates="distinct", draft_decoding=True):
         node = "AR Anchor Token Matching Sweep"
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -186,7 +193,7 @@ class ATMSweep:
         gpt = checks.llamagen_model(model, node)
         cond = _edit_rows(source, conditioning).to(gpt.device)
         result = run_sweep(gpt, source, cond, sampling, settings, method, region,
-                           progress=bridge.progress(source.anchors.shape[1]))
+                           progress=bridge.progress(source.anchors.shape[1]), max_chunk=_chunk(draft_decoding))
         gh, gw = source.grid
         images = model_to_comfy(decode_tokens_to_images(vq, result.tokens.view(-1, gh, gw)))
         labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch

@@ -6,16 +6,16 @@ import torch
 from ..core import decode_tokens_to_images, encode_images
 from ..core.condition import Condition
 from ..core.grid_image import labelled_grid
-from ..core.images import model_to_comfy
-from ..core.images import comfy_to_model, mask_to_grid
+from ..core.images import comfy_to_model, mask_to_grid, model_to_comfy
 from ..core.llamagen.editar import TASK_TEMPLATES, editar_generate, task_prompt
+from ..core.llamagen.generate import DRAFT_CHUNK
 from ..core.records import TokenBatch
 from ..core.sampling import SamplingSettings, seed_plus, seed_tensor
 from ..core.sweeps import MAX_SWEEP_ROWS, check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import sampling_inputs
-from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY
+from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY, DRAFT_INPUT
 
 
 class EditAR:
@@ -41,7 +41,8 @@ class EditAR:
                               "tooltip": "guidance on the input image (paper); 1 = off, as the released code"}),
                 "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
             },
-            "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the input is kept"})},
+            "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the input is kept"}),
+                         "draft_decoding": DRAFT_INPUT},
         }
 
     RETURN_TYPES = (AR_TOKENS, AR_TOKENS)
@@ -50,14 +51,14 @@ class EditAR:
     CATEGORY = f"{CATEGORY}/editing"
 
     def edit(self, model, tokenizer, text_encoder, image, instruction, task, seed, text_cfg, image_cfg, temperature,
-             top_k, top_p, mask=None):
+             top_k, top_p, mask=None, draft_decoding=True):
         edited, source, _ = run_editar(model, tokenizer, text_encoder, image, instruction, task, [seed], [text_cfg],
-                                       [image_cfg], temperature, top_k, top_p, mask)
+                                       [image_cfg], temperature, top_k, top_p, mask, draft_decoding)
         return edited, source
 
 
 def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, text_cfgs, image_cfgs, temperature,
-               top_k, top_p, mask):
+               top_k, top_p, mask, draft_decoding=True):
     """Every (seed, text_cfg, image_cfg) combination for every input image as ONE batched decode.
     Row order: image, then seed, then text_cfg, then image_cfg (fastest); image i uses seed + i.
     -> (edited, inputs, labels)."""
@@ -88,7 +89,7 @@ def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, 
     text = Condition(emb.features.to(gpt.device).expand(rows, -1, -1), None, [prompt] * rows)
     tokens = editar_generate(gpt, cond.to(gpt.device)[src.to(gpt.device)], text, sampling, seeds_t,
                              [c[1] for c in combos] * n_img, [c[2] for c in combos] * n_img, keep,
-                             progress=bridge.progress(g * g))
+                             progress=bridge.progress(g * g), max_chunk=DRAFT_CHUNK if draft_decoding else 1)
     labels = [f"seed={c[0]}, text={c[1]:g}, image={c[2]:g}" for c in combos] * n_img
     return (TokenBatch(tokens.view(rows, g, g), "edited", None, seeds_t, sampling, vq.downsample),
             TokenBatch(cond, "encoded", stride=vq.downsample), labels)
@@ -116,14 +117,14 @@ class EditARSweep:
     CATEGORY = f"{CATEGORY}/editing"
 
     def sweep(self, model, tokenizer, text_encoder, image, instruction, task, temperature, top_k, top_p, seed_values,
-              text_cfg_values, image_cfg_values, columns, mask=None):
+              text_cfg_values, image_cfg_values, columns, mask=None, draft_decoding=True):
         check_rows({"seed_values": seed_values, "text_cfg_values": text_cfg_values,
                     "image_cfg_values": image_cfg_values}, checks.image(image, "AR EditAR Sweep").shape[0])
         text_cfgs = parse_values(text_cfg_values, float, "text_cfg_values")
         image_cfgs = parse_values(image_cfg_values, float, "image_cfg_values")
         edited, _, labels = run_editar(model, tokenizer, text_encoder, image, instruction, task,
                                        parse_values(seed_values, int, "seed_values"), text_cfgs, image_cfgs,
-                                       temperature, top_k, top_p, mask)
+                                       temperature, top_k, top_p, mask, draft_decoding)
         images = model_to_comfy(decode_tokens_to_images(tokenizer.load(), edited.tokens))
         grid = labelled_grid(images, labels, columns or len(text_cfgs) * len(image_cfgs))
         out = bridge.output_device()

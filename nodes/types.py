@@ -9,4 +9,6 @@ AR_SOURCE = "AR_SOURCE"  # core.llamagen.atm.SourceCache (anchors + codebook vec
 
 PRECISIONS = ["auto", "bf16", "fp16", "fp32"]
 CATEGORY = "AR Edit"
+DRAFT_INPUT = ("BOOLEAN", {"default": True, "tooltip": "faster, same result: check many source tokens per model "
+                            "pass and keep only what one-token-at-a-time decoding picks. Turn off to compare"})
 MAX_SEED = 0xFFFFFFFFFFFFFFFF  # the seed widgets' range (ComfyUI allows 64 bits)

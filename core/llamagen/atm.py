@@ -34,7 +34,7 @@ import torch
 from ..condition import Condition
 from ..records import TokenBatch
 from ..sampling import SamplingSettings, counter_uniform, filter_logits, gumbel_noise, seed_tensor
-from .generate import ProgressFn, decode_tokens, default_picker
+from .generate import DRAFT_CHUNK, DecodeStats, ProgressFn, decode_tokens, default_picker
 from .gpt import LlamaGenGPT
 
 FALLBACKS = ("greedy", "sample")
@@ -242,25 +242,31 @@ def _check_edit_inputs(model: LlamaGenGPT, cache: SourceCache, cond: Condition, 
 def atm_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sampling: SamplingSettings,
              atm: ATMSettings | Sequence[ATMSettings], seeds: Sequence[int] | torch.Tensor,
              region: torch.Tensor | None = None, cfg_scale: float | Sequence[float] | None = None,
-             progress: ProgressFn | None = None, trace: ATMTrace | None = None) -> EditResult:
+             progress: ProgressFn | None = None, trace: ATMTrace | None = None, max_chunk: int = DRAFT_CHUNK,
+             stats: DecodeStats | None = None) -> EditResult:
     """Regenerate under `edit_cond`, matching each step to the source's anchor token.
 
-    atm: one setting, or one per row (sweeps). region: optional bool [B, h, w] (True = may change)."""
+    atm: one setting, or one per row (sweeps). region: optional bool [B, h, w] (True = may change).
+    The anchors serve as a draft verified up to `max_chunk` tokens per forward pass (1 = one token per pass;
+    the tokens are the same either way). A `trace` records every pick, so it decodes one token per pass."""
     sampling.validate()
     seeds_t = seed_tensor(seeds)
     _check_edit_inputs(model, cache, edit_cond, seeds_t, region)
     params = ATMParams.from_settings(atm, cache.batch)
     pick = AnchorPicker(cache, params, sampling, seeds_t, region, trace)
     scale = sampling.cfg_scale if cfg_scale is None else cfg_scale
-    tokens = decode_tokens(model, edit_cond, scale, pick, progress)
+    forced = None if region is None else ~region.reshape(cache.batch, -1)
+    tokens = decode_tokens(model, edit_cond, scale, pick, progress, draft=cache.anchors,
+                           max_chunk=1 if trace is not None else max_chunk, stats=stats, forced=forced)
     return EditResult.compare(tokens, cache.anchors)
 
 
 def naive_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sampling: SamplingSettings,
                seeds: Sequence[int] | torch.Tensor, region: torch.Tensor | None = None,
-               cfg_scale: float | Sequence[float] | None = None, progress: ProgressFn | None = None) -> EditResult:
+               cfg_scale: float | Sequence[float] | None = None, progress: ProgressFn | None = None,
+               max_chunk: int = DRAFT_CHUNK, stats: DecodeStats | None = None) -> EditResult:
     """Naive prompt modification (NPM): the same seed, the edit prompt, no matching (baseline). With a
-    region, positions outside it still keep their source token."""
+    region, positions outside it still keep their source token, and are verified `max_chunk` per pass."""
     sampling.validate()
     seeds_t = seed_tensor(seeds)
     _check_edit_inputs(model, cache, edit_cond, seeds_t, region)
@@ -268,5 +274,6 @@ def naive_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sam
     fixed = None if region is None else ~region.reshape(cache.batch, -1).to(device)
     pick = default_picker(sampling, seeds_t.to(device), fixed, cache.anchors)
     scale = sampling.cfg_scale if cfg_scale is None else cfg_scale
-    tokens = decode_tokens(model, edit_cond, scale, pick, progress)
+    tokens = decode_tokens(model, edit_cond, scale, pick, progress, draft=None if region is None else cache.anchors,
+                           max_chunk=max_chunk, stats=stats, forced=fixed)
     return EditResult.compare(tokens, cache.anchors)

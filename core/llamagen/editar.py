@@ -20,7 +20,7 @@ import torch
 
 from ..condition import Condition
 from ..sampling import SamplingSettings, seed_tensor
-from .generate import ProgressFn, as_scale_tensor, decode_from_prefix, default_picker
+from .generate import DRAFT_CHUNK, DecodeStats, ProgressFn, as_scale_tensor, decode_from_prefix, default_picker
 from .gpt import GPTConfig, LlamaGenGPT, grid_cells, prefix_causal_mask, rope_for_cells
 
 # Prompt templates EditAR was trained with, per task.
@@ -118,9 +118,11 @@ def editar_logits(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition, 
 def editar_generate(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition, sampling: SamplingSettings,
                     seeds: Sequence[int] | torch.Tensor, text_cfg: float | Sequence[float] = 3.0,
                     image_cfg: float | Sequence[float] = 1.0, keep: torch.Tensor | None = None,
-                    progress: ProgressFn | None = None) -> torch.Tensor:
+                    progress: ProgressFn | None = None, max_chunk: int = DRAFT_CHUNK,
+                    stats: DecodeStats | None = None) -> torch.Tensor:
     """Sample output tokens [B, N]. `keep` (optional bool [B, N] or [B, g, g]): positions that keep the
-    condition image's token (the region outside a user mask). Per-row text/image scales allow sweeps."""
+    condition image's token (the region outside a user mask). Per-row text/image scales allow sweeps.
+    The input image's tokens serve as a draft, verified up to `max_chunk` per pass (1 = off; same tokens)."""
     sampling.validate()
     check_inputs(model, cond_tokens, text)
     dev = model.device
@@ -145,4 +147,5 @@ def editar_generate(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition
         raise ValueError(f"need one seed per row ({B}), got {list(seeds_d.shape)}")
     pick = default_picker(sampling, seeds_d, None if keep is None else keep.reshape(B, -1).to(dev), c)
     prefix = torch.cat(branches)  # [nb*B, N + T, D], plain causal mask
-    return decode_from_prefix(model, prefix, None, len(branches), combine, pick, progress)
+    return decode_from_prefix(model, prefix, None, len(branches), combine, pick, progress, draft=c,
+                              max_chunk=max_chunk, stats=stats, forced=None if keep is None else keep.reshape(B, -1))

@@ -8,6 +8,7 @@ exact loop. Everything per step is tensor work on the device: no host synchronis
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -87,12 +88,29 @@ def check_condition(model: LlamaGenGPT, cond: Condition) -> Condition:
     return cond
 
 
+DRAFT_CHUNK = 32  # longest run of draft tokens verified in one forward pass
+
+
+@dataclass
+class DecodeStats:
+    """What a decode cost: forward passes (the prefill included) and positions run through the model."""
+
+    passes: int = 0
+    positions: int = 0
+
+
 @torch.inference_mode()
 def decode_from_prefix(model: LlamaGenGPT, prefix: torch.Tensor, prefix_mask: torch.Tensor | None, n_branches: int,
                        combine: Callable[[torch.Tensor], torch.Tensor], pick: TokenPicker,
-                       progress: ProgressFn | None = None, num_tokens: int | None = None) -> torch.Tensor:
+                       progress: ProgressFn | None = None, num_tokens: int | None = None,
+                       draft: torch.Tensor | None = None, max_chunk: int = DRAFT_CHUNK,
+                       stats: DecodeStats | None = None, forced: torch.Tensor | None = None) -> torch.Tensor:
     """The AR loop over a prebuilt prefix. prefix [nb*B, T, D] stacks the guidance branches (branch-major);
-    combine([nb, B, V]) -> guided logits [B, V]; every branch receives the picked token. -> tokens [B, N]."""
+    combine([nb, B, V]) -> guided logits [B, V]; every branch receives the picked token. -> tokens [B, N].
+
+    With a `draft` [B, N] (an edit's source tokens) the loop verifies up to `max_chunk` draft tokens per
+    forward pass and keeps exactly what one-token-per-pass decoding picks (see `_draft_loop`); `forced` [B, N]
+    marks positions whose pick is the draft token whatever the logits (outside an edit region)."""
     device = prefix.device
     B2, T = prefix.shape[:2]
     B = B2 // n_branches
@@ -101,25 +119,84 @@ def decode_from_prefix(model: LlamaGenGPT, prefix: torch.Tensor, prefix_mask: to
     cache = KVCache(model.cfg, B2, S, model.dtype, device)
     attn_mask = prefix_causal_mask(prefix_mask, S, T, B2, device)  # [nb*B, 1, S, S]
     positions = torch.arange(S, device=device)
+    stats = stats if stats is not None else DecodeStats()
+
+    def run(x: torch.Tensor, start: int) -> torch.Tensor:
+        """Image tokens x [B, L] (the same for every branch) at image positions start.. -> logits [nb, B, L, V]."""
+        L = x.shape[1]
+        p = T + start - 1  # the token at image position i sits at sequence position T + i and predicts i + 1
+        h = model.tok_embeddings(x.repeat(n_branches, 1))
+        stats.passes, stats.positions = stats.passes + 1, stats.positions + L * B2
+        return model.forward_embeddings(h, positions[p : p + L], attn_mask[:, :, p : p + L], cache).view(
+            n_branches, B, L, -1)
 
     tokens = torch.empty(B, N, dtype=torch.long, device=device)
     logits = model.forward_embeddings(prefix, positions[:T], attn_mask[:, :, :T], cache, last_only=True)[:, 0]
-    for i in range(N):
-        if i > 0:
-            x = tokens[:, i - 1 : i].repeat(n_branches, 1)
-            p = T + i - 1
-            logits = model.forward_embeddings(model.tok_embeddings(x), positions[p : p + 1],
-                                              attn_mask[:, :, p : p + 1], cache)[:, 0]
-        tokens[:, i] = pick(i, combine(logits.view(n_branches, B, -1)))
+    stats.passes, stats.positions = stats.passes + 1, stats.positions + T * B2
+    tokens[:, 0] = pick(0, combine(logits.view(n_branches, B, -1)))
+    if progress is not None:
+        progress(1, N)
+    if draft is not None and max_chunk > 1:
+        return _draft_loop(run, combine, pick, progress, tokens, draft.to(device), max_chunk, forced)
+    for i in range(1, N):
+        tokens[:, i] = pick(i, combine(run(tokens[:, i - 1 : i], i)[:, :, 0]))
         if progress is not None:
             progress(i + 1, N)
     return tokens
 
 
+def _draft_loop(run, combine, pick: TokenPicker, progress: ProgressFn | None, tokens: torch.Tensor,
+                draft: torch.Tensor, max_chunk: int, forced: torch.Tensor | None) -> torch.Tensor:
+    """Draft verification, exact by construction. A pick at step i is a function of that step's logits only
+    (the noise is keyed by (seed, step), not by call order), and those logits depend only on the tokens
+    before i. So with tokens[:, :n] final, one pass feeds [token n-1, draft n .. n+L-2] and yields the logits
+    of steps n .. n+L-1; the pick at step j is what sequential decoding picks whenever the draft equals the
+    picks at every step before j (that pick is valid even where it then differs from the draft).
+
+    Forced positions (`forced` [B, N]: outside an edit region, where the pick is the draft token) always hold,
+    need no pick, and ride along in every chunk; a chunk ends at its `free`-th position that needs a pick, and
+    `free` doubles while drafts hold and halves when they fail. Rows run in lockstep: the batch advances by the
+    shortest valid run, and each row's valid picks become its draft, so the next pass re-verifies them at once.
+    KV entries past the accepted length are left stale: causal masking hides them, and the next pass
+    overwrites them before any query can reach them."""
+    B, N = tokens.shape
+    draft = draft.clone()
+    draft[:, 0] = tokens[:, 0]
+    fixed = [False] * N if forced is None else forced.to(tokens.device).all(0).tolist()  # forced in every row
+    n, free = 1, 2
+    while n < N:
+        L = need = 0
+        while n + L < N and L < max_chunk:
+            L += 1
+            if not fixed[n + L - 1]:
+                need += 1
+                if need >= free:
+                    break
+        logits = run(torch.cat([tokens[:, n - 1 : n], draft[:, n : n + L - 1]], 1), n)  # steps n .. n+L-1
+        picks = draft[:, n : n + L].clone()
+        for j in range(L):
+            if not fixed[n + j]:
+                picks[:, j] = pick(n + j, combine(logits[:, :, j]))
+        # valid[b, j]: the picks at steps before n+j equal the draft that was fed there
+        ok = picks[:, : L - 1] == draft[:, n : n + L - 1]
+        valid = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=ok.device), ok.long().cumprod(1).bool()], 1)
+        draft[:, n : n + L] = torch.where(valid, picks, draft[:, n : n + L])
+        advance = int(valid.sum(1).min())  # the one host sync per pass: how far every row is exact
+        tokens[:, n : n + advance] = picks[:, :advance]
+        n += advance
+        free = min(2 * free, max_chunk) if advance == L else max(1, free // 2)
+        if progress is not None:
+            progress(n, N)
+    return tokens
+
+
 @torch.inference_mode()
 def decode_tokens(model: LlamaGenGPT, cond: Condition, cfg_scale: float | Sequence[float] | torch.Tensor,
-                  pick: TokenPicker, progress: ProgressFn | None = None, num_tokens: int | None = None) -> torch.Tensor:
-    """Run the LlamaGen AR loop; returns tokens [B, N] (long, on the model's device)."""
+                  pick: TokenPicker, progress: ProgressFn | None = None, num_tokens: int | None = None,
+                  draft: torch.Tensor | None = None, max_chunk: int = DRAFT_CHUNK,
+                  stats: DecodeStats | None = None, forced: torch.Tensor | None = None) -> torch.Tensor:
+    """Run the LlamaGen AR loop; returns tokens [B, N] (long, on the model's device). `draft` [B, N]: tokens
+    to verify in chunks of up to `max_chunk` per pass (same result, fewer passes where they hold)."""
     cond = check_condition(model, cond)
     device, B = model.device, cond.batch
     scales_host = torch.as_tensor(cfg_scale, dtype=torch.float32)
@@ -129,12 +206,13 @@ def decode_tokens(model: LlamaGenGPT, cond: Condition, cfg_scale: float | Sequen
     raw = cond.raw.to(device)
     mask = None if cond.mask is None else cond.mask.to(device)
     prefix = model.embed_condition(raw)  # [B, T, D]
+    extra = dict(draft=draft, max_chunk=max_chunk, stats=stats, forced=forced)
     if not use_cfg:
-        return decode_from_prefix(model, prefix, mask, 1, lambda l: l[0], pick, progress, num_tokens)
+        return decode_from_prefix(model, prefix, mask, 1, lambda l: l[0], pick, progress, num_tokens, **extra)
     prefix = torch.cat([prefix, model.embed_condition(model.null_condition(B))])  # [cond; uncond]
     mask = None if mask is None else torch.cat([mask, mask])  # uncond keeps its row's caption mask
     return decode_from_prefix(model, prefix, mask, 2, lambda l: combine_cfg(l[0], l[1], scale), pick, progress,
-                              num_tokens)
+                              num_tokens, **extra)
 
 
 def generate(model: LlamaGenGPT, cond: Condition, settings: SamplingSettings, seeds: Sequence[int] | torch.Tensor,
