@@ -10,11 +10,10 @@ import json
 
 import torch
 
-from bench_common import device_and_dtype, device_name, timed  # also imports the pack as ar_edit_pack
+from bench_common import device_and_dtype, device_name, random_gpt, timed  # also imports the pack as ar_edit_pack
 from ar_edit_pack.core.llamagen.atm import ATMSettings, atm_edit, build_source_cache
 from ar_edit_pack.core.condition import Condition
 from ar_edit_pack.core.llamagen.generate import generate
-from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT
 from ar_edit_pack.core.records import TokenBatch
 from ar_edit_pack.core.sampling import SamplingSettings
 from ar_edit_pack.core.sweeps import expand, run_sweep
@@ -29,14 +28,7 @@ def main():
     p.add_argument("--sweep", type=int, default=8)
     args = p.parse_args()
     device, dtype = device_and_dtype(args.precision)
-    torch.manual_seed(0)
-    with torch.device("meta"):
-        model = LlamaGenGPT(GPTConfig.preset(args.preset, image_size=args.image_size))
-    model = model.to_empty(device=device)
-    for p_ in model.parameters():
-        torch.nn.init.normal_(p_, std=0.02)
-    model.cls_embedding.uncond_embedding.normal_()
-    model = model.to(dtype).eval().requires_grad_(False)
+    model = random_gpt(args.preset, args.image_size, device, dtype)
     cfg = model.cfg
     mask = torch.zeros(1, cfg.cls_token_num, dtype=torch.bool, device=device)
     mask[:, -12:] = True

@@ -18,6 +18,7 @@ if "ar_edit_pack" not in sys.modules:
     _spec.loader.exec_module(_pack)
 
 from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer  # noqa: E402
+from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT  # noqa: E402
 
 # A CPU-sized Infinity (same code paths as 2B/8B).
 SMALL_INFINITY = dict(depth=8, embed_dim=512, num_heads=4, text_channels=256, block_chunks=2, pool_heads=2)
@@ -57,3 +58,15 @@ def random_infinity(preset: str, device, dtype) -> InfinityTransformer:
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.02)
     return model.float().set_block_dtype(dtype).eval().requires_grad_(False)
+
+
+def random_gpt(preset: str, image_size: int, device, dtype) -> LlamaGenGPT:
+    """A LlamaGen GPT of a real shape with random weights (and a random null caption)."""
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        model = LlamaGenGPT(GPTConfig.preset(preset, image_size=image_size))
+    model = model.to_empty(device=device)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    model.cls_embedding.uncond_embedding.normal_()
+    return model.to(dtype).eval().requires_grad_(False)

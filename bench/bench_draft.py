@@ -16,25 +16,13 @@ import time
 
 import torch
 
-from bench_common import device_and_dtype, device_name, timed  # also imports the pack as ar_edit_pack
+from bench_common import device_and_dtype, device_name, random_gpt, timed  # also imports the pack as ar_edit_pack
 from ar_edit_pack.core.condition import Condition
 from ar_edit_pack.core.llamagen.atm import ATMSettings, atm_edit, build_source_cache, naive_edit
 from ar_edit_pack.core.llamagen.generate import DRAFT_CHUNK, DecodeStats, generate
-from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT
 from ar_edit_pack.core.records import TokenBatch
 from ar_edit_pack.core.sampling import SamplingSettings
 from ar_edit_pack.core.sweeps import expand, run_sweep
-
-
-def random_gpt(preset: str, image_size: int, device, dtype) -> LlamaGenGPT:
-    torch.manual_seed(0)
-    with torch.device("meta"):
-        model = LlamaGenGPT(GPTConfig.preset(preset, image_size=image_size))
-    model = model.to_empty(device=device)
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.02)
-    model.cls_embedding.uncond_embedding.normal_()
-    return model.to(dtype).eval().requires_grad_(False)
 
 
 def quarter_region(batch: int, g: int, device) -> torch.Tensor:

@@ -78,41 +78,37 @@ def bsq_vae(tokenizer, node: str) -> BSQVAE:
     return tokenizer.load()
 
 
+def _socket(value, node: str, want: type, want_what: str, crossed: type, crossed_advice: str):
+    """`value` must be a `want`; the other family's object (`crossed`) gets advice on where it belongs."""
+    if isinstance(value, crossed):
+        raise ValueError(f"{node} needs {want_what}, but {crossed_advice}")
+    if not isinstance(value, want):
+        raise ValueError(f"{node} needs {want_what}, got {type(value).__name__}")
+    return value
+
+
 def atm_source(source, node: str) -> SourceCache:
-    if isinstance(source, AREditSource):
-        raise ValueError(f"{node} needs an ATM source (from AR Edit Source Cache), but got an AREdit source: "
-                         f"connect it to AR AREdit Edit, or cache LlamaGen tokens with AR Edit Source Cache")
-    if not isinstance(source, SourceCache):
-        raise ValueError(f"{node} needs a source from AR Edit Source Cache, got {type(source).__name__}")
-    return source
+    return _socket(source, node, SourceCache, "an ATM source (from AR Edit Source Cache)", AREditSource,
+                   "got an AREdit source: connect it to AR AREdit Edit, or cache LlamaGen tokens with AR Edit "
+                   "Source Cache")
 
 
 def aredit_source(source, node: str) -> AREditSource:
-    if isinstance(source, SourceCache):
-        raise ValueError(f"{node} needs an AREdit source (from AR AREdit Source Cache), but got an ATM source: "
-                         f"connect it to AR Anchor Token Matching Edit, or cache Infinity tokens with AR AREdit "
-                         f"Source Cache")
-    if not isinstance(source, AREditSource):
-        raise ValueError(f"{node} needs a source from AR AREdit Source Cache, got {type(source).__name__}")
-    return source
+    return _socket(source, node, AREditSource, "an AREdit source (from AR AREdit Source Cache)", SourceCache,
+                   "got an ATM source: connect it to AR Anchor Token Matching Edit, or cache Infinity tokens with "
+                   "AR AREdit Source Cache")
 
 
 def llamagen_tokens(tokens, node: str) -> TokenBatch:
-    if isinstance(tokens, BitTokens):
-        raise ValueError(f"{node} needs LlamaGen tokens, but these are Infinity's multi-scale bits: use the Infinity "
-                         f"nodes (AR AREdit Source Cache, AR Tokens to Image with the BSQ VAE)")
-    if not isinstance(tokens, TokenBatch):
-        raise ValueError(f"{node} needs tokens, got {type(tokens).__name__}")
-    return tokens
+    return _socket(tokens, node, TokenBatch, "LlamaGen tokens", BitTokens,
+                   "these are Infinity's multi-scale bits: use the Infinity nodes (AR AREdit Source Cache, AR Tokens "
+                   "to Image with the BSQ VAE)")
 
 
 def bit_tokens(tokens, node: str) -> BitTokens:
-    if isinstance(tokens, TokenBatch):
-        raise ValueError(f"{node} needs Infinity tokens (multi-scale bits), but these are LlamaGen tokens: use the "
-                         f"LlamaGen nodes (AR Edit Source Cache, AR Tokens to Image with the VQ)")
-    if not isinstance(tokens, BitTokens):
-        raise ValueError(f"{node} needs tokens, got {type(tokens).__name__}")
-    return tokens
+    return _socket(tokens, node, BitTokens, "Infinity tokens (multi-scale bits)", TokenBatch,
+                   "these are LlamaGen tokens: use the LlamaGen nodes (AR Edit Source Cache, AR Tokens to Image "
+                   "with the VQ)")
 
 
 def image(x: torch.Tensor, node: str, name: str = "image") -> torch.Tensor:

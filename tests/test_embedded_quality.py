@@ -74,3 +74,23 @@ def test_aredit_defaults_preserve_what_naive_editing_re_rolls(infinity_models):
     assert aredit["bg_psnr"] >= naive["bg_psnr"] + AREDIT_BG_GAIN
     assert aredit["success"] >= AREDIT_SUCCESS_FLOOR
     assert aredit["exact"] >= AREDIT_EXACT_FLOOR  # uncaptioned textures kept
+
+
+def test_aredit_demo_prompts_give_the_asked_edit(infinity_models):
+    """What `python -m core demo --method aredit` shows: the source and the edit, decoded and parsed, are the
+    two prompts' scenes; the edit map marks the edited cell and nothing else."""
+    from ar_edit_pack.core.__main__ import EXAMPLE_EDIT, EXAMPLE_SOURCE
+    from ar_edit_pack.core.infinity.aredit import aredit_edit, build_source
+    from ar_edit_pack.core.infinity.generate import generate
+
+    model, text, vae = infinity_models
+    seeds = torch.tensor([0])
+    src = generate(model, bench.infinity_condition(text, [EXAMPLE_SOURCE]), bench.EMBEDDED_INFINITY_SCHEDULE,
+                   bench.EMBEDDED_INFINITY_SAMPLING, seeds)
+    out = aredit_edit(model, build_source(model, src, None), bench.infinity_condition(text, [EXAMPLE_EDIT]),
+                      bench.EMBEDDED_AREDIT, seeds)
+    images = torch.cat([bench._decode_bits(vae, src.bits), bench._decode_bits(vae, out.tokens.bits)])
+    parsed = [world.parse_image(img).captioned() for img in images.permute(0, 2, 3, 1).numpy()]
+    assert parsed == [world.parse_caption(EXAMPLE_SOURCE), world.parse_caption(EXAMPLE_EDIT)]
+    edit_map = out.edit_map()[0]  # [3, 3]: the share of scales that resampled bits in each cell
+    assert edit_map[1, 1] > 0 and float(edit_map.sum() - edit_map[1, 1]) == 0.0  # only the centre cell changed
