@@ -10,9 +10,8 @@ import json
 
 import torch
 
-from bench_common import device_and_dtype, device_name, random_gpt, timed  # also imports the pack as ar_edit_pack
+from bench_common import device_and_dtype, device_name, random_captions, random_gpt, timed  # also imports the pack as ar_edit_pack
 from ar_edit_pack.core.llamagen.atm import ATMSettings, atm_edit, build_source_cache
-from ar_edit_pack.core.condition import Condition
 from ar_edit_pack.core.llamagen.generate import generate
 from ar_edit_pack.core.records import TokenBatch
 from ar_edit_pack.core.sampling import SamplingSettings
@@ -30,10 +29,7 @@ def main():
     device, dtype = device_and_dtype(args.precision)
     model = random_gpt(args.preset, args.image_size, device, dtype)
     cfg = model.cfg
-    mask = torch.zeros(1, cfg.cls_token_num, dtype=torch.bool, device=device)
-    mask[:, -12:] = True
-    src = Condition(torch.randn(1, cfg.cls_token_num, cfg.caption_dim, device=device) * mask[..., None], mask)
-    edit = Condition(torch.randn(1, cfg.cls_token_num, cfg.caption_dim, device=device) * mask[..., None], mask)
+    src, edit = random_captions(model, device)
     sampling = SamplingSettings(cfg_scale=7.5, top_k=1000)
     codebook = torch.nn.functional.normalize(torch.randn(cfg.vocab_size, 8, device=device), dim=-1)
     g = cfg.grid_size

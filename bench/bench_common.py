@@ -17,6 +17,7 @@ if "ar_edit_pack" not in sys.modules:
     sys.modules["ar_edit_pack"] = _pack
     _spec.loader.exec_module(_pack)
 
+from ar_edit_pack.core.condition import Condition  # noqa: E402
 from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer  # noqa: E402
 from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT  # noqa: E402
 
@@ -70,3 +71,12 @@ def random_gpt(preset: str, image_size: int, device, dtype) -> LlamaGenGPT:
         torch.nn.init.normal_(p, std=0.02)
     model.cls_embedding.uncond_embedding.normal_()
     return model.to(dtype).eval().requires_grad_(False)
+
+
+def random_captions(model: LlamaGenGPT, device, n: int = 2, valid: int = 12) -> list[Condition]:
+    """n random caption conditions of the model's shape, each with `valid` left-padded caption tokens."""
+    cfg = model.cfg
+    mask = torch.zeros(1, cfg.cls_token_num, dtype=torch.bool, device=device)
+    mask[:, -valid:] = True
+    return [Condition(torch.randn(1, cfg.cls_token_num, cfg.caption_dim, device=device) * mask[..., None], mask)
+            for _ in range(n)]

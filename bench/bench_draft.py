@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from bench_common import device_and_dtype, device_name, random_gpt, timed  # also imports the pack as ar_edit_pack
+from bench_common import device_and_dtype, device_name, random_captions, random_gpt, timed  # also imports the pack as ar_edit_pack
 from ar_edit_pack.core.condition import Condition
 from ar_edit_pack.core.llamagen.atm import ATMSettings, atm_edit, build_source_cache, naive_edit
 from ar_edit_pack.core.llamagen.generate import DRAFT_CHUNK, DecodeStats, generate
@@ -48,10 +48,7 @@ def side_by_side(run, device, repeats) -> dict:
 def random_weights_part(args, device, dtype) -> dict:
     model = random_gpt(args.preset, args.image_size, device, dtype)
     cfg, g = model.cfg, model.cfg.grid_size
-    mask = torch.zeros(1, cfg.cls_token_num, dtype=torch.bool, device=device)
-    mask[:, -12:] = True
-    src = Condition(torch.randn(1, cfg.cls_token_num, cfg.caption_dim, device=device) * mask[..., None], mask)
-    edit = Condition(torch.randn(1, cfg.cls_token_num, cfg.caption_dim, device=device) * mask[..., None], mask)
+    src, edit = random_captions(model, device)
     sampling = SamplingSettings(cfg_scale=7.5, top_k=1000)
     codebook = torch.nn.functional.normalize(torch.randn(cfg.vocab_size, 8, device=device), dim=-1)
     tokens = generate(model, src, sampling, [0])
