@@ -100,11 +100,15 @@ def main():
     p.add_argument("--preset", default="GPT-B")
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: cuda when available")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--sweep", type=int, default=8)
     p.add_argument("--cases", type=int, default=200, help="ShapesEdit cases for the embedded part (0: skip)")
     args = p.parse_args()
     device, dtype = device_and_dtype(args.precision)
+    if args.device != "auto":
+        device = torch.device(args.device)
+        dtype = dtype if device.type == "cuda" or args.precision != "auto" else torch.float32
     result = {"device": device_name(device), "max_chunk": DRAFT_CHUNK, "random_weights": random_weights_part(args, device, dtype)}
     if args.cases:
         result["embedded_shapesedit"] = embedded_part(args)
