@@ -45,8 +45,9 @@ class SourceCacheNode:
 
 
 CANDIDATES_INPUT = (list(CANDIDATE_MODES), {
-    "default": "distinct", "tooltip": "distinct: K different tokens (Gumbel top-k). sampled: K draws with "
-    "replacement, so only plausible tokens; use it when K is a large share of the codebook"})
+    "default": "auto", "tooltip": "how the K candidate tokens are drawn. distinct: K different tokens (the paper). "
+    "sampled: K ordinary draws, so only plausible tokens; needed when K is a large share of the tokenizer's codes, "
+    "or edits snap back to the source. auto: sampled when K is 10% of the codes or more, else distinct"})
 
 
 def atm_inputs() -> dict:
@@ -115,7 +116,7 @@ class ATMEdit:
     CATEGORY = f"{CATEGORY}/editing"
 
     def edit(self, model, source, conditioning, method, seed, use_source_seed, cfg_scale, temperature, top_k, top_p,
-             K, alpha, tau, fallback, mask=None, candidates="distinct", draft_decoding=True):
+             K, alpha, tau, fallback, mask=None, candidates="auto", draft_decoding=True):
         node = "AR Anchor Token Matching Edit"
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -170,7 +171,7 @@ class ATMSweep:
 
     def sweep(self, model, tokenizer, source, conditioning, method, tau_values, K_values, alpha_values, seed_values,
               cfg_values, use_source_seed, fallback, temperature, top_k, top_p, columns, mask=None,
-              candidates="distinct", draft_decoding=True):
+              candidates="auto", draft_decoding=True):
         node = "AR Anchor Token Matching Sweep"
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")

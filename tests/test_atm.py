@@ -193,7 +193,7 @@ def test_sampled_candidates_leave_out_improbable_anchors():
     def pick(anchor: int, mode: str) -> torch.Tensor:
         anchors = torch.full((rows, 1), anchor)
         cache = SourceCache(anchors, codebook[anchors], codebook, (1, 1), 16, "encoded")
-        params = ATMParams.from_settings(ATMSettings(K=V, alpha=0.0, tau=0.01, candidates=mode), rows)
+        params = ATMParams.from_settings(ATMSettings(K=V, alpha=0.0, tau=0.01, candidates=mode), rows, V)
         return AnchorPicker(cache, params, sampling, seeds, None)(0, logits)
 
     assert (pick(5, "distinct") == 5).all()
@@ -201,3 +201,13 @@ def test_sampled_candidates_leave_out_improbable_anchors():
     assert (pick(3, "sampled") == 3).float().mean() > 0.9 and (pick(3, "distinct") == 3).all()
     with pytest.raises(ValueError, match="candidates"):
         ATMSettings(candidates="all").validate()
+
+
+def test_auto_candidates_follow_the_share_of_the_codebook():
+    """auto = sampled once K is 10% of the codes or more (the embedded 256-code model with K 150), the paper's
+    distinct draws below (LlamaGen's 16,384 codes with K 150)."""
+    assert ATMSettings(K=150, candidates="auto").resolved(256).candidates == "sampled"
+    assert ATMSettings(K=150, candidates="auto").resolved(16384).candidates == "distinct"
+    assert ATMSettings(K=150, candidates="distinct").resolved(256).candidates == "distinct"
+    params = ATMParams.from_settings([ATMSettings(K=20, candidates="auto"), ATMSettings(K=2, candidates="auto")], 2, 64)
+    assert params.with_replacement.tolist() == [True, False]

@@ -38,7 +38,11 @@ from .generate import DRAFT_CHUNK, DecodeStats, ProgressFn, decode_tokens, defau
 from .gpt import LlamaGenGPT
 
 FALLBACKS = ("greedy", "sample")
-CANDIDATE_MODES = ("distinct", "sampled")
+CANDIDATE_MODES = ("auto", "distinct", "sampled")
+# "auto": "sampled" once K is this share of the codebook or more. With K distinct draws from a small codebook
+# the source token is nearly always a candidate and edits lock back to the source (the embedded 256-code model:
+# K = 150 is 59%); LlamaGen's 16,384 codes with the paper's K = 150 (0.9%) keep the paper's distinct draws.
+AUTO_SAMPLED_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,13 @@ class ATMSettings:
     def to_dict(self) -> dict:
         return {"K": self.K, "alpha": self.alpha, "tau": self.tau, "fallback": self.fallback,
                 "candidates": self.candidates}
+
+    def resolved(self, vocab: int) -> "ATMSettings":
+        """"auto" candidates made concrete for a codebook of `vocab` entries."""
+        if self.candidates != "auto":
+            return self
+        mode = "sampled" if self.K >= AUTO_SAMPLED_SHARE * vocab else "distinct"
+        return ATMSettings(self.K, self.alpha, self.tau, self.fallback, mode)
 
 
 @dataclass
@@ -118,12 +129,11 @@ class ATMParams:
     with_replacement: torch.Tensor  # bool: "sampled" candidates
 
     @classmethod
-    def from_settings(cls, settings: ATMSettings | Sequence[ATMSettings], batch: int) -> "ATMParams":
+    def from_settings(cls, settings: ATMSettings | Sequence[ATMSettings], batch: int, vocab: int) -> "ATMParams":
         rows = [settings] * batch if isinstance(settings, ATMSettings) else list(settings)
         if len(rows) != batch:
             raise ValueError(f"need one ATM setting per batch row ({batch}), got {len(rows)}")
-        for r in rows:
-            r.validate()
+        rows = [r.validate().resolved(vocab) for r in rows]
         return cls(torch.tensor([r.K for r in rows], dtype=torch.int64),
                    torch.tensor([r.alpha for r in rows], dtype=torch.float64),
                    torch.tensor([r.tau for r in rows], dtype=torch.float32),
@@ -252,7 +262,7 @@ def atm_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sampl
     sampling.validate()
     seeds_t = seed_tensor(seeds)
     _check_edit_inputs(model, cache, edit_cond, seeds_t, region)
-    params = ATMParams.from_settings(atm, cache.batch)
+    params = ATMParams.from_settings(atm, cache.batch, cache.codebook.shape[0])
     pick = AnchorPicker(cache, params, sampling, seeds_t, region, trace)
     scale = sampling.cfg_scale if cfg_scale is None else cfg_scale
     forced = None if region is None else ~region.reshape(cache.batch, -1)
