@@ -165,3 +165,24 @@ def test_demo_without_the_embedded_files_runs_the_pipeline_on_a_random_model(tmp
     assert cli.main(["demo", "--out", str(out), "--tau", "4.0", "--K", "64", "--alpha", "0"]) == 0
     params = json.loads((out / "demo.json").read_text())
     assert "random weights" in params["model"] and params["locked_fraction"] == 1.0  # every candidate, tau max
+
+
+def test_infinity_vae_latent_is_coded_scale_by_scale_exactly():
+    """The designed latent goes through the real multi-scale quantiser as intended: the 1x1 code is the scene's
+    background, the 2x2 code the fixed positional pattern, the 3x3 code every cell's attribute bits, and the
+    transformer's input at the 3x3 scale differs from cell to cell."""
+    import random
+
+    from ar_edit_pack.core.infinity.bsq import quantize_multiscale
+
+    rng = random.Random(7)
+    scenes = [world.random_scene(rng) for _ in range(300)]
+    bits, _ = quantize_multiscale(TI.scene_latents(scenes), EMBEDDED_INFINITY_SCHEDULE)
+    backgrounds = torch.tensor([list(world.BACKGROUNDS).index(s.background) for s in scenes])
+    assert torch.equal(bits[0][:, 0, 0].float() * 2 - 1, TI.scene_latent_table()[backgrounds])
+    quadrants = torch.nn.functional.interpolate(TI.position_pattern()[None], size=(2, 2), mode="area")[0].sign()
+    assert all(torch.equal(b.float() * 2 - 1, quadrants.permute(1, 2, 0)) for b in bits[1])
+    labels = torch.tensor([world.cell_labels(s) for s in scenes]).view(-1, 3, 3)
+    assert torch.equal(bits[2].float() * 2 - 1, TI.cell_latent_table()[labels])
+    cell_inputs = TI.teacher_inputs([b[:1] for b in bits])[0, 4:]  # the 3x3 scale's nine inputs
+    assert len({tuple(v.tolist()) for v in cell_inputs}) == 9

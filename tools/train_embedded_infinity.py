@@ -34,13 +34,19 @@ VAE_CONFIG = BSQVAEConfig(ch=16, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1, bits
 INFINITY_CONFIG = InfinityConfig(depth=4, embed_dim=128, num_heads=4, text_channels=64, text_maxlen=32,
                                  block_chunks=2, vae_bits=VAE_CONFIG.bits, pool_heads=4)
 # ---- the latent each scene is coded as (the VAE's supervision) ----------------------------------------
-# A cell's latent channels carry its attributes as bits: 0-2 the cell's background colour, 3 object present,
-# 4-5 shape, 6-8 colour, 9 size, 10-11 texture, the rest (12-15 in the shipped 16-bit VAE) unused (-1). Every cell also carries the scene's
-# background as a larger shared component, so the multi-scale quantiser codes the scene coarse to fine:
-# scales 1x1 and 2x2 take the background (their area means are dominated by it), the 3x3 scale takes each
-# cell's attribute bits exactly (what is left after subtracting the first two). Since each attribute has
-# its own bits, an editor or sampler that flips one attribute's bits leaves the others intact.
-SCENE_PART, CELL_PART = 0.5, 0.15  # 0.5 = the two coarse codes (2 x 1/sqrt(16)); 0.15 < 0.25 keeps them stable
+# The latent is the sum of three parts, each of which the real multi-scale quantiser codes exactly on one scale:
+# - 1x1: the scene's background (a +-1 code per background, SCENE_PART each channel);
+# - 2x2: a fixed positional pattern (half the channels split top from bottom, half left from right, zero mean,
+#   POSITION_PART, bilinearly upsampled as the quantiser does): it makes the next-scale input of every 3x3 cell
+#   distinct, which is how the transformer can tell the cells apart (with equal inputs its self-attention
+#   averages equal values, whatever RoPE does to the weights);
+# - 3x3: each cell's attributes as bits (CELL_PART): 0-2 the cell's background colour, 3 object present, 4-5
+#   shape, 6-8 colour, 9 size, 10-11 texture, the rest unused (-1). Each attribute has its own bits, so an
+#   editor or sampler that flips one attribute's bits leaves the others intact.
+# Scale k's code is sign(area mean of what is left) / 4: the parts' sizes keep every sign what it should be
+# (the 2x2 windows see +-0.125 of position against at most 0.08 of cell code), and after subtracting the two
+# coarse codes exactly the cell part is left.
+SCENE_PART, POSITION_PART, CELL_PART = 0.25, 0.25, 0.08
 CELL_BACKGROUNDS = world._background_colors()  # white (= the checker's light squares), gray, pink, sky blue, dark
 
 
@@ -73,11 +79,18 @@ def scene_latent_table(bits: int = 16) -> torch.Tensor:
     return torch.tensor([[1.0 if i >> (c % 3) & 1 else -1.0 for c in range(bits)] for i in range(len(world.BACKGROUNDS))])
 
 
+def position_pattern(bits: int = 16) -> torch.Tensor:
+    """[bits, 3, 3]: the 2x2 positional code (even channels top/bottom, odd left/right), upsampled to the cells."""
+    rows = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])
+    quad = torch.stack([rows if c % 2 == 0 else rows.T for c in range(bits)])  # [bits, 2, 2]
+    return F.interpolate(quad[None], size=(3, 3), mode="bilinear", align_corners=False)[0]
+
+
 def scene_latents(scenes, bits: int = 16) -> torch.Tensor:
     """The target latent z [B, bits, 3, 3] of each scene."""
-    cells = cell_latent_table(bits)[_labels(scenes, "cpu")]  # [B, 3, 3, bits]
+    cells = cell_latent_table(bits)[_labels(scenes, "cpu")].permute(0, 3, 1, 2)  # [B, bits, 3, 3]
     bg = scene_latent_table(bits)[torch.tensor([list(world.BACKGROUNDS).index(s.background) for s in scenes])]
-    return (SCENE_PART * bg[:, None, None] + CELL_PART * cells).permute(0, 3, 1, 2).contiguous()
+    return (SCENE_PART * bg[:, :, None, None] + POSITION_PART * position_pattern(bits) + CELL_PART * cells).contiguous()
 
 
 
@@ -205,7 +218,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=os.path.join(ROOT, "embedded"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--vae-steps", type=int, default=28000, help="decoder steps (the encoder gets 1/8, at most 1,500)")
+    p.add_argument("--vae-steps", type=int, default=20000, help="decoder steps (the encoder gets 1/8, at most 1,500)")
     p.add_argument("--vae-batch", type=int, default=8)
     p.add_argument("--data", type=int, default=40000)
     p.add_argument("--steps", type=int, default=3000)

@@ -4,7 +4,8 @@ The loop is the upstream one: prefill the T prefix positions, take token 0 from 
 then N - 1 single-token steps. The CFG batch is [cond ; uncond] (uncond = the learned null caption, with
 the same caption mask as its conditional row) and both halves receive the same sampled token. What picks
 a token from the guided logits is a parameter, so editing methods (anchor token matching) reuse this
-exact loop. Everything per step is tensor work on the device: no host synchronisation inside the loop.
+exact loop. Everything per step is tensor work on the device: no host synchronisation per step. Edits may
+verify their source as a draft, many tokens per pass (`_draft_loop`), with one synchronisation per pass.
 """
 from __future__ import annotations
 

@@ -79,6 +79,11 @@ def vq_psnr(vq, n: int = 200, seed: int = 10_000) -> float:
     return float(psnr(rec.cpu(), (x.cpu() + 1) / 2).mean())
 
 
+def _same_scene(parsed: world.Scene, scene: world.Scene) -> bool:
+    """Objects (in any order), background and every cell's texture."""
+    return parsed.captioned() == scene.captioned() and parsed.decor == scene.decor
+
+
 def _objects_match(parsed: world.Scene, scene: world.Scene) -> bool:
     key = lambda s: sorted((o.cell, o.shape, o.color) for o in s.objects)
     return key(parsed) == key(scene)
@@ -186,7 +191,7 @@ def bsq_reconstruction(vae, n: int = 200, seed: int = 10_000) -> dict:
     scenes = [world.random_scene(rng) for _ in range(n)]
     src = np.stack([world.render(s) for s in scenes])
     images = torch.cat([_decode_bits(vae, _encode_bits(vae, src[i:i + 50])) for i in range(0, n, 50)])
-    exact = sum(world.parse_image(img) == s for img, s in zip(images.permute(0, 2, 3, 1).numpy(), scenes))
+    exact = sum(_same_scene(world.parse_image(img), s) for img, s in zip(images.permute(0, 2, 3, 1).numpy(), scenes))
     ref = torch.from_numpy(src).permute(0, 3, 1, 2).float() / 255
     return {"psnr": float(psnr(images, ref).mean()), "exact_scene": exact / n, "n": n}
 
