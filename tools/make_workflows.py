@@ -91,7 +91,7 @@ def build(mappings, title, nodes, edges):
 # The embedded models' sampling (core.shapes.bench.EMBEDDED_SAMPLING: cfg 1.5, no top-k / top-p).
 EMBEDDED_SAMPLING = {"cfg_scale": 1.5, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
 # The embedded Infinity-architecture model's (core.shapes.bench.EMBEDDED_INFINITY_SAMPLING / EMBEDDED_AREDIT).
-EMBEDDED_INFINITY_SAMPLING = {"cfg": 3.0, "tau": 1.0, "top_p": 0.97}
+EMBEDDED_INFINITY_SAMPLING = {"cfg": 1.0, "tau": 0.5, "top_p": 0.97}
 EMBEDDED_AREDIT = {"gamma": 0, "threshold": 0.8}
 
 
@@ -408,6 +408,12 @@ WORKFLOWS = {
 
 def main():
     pack = load_pack()
+    from ar_edit_pack.core.shapes import bench  # the workflows must carry the settings the benchmark measured
+
+    if (EMBEDDED_INFINITY_SAMPLING != bench.EMBEDDED_INFINITY_SAMPLING.to_dict()
+            or EMBEDDED_AREDIT != bench.EMBEDDED_AREDIT.to_dict()
+            or EMBEDDED_SAMPLING != bench.EMBEDDED_SAMPLING.to_dict()):
+        raise SystemExit("make_workflows.py's embedded settings differ from core.shapes.bench's: update them")
     os.makedirs(os.path.join(ROOT, "workflows"), exist_ok=True)
     for name, (title, nodes, edges) in WORKFLOWS.items():
         wf = build(pack.NODE_CLASS_MAPPINGS, title, nodes, edges)
