@@ -18,6 +18,7 @@ from ..core.llamagen.editar import EditARGPT
 from ..core.llamagen.gpt import LlamaGenGPT
 from ..core.llamagen.vq import LlamaGenVQ
 from ..core.records import TokenBatch
+from ..core.sweeps import MAX_SWEEP_ROWS
 
 # what each family's things are for, to say where a crossed input belongs
 _MODEL_NODES = {"llamagen": "AR Generate / AR Anchor Token Matching Edit", "editar": "AR EditAR",
@@ -142,9 +143,18 @@ def mask(m: torch.Tensor | None, node: str, name: str = "mask") -> torch.Tensor 
 MAX_BATCH = 64  # the batch_size widgets' range
 
 
+def batch_rows(images: int, combinations: int) -> int:
+    """Rows of a batched run (every combination for every input image), within what one batch may hold."""
+    rows = images * combinations
+    if rows > MAX_SWEEP_ROWS:
+        raise ValueError(f"{rows} rows ({images} images x {combinations} combinations); at most {MAX_SWEEP_ROWS} "
+                         f"run as one batch")
+    return rows
+
+
 def batch_size(n: int, conditioning, node: str) -> None:
     if not 1 <= int(n) <= MAX_BATCH:
         raise ValueError(f"{node}: batch_size must be 1..{MAX_BATCH}, got {n}")
-    if int(n) * conditioning.batch > 256:
+    if int(n) * conditioning.batch > MAX_SWEEP_ROWS:
         raise ValueError(f"{node}: {conditioning.batch} prompts x batch_size {n} = {int(n) * conditioning.batch} "
-                         f"images in one batch; at most 256")
+                         f"images in one batch; at most {MAX_SWEEP_ROWS}")

@@ -11,7 +11,7 @@ from ..core.llamagen.editar import TASK_TEMPLATES, editar_generate, task_prompt
 from ..core.llamagen.generate import DRAFT_CHUNK
 from ..core.records import TokenBatch
 from ..core.sampling import SamplingSettings, seed_plus, seed_tensor
-from ..core.sweeps import MAX_SWEEP_ROWS, check_rows, parse_values
+from ..core.sweeps import check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import sampling_inputs
@@ -68,9 +68,7 @@ def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, 
     checks.image(image, node)
     checks.mask(mask, node)
     combos = [(s, t, i) for s in seeds for t in text_cfgs for i in image_cfgs]
-    rows = image.shape[0] * len(combos)
-    if rows > MAX_SWEEP_ROWS:
-        raise ValueError(f"{rows} rows; at most {MAX_SWEEP_ROWS} run as one batch")
+    rows = checks.batch_rows(image.shape[0], len(combos))
     vq = checks.vq_tokenizer(tokenizer, node)
     gpt = checks.editar_model(model, node)
     if not hasattr(text_encoder.encoder, "encode_raw"):

@@ -11,7 +11,7 @@ from ..core.infinity.generate import InfinitySampling
 from ..core.infinity.scales import parse_resolution, scale_schedule
 from ..core.infinity.varedit import DEFAULT_CFG, DEFAULT_TAU, SIZES, canvas, crop_back, mask_canvas, varedit_edit
 from ..core.sampling import seed_plus, seed_tensor
-from ..core.sweeps import MAX_SWEEP_ROWS, check_rows, parse_values
+from ..core.sweeps import check_rows, parse_values
 from ..core.text.encoders import validate_prompts
 from . import checks
 from . import comfy_bridge as bridge
@@ -28,9 +28,7 @@ def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, 
     checks.mask(mask, node)
     combos = [(s, c) for s in seeds for c in cfgs]
     n_img = image.shape[0]
-    rows = n_img * len(combos)
-    if rows > MAX_SWEEP_ROWS:
-        raise ValueError(f"{rows} rows; at most {MAX_SWEEP_ROWS} run as one batch")
+    rows = checks.batch_rows(n_img, len(combos))
     vae = checks.bsq_vae(tokenizer, node)
     net = checks.varedit_model(model, node)
     if not hasattr(text_encoder.encoder, "encode_infinity"):
