@@ -410,3 +410,19 @@ def test_after_the_catalogue_models_sources_and_edits_are_unchanged(ctx):
     assert torch.equal(ctx.atm_edit()[0].tokens, ctx.atm_result)
     assert torch.equal(ctx.aredit()[0].bits[-1], ctx.aredit_result)
     assert math.isfinite(float(ctx.atm_edit()[2]))
+
+
+def test_command_line_bad_input_is_a_clear_error(capsys):
+    """`python -m core demo --prompt ""` is an error (it used to fall back to the default prompt silently), and
+    --help explains each option with its default."""
+    from ar_edit_pack.core.__main__ import main
+
+    assert main(["demo", "--prompt", ""]) == 2
+    assert "prompt 1 is empty" in capsys.readouterr().err
+    assert main(["demo", "--method", "aredit", "--edit", "star star star red"]) == 2
+    assert "not a ShapesWorld caption" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    shown = capsys.readouterr().out
+    assert "(default: 150)" in shown and "(default: demo_output)" in shown
+    assert "--threshold" in shown and "probability drop" in shown
