@@ -423,6 +423,6 @@ def test_command_line_bad_input_is_a_clear_error(capsys):
     assert "not a ShapesWorld caption" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
-    shown = capsys.readouterr().out
+    shown = " ".join(capsys.readouterr().out.split())  # help text is wrapped to the terminal
     assert "(default: 150)" in shown and "(default: demo_output)" in shown
     assert "--threshold" in shown and "probability drop" in shown
