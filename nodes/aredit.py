@@ -9,12 +9,12 @@ from ..core.grid_image import labelled_grid
 from ..core.images import fit_image, grid_to_mask, model_to_comfy
 from ..core.infinity.aredit import DEFAULT_GAMMA, DEFAULT_THRESHOLD, AREditSettings, aredit_edit, build_source
 from ..core.infinity.codec import bits_to_images
-from ..core.sampling import seed_plus, seed_tensor
 from ..core.infinity.scales import tier_of
+from ..core.sampling import seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
-from . import comfy_bridge as bridge
 from . import checks
-from .generate import _sampling, infinity_sampling_inputs
+from . import comfy_bridge as bridge
+from .generate import infinity_sampling, infinity_sampling_inputs
 from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY, MAX_SEED
 
 
@@ -39,7 +39,7 @@ class AREditSourceCache:
     def build(self, model, tokens, cfg, tau, top_p, cfg_per_scale, tau_per_scale, source_conditioning=None):
         node = "AR AREdit Source Cache"
         tokens = checks.bit_tokens(tokens, node)
-        sampling = _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
+        sampling = infinity_sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         net = checks.infinity_model(model, node)
         _check_schedule(net, tokens.schedule)
         cond = None if source_conditioning is None else source_conditioning.to(net.device)

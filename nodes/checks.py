@@ -20,9 +20,11 @@ from ..core.llamagen.vq import LlamaGenVQ
 from ..core.records import TokenBatch
 from ..core.sweeps import MAX_SWEEP_ROWS
 
-# what each family's things are for, to say where a crossed input belongs
-_MODEL_NODES = {"llamagen": "AR Generate / AR Anchor Token Matching Edit", "editar": "AR EditAR",
-                "infinity": "AR Infinity Generate / AR AREdit Edit", "varedit": "AR VAREdit"}
+# each model family: what it is called, and the nodes a crossed input of that family belongs to
+_FAMILIES = {"llamagen": ("a LlamaGen model", "AR Generate / AR Anchor Token Matching Edit"),
+             "editar": ("an EditAR model", "AR EditAR"),
+             "infinity": ("an Infinity text-to-image model", "AR Infinity Generate / AR AREdit Edit"),
+             "varedit": ("a VAREdit editor", "AR VAREdit")}
 
 
 def model_family(module) -> str:
@@ -38,15 +40,9 @@ def model_family(module) -> str:
 def _model(model, family: str, node: str, what: str):
     got = model_family(getattr(model, "module", model))
     if got != family:
-        use = _MODEL_NODES.get(got, "a node of its own family")
-        raise ValueError(f"{node} needs {what}, but '{getattr(model, 'name', model)}' is {_describe(got)}: "
-                         f"use it with {use}")
+        called, use = _FAMILIES.get(got, (f"a {got}", "a node of its own family"))
+        raise ValueError(f"{node} needs {what}, but '{getattr(model, 'name', model)}' is {called}: use it with {use}")
     return model.load()
-
-
-def _describe(family: str) -> str:
-    return {"llamagen": "a LlamaGen model", "editar": "an EditAR model", "infinity": "an Infinity text-to-image model",
-            "varedit": "a VAREdit editor"}.get(family, f"a {family}")
 
 
 def llamagen_model(model, node: str) -> LlamaGenGPT:

@@ -92,7 +92,8 @@ def infinity_sampling_inputs() -> dict:
     }
 
 
-def _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale) -> InfinitySampling:
+def infinity_sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale) -> InfinitySampling:
+    """The Infinity sampling widgets (shared by the generate and AREdit cache nodes) -> checked settings."""
     return InfinitySampling(_per_scale(cfg_per_scale, cfg, "cfg_per_scale"), _per_scale(tau_per_scale, tau, "tau_per_scale"),
                             top_p).validate()
 
@@ -126,7 +127,7 @@ class InfinityGenerate:
 
     def generate(self, model, conditioning, seed, batch_size, resolution, aspect_ratio, cfg, tau, top_p,
                  cfg_per_scale, tau_per_scale, negative=None):
-        sampling = _sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
+        sampling = infinity_sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         checks.batch_size(batch_size, conditioning, "AR Infinity Generate")
         net = checks.infinity_model(model, "AR Infinity Generate")
         schedule = scale_schedule(parse_resolution(resolution, net.resolutions), _aspect(aspect_ratio))

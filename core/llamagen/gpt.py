@@ -99,10 +99,6 @@ GPT_PRESETS: dict[str, dict] = {
 }
 
 
-class HeadCountUnknown(ValueError):
-    """A LlamaGen file of a shape no preset has, with no head count stored or given."""
-
-
 def config_from_state_dict(state: Mapping[str, torch.Tensor], image_size: int, n_head: int | None = None,
                            downsample: int = 16) -> GPTConfig:
     """Read the architecture off the weights. The image size is not stored in official files (RoPE is
@@ -117,7 +113,7 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], image_size: int, n
         n_head = next((p["n_head"] for p in GPT_PRESETS.values() if p["dim"] == dim and p["n_layer"] == n_layer), None)
         if n_head is None:
             known = ", ".join(f"{name} ({p['dim']} x {p['n_layer']})" for name, p in GPT_PRESETS.items())
-            raise HeadCountUnknown(
+            raise ValueError(
                 f"width {dim} x {n_layer} layers matches no LlamaGen preset ({known}) and the file does not store "
                 f"its head count: give it (load_gpt(..., n_head=N), or the loader node's n_head), or convert the "
                 f"file with `python -m core convert --n-head N` so it is stored")
