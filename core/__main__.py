@@ -1,4 +1,5 @@
-"""Command line: `python -m core demo` and `python -m core convert`. Run from the pack's folder."""
+"""Command line: `python -m core demo`, `python -m core models` and `python -m core convert`. Run from the pack's
+folder."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ from dataclasses import replace
 
 EXAMPLE_SOURCE = "a red circle at the top left and a small blue square in the center on a white background"
 EXAMPLE_EDIT = "a red circle at the top left and a small yellow star in the center on a white background"
+EXAMPLE_INSTRUCTION = "replace the blue square with a yellow star"  # EXAMPLE_SOURCE -> EXAMPLE_EDIT
 
 
 def _demo(args) -> int:
@@ -18,6 +20,8 @@ def _demo(args) -> int:
 
     if args.method == "aredit":
         return _demo_aredit(args)
+    if args.method in ("editar", "varedit"):
+        return _demo_editor(args)
     if all(os.path.isfile(embedded_path(k)) for k in EMBEDDED_CHOICES):
         return _demo_embedded(args)
     return _demo_random(args)
@@ -113,6 +117,64 @@ def _demo_aredit(args) -> int:
     return 0
 
 
+def _demo_editor(args) -> int:
+    """EditAR or VAREdit on the embedded editors: the source is the ShapesWorld render of --prompt (an image
+    the editor has not generated itself: the real-image setting), edited by the instruction --edit."""
+    import torch
+
+    from .condition import Condition
+    from .infinity.generate import InfinitySampling
+    from .infinity.scales import STRIDE
+    from .infinity.varedit import varedit_edit
+    from .llamagen.editar import editar_generate
+    from .sampling import seed_tensor
+    from .shapes import world
+    from .shapes.bench import (EMBEDDED_EDITAR_CFG, EMBEDDED_EDITAR_SAMPLING, EMBEDDED_INFINITY_SCHEDULE,
+                               EMBEDDED_VAREDIT_SAMPLING, infinity_condition, to_model)
+    from .shapes.embedded import embedded_path, load_embedded_editor
+    from .files.loaders import load_vq
+
+    t0 = time.time()
+    editor, text = load_embedded_editor(args.method)
+    prompt = EXAMPLE_SOURCE if args.prompt is None else args.prompt
+    instruction = EXAMPLE_INSTRUCTION if args.edit is None else args.edit
+    source = to_model(world.render(world.parse_caption(prompt))[None])
+    seeds = seed_tensor([args.seed])
+    with torch.inference_mode():
+        if args.method == "editar":
+            vq = load_vq(embedded_path("vq"))
+            ids = vq.encode(source).flatten(1)
+            emb = text.encode_raw([instruction], editor.cfg.cls_token_num)
+            text_cfg = EMBEDDED_EDITAR_CFG[0] if args.cfg is None else args.cfg
+            tokens = editar_generate(editor, ids, Condition(emb.features, None, [instruction]), EMBEDDED_EDITAR_SAMPLING,
+                                     seeds, text_cfg, EMBEDDED_EDITAR_CFG[1])
+            g = editor.cfg.grid_size
+            edited = (vq.decode(tokens.view(1, g, g)) + 1) / 2
+            changed, stride = tokens != ids, vq.downsample
+            params = {"model": "embedded ShapesWorld editor (shapes_editar, shapes_instructions, shapes_vq)",
+                      "text_cfg": text_cfg, "image_cfg": EMBEDDED_EDITAR_CFG[1],
+                      "sampling": EMBEDDED_EDITAR_SAMPLING.to_dict()}
+        else:
+            vae = load_vq(embedded_path("vq", True))
+            sampling = EMBEDDED_VAREDIT_SAMPLING if args.cfg is None else InfinitySampling(
+                args.cfg, EMBEDDED_VAREDIT_SAMPLING.tau, EMBEDDED_VAREDIT_SAMPLING.top_p)
+            result = varedit_edit(editor, vae, infinity_condition(text, [instruction]), source,
+                                  EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
+            edited = (vae.decode_bits(result.bits) + 1) / 2
+            before = vae.encode_bits(source, EMBEDDED_INFINITY_SCHEDULE)[-1]
+            changed, stride = (result.bits[-1] != before).any(-1).flatten(1), STRIDE
+            params = {"model": "embedded ShapesWorld editor (shapes_varedit, shapes_instructions, shapes_infinity_vae)",
+                      "sampling": sampling.to_dict()}
+    images = torch.cat([(source + 1) / 2, edited.cpu()])
+    seconds = time.time() - t0
+    name = {"editar": "EditAR edit", "varedit": "VAREdit edit"}[args.method]
+    png = _save_side_by_side(args, images, changed.cpu(), stride, {
+        **params, "source_prompt": prompt, "instruction": instruction, "seed": args.seed,
+        "changed_fraction": round(float(changed.float().mean()), 4), "seconds": round(seconds, 3)}, name)
+    print(f"wrote {png} (source | {name} | changed tokens) in {seconds:.2f} s with the embedded editors")
+    return 0
+
+
 def _demo_random(args) -> int:
     import torch
 
@@ -160,6 +222,58 @@ def _convert(args) -> int:
     return 0
 
 
+def default_models_dir() -> str:
+    """ComfyUI's models/ when the pack sits in ComfyUI/custom_nodes/, else $AR_EDIT_MODELS_DIR or ./models."""
+    if os.environ.get("AR_EDIT_MODELS_DIR"):
+        return os.environ["AR_EDIT_MODELS_DIR"]
+    pack = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    comfy = os.path.dirname(os.path.dirname(pack))
+    if os.path.basename(os.path.dirname(pack)) == "custom_nodes" and os.path.isdir(os.path.join(comfy, "models")):
+        return os.path.join(comfy, "models")
+    return os.path.abspath("models")
+
+
+def _models(args) -> int:
+    from .files.model_files import KNOWN_FILES, ModelFileMissing, ensure_local, file_status, workflow_files
+    from .shapes.embedded import _CHOICES
+
+    if args.workflow:
+        wanted: list[tuple[str, str]] = []
+        for path in args.workflow:
+            try:
+                with open(path) as f:
+                    workflow = json.load(f)
+            except (OSError, json.JSONDecodeError) as e:
+                raise ValueError(f"cannot read the workflow {path}: {e}") from None
+            wanted += [w for w in workflow_files(workflow) if w not in wanted]
+    else:  # the whole pack: every embedded model and every official file the loaders offer
+        wanted = list(dict.fromkeys([(k, name) for k, name, _ in _CHOICES] +
+                                    [(f.kind, f.filename) for f in KNOWN_FILES.values()]))
+    statuses = [file_status(kind, name, args.models_dir) for kind, name in wanted]
+    print(f"model files{' of ' + ', '.join(args.workflow) if args.workflow else ' the pack can use'} "
+          f"(models folder: {args.models_dir}; sizes estimated from parameter counts)")
+    for s in statuses:
+        print("  " + s.line())
+    missing = [s for s in statuses if not s.present]
+    unknown = [s for s in missing if s.known is None]
+    total = sum(s.known.approx_gb for s in missing if s.known)
+    print(f"{len(statuses) - len(missing)} present, {len(missing)} missing" + (f" (~{total:.1f} GB to download)" if total else ""))
+    if not (args.download and missing):
+        return 1 if missing else 0
+    failed = [f"{s.name}: not an official file, so it cannot be downloaded; put it at {s.path}" for s in unknown]
+    for s in missing:
+        if s.known is None:
+            continue
+        print(f"downloading {s.name} -> {os.path.dirname(s.path)}", flush=True)
+        try:
+            ensure_local(s.name, os.path.dirname(s.path))  # huggingface_hub shows the progress
+        except ModelFileMissing as e:  # go on with the others: one run names every problem
+            failed.append(str(e))
+    for message in failed:
+        print(f"error: {message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
     """Shows defaults, except where there is none to show (the help then says what is used)."""
 
@@ -176,11 +290,13 @@ def main(argv=None) -> int:
                                    "demo.png (source | edit | changed tokens) and demo.json to --out.")
     d.add_argument("--prompt", default=None, help="source prompt in the embedded world's words "
                    f"(default: {EXAMPLE_SOURCE!r})")
-    d.add_argument("--edit", default=None, help=f"edit prompt (default: {EXAMPLE_EDIT!r})")
+    d.add_argument("--edit", default=None, help=f"atm / aredit: the edit prompt (default: {EXAMPLE_EDIT!r}); "
+                   f"editar / varedit: the instruction (default: {EXAMPLE_INSTRUCTION!r})")
     d.add_argument("--seed", type=int, default=0, help="seed of the source and the edit (0 .. 2**64 - 1)")
-    d.add_argument("--method", choices=["atm", "aredit"], default="atm",
+    d.add_argument("--method", choices=["atm", "aredit", "editar", "varedit"], default="atm",
                    help="atm: Anchor Token Matching on the LlamaGen-architecture models; aredit: AREdit on the "
-                        "Infinity-architecture ones")
+                        "Infinity-architecture ones; editar / varedit: the embedded instruction editors, editing "
+                        "the render of --prompt by the instruction --edit")
     d.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the embedded models' own)")
     d.add_argument("--K", type=int, default=150, help="ATM: candidates drawn per token")
     d.add_argument("--alpha", type=float, default=0.6, help="ATM: how fast the candidate window shrinks")
@@ -201,9 +317,17 @@ def main(argv=None) -> int:
                    "(default: from the file name)")
     c.add_argument("--n-head", type=int, default=None,
                    help="LlamaGen: attention heads, for a file whose width x layers matches no preset")
+    m = sub.add_parser("models", formatter_class=fmt, help="list the model files a workflow (or the pack) needs; "
+                       "download them", description="Lists every model file a workflow needs (or, without "
+                       "--workflow, every file the pack's loaders offer) with its size, where it goes and whether "
+                       "it is there; --download fetches the missing official files with progress. Exit status 0 "
+                       "when nothing is missing.")
+    m.add_argument("--workflow", action="append", default=[], help="a workflow .json (UI or API format); repeatable")
+    m.add_argument("--models-dir", default=default_models_dir(), help="ComfyUI's models folder")
+    m.add_argument("--download", action="store_true", help="download the missing official files")
     args = p.parse_args(argv)
     try:
-        return {"demo": _demo, "convert": _convert}[args.cmd](args)
+        return {"demo": _demo, "convert": _convert, "models": _models}[args.cmd](args)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """ComfyUI node classes of the pack. Ids are stable: saved workflows refer to them."""
 from . import comfy_bridge
+from .tooltips import add_tooltips
 from .aredit import AREdit, AREditSourceCache, AREditSweep
 from .atm import ATMEdit, ATMSweep, SourceCacheNode
 from .conditioning import ClassLabel, TextEncode
@@ -8,6 +9,7 @@ from .generate import Generate, InfinityGenerate
 from .image_tokens import ImageToTokens, TokensToImage
 from .loaders import ModelLoader, TextEncoderLoader, TokenizerLoader
 from .varedit import VAREdit, VAREditSweep
+from .view import CompareGrid, MaskOverlay, ShapesScene
 
 comfy_bridge.register_model_folders()
 
@@ -31,7 +33,12 @@ NODE_CLASS_MAPPINGS = {
     "ARE_AREditSweep": AREditSweep,
     "ARE_VAREdit": VAREdit,
     "ARE_VAREditSweep": VAREditSweep,
+    "ARE_ShapesScene": ShapesScene,
+    "ARE_CompareGrid": CompareGrid,
+    "ARE_MaskOverlay": MaskOverlay,
 }
+
+add_tooltips(NODE_CLASS_MAPPINGS)
 
 NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_ModelLoader": "AR Model Loader",
@@ -53,4 +60,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_AREditSweep": "AR AREdit Sweep (gamma x threshold x seed)",
     "ARE_VAREdit": "AR VAREdit (instruction edit, Infinity)",
     "ARE_VAREditSweep": "AR VAREdit Sweep",
+    "ARE_ShapesScene": "AR ShapesWorld Scene (embedded models' world)",
+    "ARE_CompareGrid": "AR Compare (labelled side by side)",
+    "ARE_MaskOverlay": "AR Mask Overlay",
 }

@@ -52,12 +52,12 @@ CANDIDATES_INPUT = (list(CANDIDATE_MODES), {
 
 def atm_inputs() -> dict:
     return {
-        "K": ("INT", {"default": 150, "min": 1, "max": 16384, "tooltip": "candidates drawn per step"}),
+        "K": ("INT", {"default": 150, "min": 1, "max": 16384, "tooltip": "how many candidates are drawn at each step to find one close to the source: more = keeps more of the source, slower"}),
         "alpha": ("FLOAT", {"default": 0.6, "min": 0.0, "max": 1.0, "step": 0.01,
-                  "tooltip": "window shrink: |W_i| = floor(K (1 - alpha i / N))"}),
+                  "tooltip": "how fast the candidates narrow down towards the end of the image: higher = later parts keep less of the source; 0 = never narrows"}),
         "tau": ("FLOAT", {"default": 1.0, "min": -1.0, "max": 4.0, "step": 0.05,
-                "tooltip": "max squared codebook distance to lock to the anchor; larger keeps more of the source"}),
-        "fallback": (list(FALLBACKS), {"default": "greedy", "tooltip": "token taken when no candidate is close enough"}),
+                "tooltip": "how close a candidate must be to the source to keep it: higher = keeps more of the source (smaller, safer edits); lower = changes more"}),
+        "fallback": (list(FALLBACKS), {"default": "greedy", "tooltip": "what is drawn where no candidate is close to the source: greedy = the most likely choice; sample = a random one (more variety)"}),
     }
 
 
@@ -100,7 +100,7 @@ class ATMEdit:
                 "method": (METHODS, {"default": "atm"}),
                 "seed": s["seed"],
                 "use_source_seed": ("BOOLEAN", {"default": True,
-                                    "tooltip": "reuse the generated source's seeds (ignored for real images)"}),
+                                    "tooltip": "on: a generated source's own seeds are reused, so unchanged parts come out the same (a loaded photo has none; then seed is used)"}),
                 "cfg_scale": s["cfg_scale"], "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
                 **atm_inputs(),
             },

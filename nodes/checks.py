@@ -61,6 +61,27 @@ def varedit_model(model, node: str = "AR VAREdit") -> InfinityTransformer:
     return _model(model, "varedit", node, "a VAREdit editor (2B-512.pth / 8B-512.pth / 8B-1024.pth)")
 
 
+def caption_encoder(text_encoder, node: str):
+    """The encoder behind a text-encoder socket, which must read captions (not the editors' instructions)."""
+    encoder = text_encoder.encoder
+    if getattr(encoder, "reads", "captions") != "captions":
+        raise ValueError(f"{node}: '{text_encoder.name}' is the embedded editors' instruction encoder; prompts that "
+                         f"describe an image need the caption encoder: load (embedded) shapes-words")
+    return encoder
+
+
+def instruction_encoder(text_encoder, node: str, method: str, layout: str):
+    """The encoder for an instruction editor: T5, or the embedded instruction encoder (not the caption one).
+    `layout`: the method the encoder must offer (encode_raw for EditAR, encode_infinity for VAREdit)."""
+    encoder = text_encoder.encoder
+    if getattr(encoder, "reads", None) == "captions":
+        raise ValueError(f"{node}: '{text_encoder.name}' reads captions; the embedded {method} editor reads "
+                         f"instructions: load (embedded) shapes-instructions")
+    if not hasattr(encoder, layout):
+        raise ValueError(f"{text_encoder.name} cannot drive {method}: load the T5 encoder (flan-t5-xl)")
+    return encoder
+
+
 def vq_tokenizer(tokenizer, node: str) -> LlamaGenVQ:
     if not isinstance(tokenizer.module, LlamaGenVQ):
         raise ValueError(f"{node} needs a LlamaGen VQ tokenizer, but '{tokenizer.name}' is Infinity's BSQ VAE: "

@@ -6,6 +6,7 @@ import torch
 from ..core.condition import Condition
 from ..core.infinity.model import InfinityTransformer
 from ..core.text.encoders import validate_prompts
+from . import checks
 from .types import AR_CONDITIONING, AR_MODEL, AR_TEXT_ENCODER, CATEGORY
 
 
@@ -32,11 +33,12 @@ class TextEncode:
     def encode(self, text_encoder, prompt, one_prompt_per_line, model=None):
         prompts = [l for l in prompt.splitlines() if l.strip()] if one_prompt_per_line else [prompt]
         prompts = validate_prompts(prompts or [""])
+        encoder = checks.caption_encoder(text_encoder, "AR Text Encode")
         text_encoder.load()
         if model is not None and isinstance(model.module, InfinityTransformer):
-            emb = text_encoder.encoder.encode_infinity(prompts)
+            emb = encoder.encode_infinity(prompts)
             return (Condition(emb.features, emb.mask, emb.prompts, "infinity"),)
-        emb = text_encoder.encoder.encode(prompts)
+        emb = encoder.encode(prompts)
         return (Condition(emb.features, emb.mask, emb.prompts),)
 
 

@@ -33,12 +33,15 @@ class EditAR:
                 "image": ("IMAGE", {"tooltip": "the image to edit, or the depth / edge / segmentation map"}),
                 "instruction": ("STRING", {"multiline": True, "default": "",
                                 "tooltip": "edit: the instruction; depth/canny/segmentation: the image description"}),
-                "task": (list(TASK_TEMPLATES), {"default": "edit", "tooltip": "selects the prompt template EditAR was trained with"}),
+                "task": (list(TASK_TEMPLATES), {"default": "edit", "tooltip": "edit: change the picture by the instruction. depth / canny / "
+                      "segmentation: make a new picture from that kind of map and the description"}),
                 "seed": s["seed"],
                 "text_cfg": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 30.0, "step": 0.1,
-                             "tooltip": "guidance on the instruction (released EditAR: 3.0)"}),
+                             "tooltip": "how strongly the edit follows the instruction: higher = a clearer "
+                                        "change, less of the picture kept; 1 = no extra push (released EditAR: 3.0)"}),
                 "image_cfg": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 30.0, "step": 0.1,
-                              "tooltip": "guidance on the input image (paper); 1 = off, as the released code"}),
+                              "tooltip": "how strongly the result sticks to the input picture: higher = "
+                                         "keeps more of it; 1 = no extra push (the released code's setting)"}),
                 "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
             },
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the input is kept"}),
@@ -71,15 +74,13 @@ def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, 
     rows = checks.batch_rows(image.shape[0], len(combos))
     vq = checks.vq_tokenizer(tokenizer, node)
     gpt = checks.editar_model(model, node)
-    if not hasattr(text_encoder.encoder, "encode_raw"):
-        raise ValueError(f"{text_encoder.name} cannot drive EditAR: load the T5 encoder (flan-t5-xl)")
+    encoder = checks.instruction_encoder(text_encoder, node, "EditAR", "encode_raw")
     if vq.cfg.codebook_size != gpt.cfg.vocab_size:
         raise ValueError(f"tokenizer has {vq.cfg.codebook_size} codes, the model {gpt.cfg.vocab_size}: they do not match")
     size = gpt.cfg.image_size
     cond = encode_images(vq, comfy_to_model(image, size, "center_crop", vq.downsample, resample="lanczos"))
     n_img, g = cond.shape[0], gpt.cfg.grid_size
     text_encoder.load()
-    encoder = text_encoder.encoder
     emb = encoder.encode_raw([prompt], gpt.cfg.cls_token_num)  # one prompt, shared by every row
     src = torch.arange(n_img).repeat_interleave(len(combos))
     keep = None if mask is None else (~mask_to_grid(mask, g, g, n_img, image_size=size))[src]

@@ -1,6 +1,8 @@
 """Generation nodes: LlamaGen next-token sampling and Infinity next-scale sampling, with the widgets they share."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 from ..core.infinity.generate import InfinitySampling, generate as infinity_generate
 from ..core.infinity.scales import RESOLUTIONS, TEMPLATES, parse_resolution, scale_schedule
 from ..core.llamagen.generate import generate
@@ -17,10 +19,10 @@ def sampling_inputs(cfg_default: float = 7.5) -> dict:
     return {
         "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
         "cfg_scale": ("FLOAT", {"default": cfg_default, "min": 0.0, "max": 30.0, "step": 0.1,
-                      "tooltip": "classifier-free guidance; 1 = off"}),
-        "temperature": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 5.0, "step": 0.01, "tooltip": "0 = greedy"}),
-        "top_k": ("INT", {"default": 1000, "min": 0, "max": 65536, "tooltip": "0 = off"}),
-        "top_p": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "1 = off"}),
+                      "tooltip": "how strongly the picture follows the prompt: higher = closer to the words but less varied and harsher; 1 = no extra push"}),
+        "temperature": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 5.0, "step": 0.01, "tooltip": "randomness: lower = safer, more repetitive choices; 0 = always the most likely; higher = wilder"}),
+        "top_k": ("INT", {"default": 1000, "min": 0, "max": 65536, "tooltip": "only the k most likely choices are allowed at each step (0 = no limit); lower = safer, less varied"}),
+        "top_p": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "only the most likely choices that together make up this share are allowed; lower = safer, less varied; 1 = no limit"}),
     }
 
 
@@ -57,20 +59,33 @@ class Generate:
                            gpt.cfg.downsample),)
 
 
-ASPECTS = ["1:1"] + [f"{r}" for r in sorted(TEMPLATES) if r != 1.0]
+def _aspect_label(h_div_w: float) -> str:
+    """A template's height / width -> "width:height" in small whole numbers (1.333 -> "3:4")."""
+    f = Fraction(h_div_w).limit_denominator(10)
+    return f"{f.denominator}:{f.numerator}"
+
+
+# One format, as photographers write it: width:height. Square first, then wide, then tall.
+def _aspect_order(label: str) -> tuple:
+    w, h = (int(v) for v in label.split(":"))
+    return (w != h, w < h, w / h if w >= h else h / w)
+
+
+ASPECTS = sorted((_aspect_label(r) for r in TEMPLATES), key=_aspect_order)
 
 
 def _aspect(value: str) -> float:
-    """"1:1", "0.333" (height / width) or "2:3" (height : width) -> height / width."""
+    """"width:height" ("1:1", "16:9", "3:4") -> height / width. A bare number is read as height / width (what
+    earlier versions offered: "0.333")."""
     text = str(value).strip()
     try:
         if ":" in text:
-            h, w = (float(v) for v in text.split(":"))
+            w, h = (float(v) for v in text.split(":"))
             ratio = h / w
         else:
             ratio = float(text)
     except (ValueError, ZeroDivisionError):
-        raise ValueError(f"aspect_ratio must be height / width, like 1:1, 2:3 or 0.5; got {value!r}") from None
+        raise ValueError(f"aspect_ratio must be width:height, like 1:1, 4:3 or 3:4; got {value!r}") from None
     if not 0.1 <= ratio <= 10:
         raise ValueError(f"aspect_ratio {value!r} is outside 1:10 .. 10:1")
     return ratio
@@ -82,10 +97,10 @@ def _per_scale(text: str, fallback: float, name: str) -> float | tuple[float, ..
 
 def infinity_sampling_inputs() -> dict:
     return {
-        "cfg": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip": "guidance; 1 = off (2B: 3-4)"}),
-        "tau": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 5.0, "step": 0.01, "tooltip": "temperature of the bit logits"}),
+        "cfg": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip": "how strongly the picture follows the prompt: higher = closer to the words, less varied; 1 = no extra push (the 2B model: 3-4)"}),
+        "tau": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 5.0, "step": 0.01, "tooltip": "randomness of each step: lower = safer, smoother pictures; higher = more varied and noisier"}),
         "top_p": ("FLOAT", {"default": 0.97, "min": 0.01, "max": 1.0, "step": 0.01,
-                  "tooltip": "a bit whose minority probability is <= 1 - top_p takes the majority value; 1 = off"}),
+                  "tooltip": "lower = only confident choices are kept (safer, less varied); 1 = no limit"}),
         "cfg_per_scale": ("STRING", {"default": "", "tooltip": "optional: one cfg per scale, coarse to fine "
                                      "(comma list); empty = cfg everywhere"}),
         "tau_per_scale": ("STRING", {"default": "", "tooltip": "optional: one tau per scale; empty = tau everywhere"}),
@@ -110,10 +125,12 @@ class InfinityGenerate:
             "conditioning": (AR_CONDITIONING, {"tooltip": "from AR Text Encode with this model connected"}),
             "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
             "batch_size": ("INT", {"default": 1, "min": 1, "max": 64}),
-            "resolution": ([str(r) for r in RESOLUTIONS], {"default": "1024",
-                           "tooltip": "resolution tier: 256 / 512 / 768 / 1024 px (7 / 10 / 12 / 13 scales); "
-                                      "48 px (3 scales, square) for the embedded ShapesWorld model"}),
-            "aspect_ratio": (ASPECTS, {"default": "1:1", "tooltip": "height / width of the template"}),
+            "resolution": (["auto"] + [str(r) for r in RESOLUTIONS], {"default": "auto",
+                           "tooltip": "image size in pixels. auto: the largest the loaded model makes (official "
+                                      "Infinity: 1024; the embedded ShapesWorld model: 48). Smaller sizes are "
+                                      "faster and less detailed"}),
+            "aspect_ratio": (ASPECTS, {"default": "1:1", "tooltip": "the picture's shape, width:height: 1:1 square, 4:3 or 2:1 "
+                                                   "wide, 3:4 or 1:2 tall"}),
             **infinity_sampling_inputs(),
         }, "optional": {
             "negative": (AR_CONDITIONING, {"tooltip": "a negative prompt for guidance instead of the learned "

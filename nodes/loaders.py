@@ -27,6 +27,10 @@ def _image_size_option(value: str) -> int | None:
     return None if value == "auto" else int(value)
 
 
+# Each loader checks its file before any node runs (VALIDATE_INPUTS): ComfyUI then lists every missing file of a
+# graph in one go, and offline no download is attempted.
+
+
 class ModelLoader:
     DESCRIPTION = ("Loads an autoregressive image transformer: LlamaGen t2i/c2i, EditAR, or Infinity (2B/8B; the "
                    "backbone is read off the file). Files (or sharded folders) go in models/autoregressive; "
@@ -49,6 +53,10 @@ class ModelLoader:
     RETURN_TYPES = (AR_MODEL,)
     RETURN_NAMES = ("model",)
     FUNCTION = "load"
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model_name):
+        return bridge.file_problem("autoregressive", model_name) or True
     CATEGORY = f"{CATEGORY}/loaders"
 
     def load(self, model_name, precision, image_size, n_head=0):
@@ -74,6 +82,10 @@ class TokenizerLoader:
     RETURN_TYPES = (AR_TOKENIZER,)
     RETURN_NAMES = ("tokenizer",)
     FUNCTION = "load"
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, tokenizer_name):
+        return bridge.file_problem("vq", tokenizer_name) or True
     CATEGORY = f"{CATEGORY}/loaders"
 
     def load(self, tokenizer_name, precision):
@@ -100,6 +112,10 @@ class TextEncoderLoader:
     RETURN_TYPES = (AR_TEXT_ENCODER,)
     RETURN_NAMES = ("text_encoder",)
     FUNCTION = "load"
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, encoder_name):
+        return bridge.file_problem("text_encoders", encoder_name) or True
     CATEGORY = f"{CATEGORY}/loaders"
 
     def load(self, encoder_name, precision, device):

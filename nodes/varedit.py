@@ -9,7 +9,8 @@ from ..core.images import model_to_comfy
 from ..core.infinity.codec import bits_to_images
 from ..core.infinity.generate import InfinitySampling
 from ..core.infinity.scales import parse_resolution, scale_schedule
-from ..core.infinity.varedit import DEFAULT_CFG, DEFAULT_TAU, SIZES, canvas, crop_back, mask_canvas, varedit_edit
+from ..core.infinity.varedit import (DEFAULT_CFG, DEFAULT_TAU, SIZES, canvas, crop_back, default_size, mask_canvas,
+                                     supported_sizes, varedit_edit)
 from ..core.sampling import seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
 from ..core.text.encoders import validate_prompts
@@ -22,7 +23,6 @@ def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, 
     """Every (seed, cfg) for every input image as ONE batched pass. Row order: image, seed, cfg (fastest);
     image i uses seed + i. -> (cropped images [rows, H, W, 3], square tokens, labels)."""
     node = "AR VAREdit"
-    size = parse_resolution(resolution, SIZES)
     validate_prompts([instruction])
     checks.image(image, node)
     checks.mask(mask, node)
@@ -31,11 +31,11 @@ def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, 
     rows = checks.batch_rows(n_img, len(combos))
     vae = checks.bsq_vae(tokenizer, node)
     net = checks.varedit_model(model, node)
-    if not hasattr(text_encoder.encoder, "encode_infinity"):
-        raise ValueError(f"{text_encoder.name} cannot drive VAREdit: load the T5 encoder (flan-t5-xl)")
+    size = parse_resolution(resolution, supported_sizes(net), default_size(net, getattr(model, "name", "")))
+    encoder = checks.instruction_encoder(text_encoder, node, "VAREdit", "encode_infinity")
     x, hw = canvas(image, size)
     text_encoder.load()
-    emb = text_encoder.encoder.encode_infinity([instruction])
+    emb = encoder.encode_infinity([instruction])
     src = torch.arange(n_img).repeat_interleave(len(combos))
     cond = Condition(emb.features.expand(rows, -1, -1), emb.mask.expand(rows, -1), [instruction] * rows, "infinity")
     settings = [InfinitySampling(c, tau, top_p).validate() for _ in range(n_img) for _, c in combos]
@@ -55,7 +55,9 @@ def varedit_inputs() -> dict:
         "text_encoder": (AR_TEXT_ENCODER,),
         "image": ("IMAGE", {"tooltip": "the image to edit (any aspect ratio: pasted on a white square, cropped back)"}),
         "instruction": ("STRING", {"multiline": True, "default": ""}),
-        "resolution": ([str(s) for s in SIZES], {"default": "512", "tooltip": "the checkpoint's resolution"}),
+        "resolution": (["auto", "48", *[str(s) for s in SIZES]], {"default": "auto",
+                       "tooltip": "the size the edit is made at. auto: the checkpoint's own (2B-512 / 8B-512: 512, "
+                                  "8B-1024: 1024, the embedded editor: 48)"}),
     }
 
 
@@ -71,9 +73,11 @@ class VAREdit:
                 **varedit_inputs(),
                 "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
                 "cfg": ("FLOAT", {"default": DEFAULT_CFG, "min": 0.0, "max": 30.0, "step": 0.1,
-                        "tooltip": "guidance (paper 4.0; the demo uses 3.0)"}),
+                        "tooltip": "how strongly the edit follows the instruction: higher = a clearer change, "
+                                "less of the picture kept; 1 = no extra push (paper 4.0)"}),
                 "tau": ("FLOAT", {"default": DEFAULT_TAU, "min": 0.01, "max": 5.0, "step": 0.01,
-                        "tooltip": "temperature (paper 0.5; the demo uses 0.1)"}),
+                        "tooltip": "randomness of each step: lower = safer, smoother; higher = more varied "
+                                "(paper 0.5)"}),
                 "top_p": ("FLOAT", {"default": 0.97, "min": 0.01, "max": 1.0, "step": 0.01}),
             },
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change)"})},

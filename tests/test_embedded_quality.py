@@ -94,3 +94,72 @@ def test_aredit_demo_prompts_give_the_asked_edit(infinity_models):
     assert parsed == [world.parse_caption(EXAMPLE_SOURCE), world.parse_caption(EXAMPLE_EDIT)]
     edit_map = out.edit_map()[0]  # [3, 3]: the share of scales that resampled bits in each cell
     assert edit_map[1, 1] > 0 and float(edit_map.sum() - edit_map[1, 1]) == 0.0  # only the centre cell changed
+
+
+# The instruction editors (EditAR and VAREdit architectures, tools/train_embedded_editors.py), read from the decoded
+# pixels on the first 50 benchmark cases. Measured in the README; the floors sit under what these subsets measure.
+EDITAR_SUCCESS_FLOOR, EDITAR_EXACT_FLOOR = 0.75, 0.65  # measured 84%, 80% on these 50 (88.5%, 79.5% on 200)
+# VAREdit misses the issue's floors (85% success, 60% exact): 85.0% and 18.0% on 200, 82% and 14% on these 50; it
+# does not yet copy the objects it should keep (README). These floors catch a broken file, not that shortfall.
+VAREDIT_SUCCESS_FLOOR, VAREDIT_EXACT_FLOOR, VAREDIT_BG_PSNR_FLOOR = 0.7, 0.05, 19.0
+EDGES_FLOOR = 0.85  # edge map + caption -> image: parsed objects are the caption's (94% on these 50)
+
+
+@pytest.fixture(scope="module")
+def editors():
+    from ar_edit_pack.core.files.loaders import load_vq
+
+    torch.set_num_threads(2)
+    (editar, text), (varedit, _) = embedded.load_embedded_editor("editar"), embedded.load_embedded_editor("varedit")
+    return editar, varedit, text, load_vq(embedded.embedded_path("vq")), load_vq(embedded.embedded_path("vq", True))
+
+
+def test_editar_editor_floor(editors):
+    editar, _, text, vq, _ = editors
+    scores = bench.summarize(bench.editar_benchmark(editar, text, vq, world.edit_cases(50, seed=0)))["all"]
+    assert scores["success"] >= EDITAR_SUCCESS_FLOOR and scores["exact"] >= EDITAR_EXACT_FLOOR
+
+
+def test_editar_edges_to_image_floor(editors):
+    editar, _, text, vq, _ = editors
+    assert bench.control_accuracy(editar, text, vq, "canny", n=50)["objects_match"] >= EDGES_FLOOR
+
+
+def test_varedit_editor_floor(editors):
+    _, varedit, text, _, vae = editors
+    scores = bench.summarize(bench.varedit_benchmark(varedit, text, vae, world.edit_cases(50, seed=0)))["all"]
+    assert scores["success"] >= VAREDIT_SUCCESS_FLOOR and scores["exact"] >= VAREDIT_EXACT_FLOOR
+    assert scores["bg_psnr"] >= VAREDIT_BG_PSNR_FLOOR  # it reads the source: with none it draws ~15 dB scenes
+
+
+def _demo_panels(method, tmp_path):
+    """`python -m core demo --method ...` as a user runs it -> the scenes parsed from its source and edit panels."""
+    import numpy as np
+    from PIL import Image
+
+    from ar_edit_pack.core.__main__ import main
+
+    assert main(["demo", "--method", method, "--out", str(tmp_path)]) == 0
+    sheet = np.asarray(Image.open(tmp_path / "demo.png").convert("RGB"))
+    side = sheet.shape[0]
+    small = lambda k: np.asarray(Image.fromarray(sheet[:, k * side:(k + 1) * side]).resize((48, 48), Image.NEAREST))
+    return world.parse_image(small(0)).captioned(), world.parse_image(small(1)).captioned()
+
+
+def test_varedit_demo_draws_the_asked_object(tmp_path):
+    """The VAREdit demo as a user runs it: the centre becomes the small yellow star asked for. (It does not keep
+    every other object exactly, its shortfall: README, "Instruction editors".)"""
+    from ar_edit_pack.core.__main__ import EXAMPLE_EDIT, EXAMPLE_SOURCE
+
+    source, edited = _demo_panels("varedit", tmp_path)
+    assert source == world.parse_caption(EXAMPLE_SOURCE)
+    assert edited.object_at(4) == world.parse_caption(EXAMPLE_EDIT).object_at(4) and edited.background == source.background
+
+
+def test_editar_demo_edits_the_centre(tmp_path):
+    """The EditAR demo runs as a user runs it and changes the asked-for object. (Its top-left object, EditAR's weak
+    spot on 48 px scenes, is redrawn as well: README, "Instruction editors".)"""
+    source, edited = _demo_panels("editar", tmp_path)
+    assert source == world.parse_caption(world.EXAMPLE_CAPTION)
+    assert edited.object_at(4) is not None and edited.object_at(4) != source.object_at(4)
+    assert edited.background == source.background

@@ -190,3 +190,54 @@ def test_infinity_vae_latent_is_coded_scale_by_scale_exactly():
     assert torch.equal(bits[2].float() * 2 - 1, TI.cell_latent_table()[labels])
     cell_inputs = TI.teacher_inputs([b[:1] for b in bits])[0, 4:]  # the 3x3 scale's nine inputs
     assert len({tuple(v.tolist()) for v in cell_inputs}) == 9
+
+
+def test_editor_training_and_benchmark_scripts_run(tmp_path):
+    """Both editors train from the embedded sets (a few steps), save into the classes the official files load
+    into, and the benchmark reads them back; the instruction encoder keeps the caption encoder's words."""
+    import shutil
+
+    import train_embedded_editors as TE
+    from ar_edit_pack.core.files.loaders import load_gpt, load_word_encoder
+    from ar_edit_pack.core.llamagen.editar import EditARGPT
+    from ar_edit_pack.core.shapes import instructions
+    from ar_edit_pack.core.shapes.embedded import EDITOR_FILES, embedded_path
+
+    logs = []
+    editar, text_net = TE.train_editar(2, 4, 24, 0, logs.append)
+    assert "editar step 2/2" in logs[-1] and math.isfinite(float(logs[-1].split("loss ")[1].split()[0]))
+    save_model(editar, tmp_path / EDITOR_FILES["editar"][1], TE.META)
+    save_model(text_net, tmp_path / EDITOR_FILES["text_encoders"][1], TE.INSTRUCTION_META)
+    text = load_word_encoder(tmp_path / EDITOR_FILES["text_encoders"][1])
+    assert text.reads == "instructions" and set(world.vocabulary()) < set(text.model.cfg.vocab)
+    assert list(text.model.cfg.vocab) == instructions.vocabulary()
+    varedit = TE.train_varedit(2, 4, 24, 10, logs.append, str(tmp_path / EDITOR_FILES["text_encoders"][1]))
+    assert "varedit step 2/2" in logs[-1]
+    varedit.resolutions = (world.SIZE,)
+    save_model(varedit, tmp_path / EDITOR_FILES["varedit"][1], TE.META)
+    loaded = load_gpt(tmp_path / EDITOR_FILES["editar"][1])
+    assert isinstance(loaded, EditARGPT) and loaded.cfg.cls_token_num == TE.TEXT_LENGTH
+    loaded = load_gpt(tmp_path / EDITOR_FILES["varedit"][1])
+    assert loaded.flavour == "varedit" and loaded.resolutions == (world.SIZE,)
+    for name in ("shapes_vq.safetensors", "shapes_infinity_vae.safetensors"):
+        shutil.copy(os.path.join(os.path.dirname(embedded_path("vq")), name), tmp_path / name)
+    report = shapes_benchmark.run_editors(str(tmp_path), cases=5, control=3)
+    assert set(report["edits"]) == {"editar", "varedit"} and report["edits"]["varedit"]["all"]["n"] == 5
+    assert set(report["control"]) == {"canny", "segmentation"} and report["control"]["canny"]["n"] == 3
+
+
+def test_editor_training_data_pairs_each_instruction_with_its_edit():
+    import train_embedded_editors as TE
+    from ar_edit_pack.core.shapes import instructions
+
+    cond, target, prompts = TE.examples(60, 3, 0.3)
+    assert cond.shape == target.shape == (60, 48, 48, 3)
+    tasks = [instructions.check_prompt(p) for p in prompts]
+    assert {"edit", "canny", "segmentation"} <= set(tasks)
+    for c, t, p, task in zip(cond, target, prompts, tasks):
+        if task == "edit":  # the instruction turns the pictured source into the pictured target
+            assert instructions.apply_instruction(world.parse_image(c), p) == world.parse_image(t).captioned()
+        else:  # a control map of the target scene, and its caption
+            scene = world.parse_image(t)
+            assert (instructions.control_map(task, scene) == c).all()
+            assert world.parse_caption(p.split(": ", 1)[1]) == scene.captioned()

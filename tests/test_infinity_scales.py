@@ -88,3 +88,13 @@ def test_bilinear_and_area_match_infinitys_3d_interpolation_with_one_frame():
     torch.testing.assert_close(up(x, (16, 16)), tri)
     area3d = F.interpolate(x[:, :, None], size=(1, 4, 4), mode="area")[:, :, 0]
     torch.testing.assert_close(down(x, (4, 4)), area3d)
+
+
+def test_aspect_ratio_widget_is_one_format_width_to_height():
+    from ar_edit_pack.nodes.generate import ASPECTS, _aspect
+    from ar_edit_pack.core.infinity.scales import TEMPLATES, nearest_ratio
+
+    assert ASPECTS[0] == "1:1" and all(a.count(":") == 1 and "." not in a for a in ASPECTS)
+    assert sorted(nearest_ratio(_aspect(a)) for a in ASPECTS) == sorted(TEMPLATES)  # every template, once
+    assert _aspect("4:3") == 0.75 and _aspect("3:4") == 4 / 3  # wide, then tall (height / width)
+    assert _aspect("0.333") == 0.333  # a bare number from an earlier saved graph: height / width, as before

@@ -3,7 +3,15 @@ import os
 
 import pytest
 
+from ar_edit_pack.core.files import model_files
 from ar_edit_pack.core.files.model_files import KNOWN_FILES, ModelFileMissing, ensure_local, is_complete, known_files
+
+
+@pytest.fixture()
+def online(monkeypatch):
+    """The hub answers (the downloads themselves are stand-ins)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(model_files, "hub_reachable", lambda timeout=3.0: True)
 
 
 def test_offline_message_names_file_repo_and_folder(tmp_path, monkeypatch):
@@ -15,7 +23,7 @@ def test_offline_message_names_file_repo_and_folder(tmp_path, monkeypatch):
     assert os.path.join(str(tmp_path / "autoregressive"), "t2i_XL_stage2_512.pt") in msg
 
 
-def test_download_failure_is_reported_the_same_way(tmp_path, monkeypatch):
+def test_download_failure_is_reported_the_same_way(tmp_path, monkeypatch, online):
     import huggingface_hub
 
     def fail(**kwargs):
@@ -55,7 +63,7 @@ def test_known_files_cover_the_official_releases():
     assert KNOWN_FILES["flan-t5-xl"].repo_id == "google/flan-t5-xl"
 
 
-def test_sharded_folder_completeness_and_download(tmp_path, monkeypatch):
+def test_sharded_folder_completeness_and_download(tmp_path, monkeypatch, online):
     import huggingface_hub
 
     d = tmp_path / "infinity_8b_weights"
@@ -73,7 +81,7 @@ def test_sharded_folder_completeness_and_download(tmp_path, monkeypatch):
     assert is_complete(str(d), "autoregressive")
 
 
-def test_download_from_a_sub_path_lands_under_the_file_name(tmp_path, monkeypatch):
+def test_download_from_a_sub_path_lands_under_the_file_name(tmp_path, monkeypatch, online):
     import huggingface_hub
 
     calls = []
@@ -89,3 +97,79 @@ def test_download_from_a_sub_path_lands_under_the_file_name(tmp_path, monkeypatc
     path = ensure_local("editar_release.pt", str(tmp_path))
     assert calls == [("JitengMu/CVPR2025_EditAR_release", "editar_release/editar_release.pt", "dataset")]
     assert path == str(tmp_path / "editar_release.pt") and open(path, "rb").read() == b"weights"
+
+
+def test_offline_is_detected_at_once_without_trying_a_download(tmp_path, monkeypatch):
+    """No hub: one failed connect, no call into the download client (whose retries cost ~24 s per file)."""
+    import socket
+
+    import huggingface_hub
+
+    connects = []
+
+    def refuse(address, timeout=None):
+        connects.append(address)
+        raise OSError("no route to host")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(model_files, "_REACHABLE", {})
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda **kw: pytest.fail("tried to download offline"))
+    for name in ("vq_ds16_t2i.pt", "t2i_XL_stage2_512.pt"):
+        with pytest.raises(ModelFileMissing, match="cannot be reached: offline"):
+            ensure_local(name, str(tmp_path))
+    assert connects == [("huggingface.co", 443)]  # checked once for both files
+
+
+def test_workflow_files_reads_both_formats():
+    ui = {"nodes": [{"type": "ARE_ModelLoader", "widgets_values": ["t2i_XL_stage2_512.pt", "auto", "auto", 0]},
+                    {"type": "ARE_TokenizerLoader", "widgets_values": ["vq_ds16_t2i.pt", "fp32"]},
+                    {"type": "ARE_TokenizerLoader", "widgets_values": ["vq_ds16_t2i.pt", "fp32"]},
+                    {"type": "SaveImage", "widgets_values": ["x"]}]}
+    api = {"1": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "flan-t5-xl"}},
+           "2": {"class_type": "ARE_ModelLoader", "inputs": {"model_name": "(embedded) shapes-t2i"}}}
+    assert model_files.workflow_files(ui) == [("autoregressive", "t2i_XL_stage2_512.pt"), ("vq", "vq_ds16_t2i.pt")]
+    assert model_files.workflow_files(api) == [("text_encoders", "flan-t5-xl"), ("autoregressive", "(embedded) shapes-t2i")]
+
+
+def test_models_command_lists_every_file_of_a_workflow(tmp_path, capsys, monkeypatch):
+    from ar_edit_pack.core.__main__ import main
+
+    from conftest import ROOT
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "vq").mkdir()
+    (tmp_path / "vq" / "vq_ds16_t2i.pt").write_bytes(b"x")
+    wf = os.path.join(ROOT, "workflows", "30 EditAR instruction edit.json")
+    assert main(["models", "--workflow", wf, "--models-dir", str(tmp_path)]) == 1  # something is missing
+    out = capsys.readouterr().out
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("  ")}
+    assert lines["vq_ds16_t2i.pt"].split()[0] == "present"
+    assert lines["editar_release.pt"].split()[0] == "MISSING" and "~3.1 GB" in lines["editar_release.pt"]
+    assert str(tmp_path / "autoregressive" / "editar_release.pt") in lines["editar_release.pt"]
+    assert lines["flan-t5-xl"].split()[0] == "MISSING" and "1 present, 2 missing" in out
+    # --download goes on past a failure and names every file it could not get
+    assert main(["models", "--workflow", wf, "--models-dir", str(tmp_path), "--download"]) == 1
+    err = capsys.readouterr().err
+    assert "editar_release.pt is not in" in err and "flan-t5-xl is not in" in err
+    embedded_only = os.path.join(ROOT, "workflows", "01 No download - ATM edit (embedded LlamaGen models).json")
+    assert main(["models", "--workflow", embedded_only, "--models-dir", str(tmp_path)]) == 0
+
+
+def test_loaders_name_every_missing_file_before_anything_runs(tmp_path, monkeypatch):
+    """ComfyUI runs VALIDATE_INPUTS of every node before executing any: each loader's problem shows at once."""
+    from ar_edit_pack.nodes.loaders import ModelLoader, TextEncoderLoader, TokenizerLoader
+
+    monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    problems = [ModelLoader.VALIDATE_INPUTS("editar_release.pt"), TokenizerLoader.VALIDATE_INPUTS("vq_ds16_t2i.pt"),
+                TextEncoderLoader.VALIDATE_INPUTS("flan-t5-xl")]
+    assert all(isinstance(p, str) for p in problems)
+    assert "editar_release.pt" in problems[0] and str(tmp_path / "autoregressive") in problems[0]
+    assert "vq_ds16_t2i.pt" in problems[1] and "google/flan-t5-xl" in problems[2]
+    assert "not in" in ModelLoader.VALIDATE_INPUTS("my_finetune.safetensors")
+    assert ModelLoader.VALIDATE_INPUTS("(embedded) shapes-t2i") is True
+    (tmp_path / "vq").mkdir()
+    (tmp_path / "vq" / "vq_ds16_t2i.pt").write_bytes(b"x")
+    assert TokenizerLoader.VALIDATE_INPUTS("vq_ds16_t2i.pt") is True
+    monkeypatch.setattr(model_files, "hub_reachable", lambda timeout=3.0: True)
+    assert ModelLoader.VALIDATE_INPUTS("editar_release.pt") is True  # online: downloaded when the node runs

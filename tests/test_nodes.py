@@ -56,11 +56,13 @@ def test_node_contracts():
 def test_loader_lists_local_files_and_official_names(models_dir):
     choices = NODE_CLASS_MAPPINGS["ARE_ModelLoader"].INPUT_TYPES()["required"]["model_name"][0]
     # the shipped embedded models first (no download), then local files, then official names
-    assert choices[:4] == ["(embedded) shapes-t2i", "(embedded) shapes-infinity", "sub/other.safetensors", "t2i_tiny_64.pt"]
+    assert choices[:6] == ["(embedded) shapes-t2i", "(embedded) shapes-infinity", "(embedded) shapes-editar",
+                           "(embedded) shapes-varedit", "sub/other.safetensors", "t2i_tiny_64.pt"]
     vaes = NODE_CLASS_MAPPINGS["ARE_TokenizerLoader"].INPUT_TYPES()["required"]["tokenizer_name"][0]
     assert vaes[:2] == ["(embedded) shapes-vq", "(embedded) shapes-infinity-vae"]
     assert "t2i_XL_stage2_512.pt" in choices  # downloadable on first use
-    assert "tiny-t5" in NODE_CLASS_MAPPINGS["ARE_TextEncoderLoader"].INPUT_TYPES()["required"]["encoder_name"][0]
+    encoders = NODE_CLASS_MAPPINGS["ARE_TextEncoderLoader"].INPUT_TYPES()["required"]["encoder_name"][0]
+    assert encoders[:2] == ["(embedded) shapes-words", "(embedded) shapes-instructions"] and "tiny-t5" in encoders
 
 
 def graph(prompt="a red circle", batch_size=2, seed=5, model="t2i_tiny_64.pt"):
@@ -268,3 +270,19 @@ def test_editar_sweep_items_equal_single_edits(models_dir):
         single = run_graph({**loaders_, "4": {"class_type": "ARE_EditAR", "inputs": {
             **common, "seed": seed, "text_cfg": t, "image_cfg": i}}})["4"][0]
         assert torch.equal(tokens.tokens[row], single.tokens[0]), (seed, t, i)
+
+
+def test_every_input_and_output_has_a_plain_words_tooltip():
+    """#18: an artist hovering any widget, socket or output gets an explanation; formulas stay in the README."""
+    import re
+
+    from ar_edit_pack import NODE_CLASS_MAPPINGS
+
+    for node_id, cls in NODE_CLASS_MAPPINGS.items():
+        types = cls.INPUT_TYPES()
+        for section in ("required", "optional"):
+            for name, spec in types.get(section, {}).items():
+                tip = spec[1].get("tooltip", "") if len(spec) > 1 else ""
+                assert len(tip) >= 10, f"{node_id}.{name} has no tooltip"
+                assert not re.search(r"\|\w+\||floor\(|logit|argmax", tip), f"{node_id}.{name} speaks in formulas: {tip}"
+        assert len(getattr(cls, "OUTPUT_TOOLTIPS", ())) == len(cls.RETURN_TYPES), f"{node_id}: outputs without tooltips"

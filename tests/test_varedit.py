@@ -148,3 +148,27 @@ def test_the_8b_patchify_path():
         assert torch.equal(new[~ed], s[~ed])
     from ar_edit_pack.core.infinity.codec import bits_to_images
     assert bits_to_images(vae, out).shape == (1, 3, 256, 256)
+
+
+def test_the_48px_tier_caches_like_the_explicit_pass_and_trains():
+    """The embedded editor's tier (3 scales to 3x3, no official template): its own source grid on the RoPE table,
+    the cached editor equal to the explicit pass, and the explicit pass differentiable (how the editor is trained)."""
+    from ar_edit_pack.core.infinity.varedit import varedit_forward
+
+    sched = scale_schedule(48)
+    model, vae = tiny_infinity(seed=3), tiny_infinity_vae(seed=4)
+    img = torch.rand(2, 3, 48, 48) * 2 - 1
+    src, tgt = varedit_rope(sched, model)
+    assert src.shape[1] == 9 and tgt.shape[1] == 1 + 4 + 9
+    assert len({tuple(src[:, i].flatten().tolist()) for i in range(9)}) == 9  # nine distinct source positions
+    cond = infinity_condition(2, lengths=[4, 6], seed=5)
+    out = varedit_edit(model, vae, cond, img, sched, InfinitySampling(cfg=1.0, tau=0.7, top_p=1.0), torch.tensor([1, 2]))
+    tokens = vae.encode_latent(img).flatten(2).transpose(1, 2)
+    logits = varedit_logits_full(model, cond.raw, cond.mask, tokens, _inputs(out.bits, sched), sched)
+    cached = torch.cat([p.reshape(2, -1, p.shape[-1]) for p in out.p1], 1)
+    torch.testing.assert_close(cached, (logits / 0.7).softmax(-1)[..., 1], atol=2e-5, rtol=1e-4)
+    trainable = tiny_infinity(seed=3).train().requires_grad_(True)
+    loss = varedit_forward(trainable, cond.raw, cond.mask, tokens, _inputs(out.bits, sched), sched).logsumexp(-1).mean()
+    loss.backward()
+    assert trainable.lvl_embed.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for n, p in trainable.named_parameters() if "word_embed" in n)

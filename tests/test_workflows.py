@@ -10,7 +10,7 @@ import torch
 from ar_edit_pack import NODE_CLASS_MAPPINGS
 
 from conftest import ROOT
-from graph import input_specs, run_graph, ui_to_api, widget_names
+from graph import VIRTUAL, input_specs, run_graph, ui_to_api, widget_names
 from tiny_models import save_official_pt, tiny_gpt, tiny_infinity, tiny_infinity_vae, tiny_vq
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
@@ -20,6 +20,13 @@ BUILTIN = {  # ComfyUI's own nodes: input types, widget names, output types
     "LoadImage": ({}, ["image", "upload"], ["IMAGE", "MASK"]),
     "MaskToImage": ({"mask": "MASK"}, [], ["IMAGE"]),
 }
+
+
+def workflow(prefix: str) -> str:
+    """The shipped workflow whose file name (its title in ComfyUI's template browser) starts with `prefix`."""
+    found = [p for p in WORKFLOWS if os.path.basename(p).startswith(prefix)]
+    assert len(found) == 1, (prefix, found)
+    return found[0]
 
 
 def test_there_are_workflows():
@@ -36,6 +43,8 @@ def test_workflow_is_valid_against_the_nodes(path):
         assert nodes[dst]["inputs"][dst_slot]["type"] == typ and nodes[dst]["inputs"][dst_slot]["link"] == link_id
     for node in wf["nodes"]:
         t = node["type"]
+        if t in VIRTUAL:
+            continue
         if t in BUILTIN:
             ins, widgets, outs = BUILTIN[t]
             assert {i["name"]: i["type"] for i in node["inputs"]} == ins
@@ -111,9 +120,9 @@ def test_workflow_runs_end_to_end_on_tiny_models(path, tiny_models_dir):
     varedit = any(n["class_type"].startswith("ARE_VAREdit") for n in api.values())
     infinity = varedit or any(n["class_type"] == "ARE_ModelLoader" and n["inputs"]["model_name"].startswith("infinity")
                               for n in api.values())
-    for node in api.values():
-        if any(str(v).startswith("(embedded)") for v in node["inputs"].values()):
-            continue  # the embedded models ship with the pack: run them as they are
+    loaders = [n for n in api.values() if n["class_type"].endswith("Loader")]
+    shipped = all(any(str(v).startswith("(embedded)") for v in n["inputs"].values()) for n in loaders)
+    for node in ([] if shipped else api.values()):  # the embedded models ship with the pack: run those as they are
         node["inputs"].update(SUBSTITUTE.get(node["class_type"], {}))
         if editar and node["class_type"] == "ARE_ModelLoader":
             node["inputs"]["model_name"] = "editar_tiny_64.pt"
@@ -140,7 +149,7 @@ def test_embedded_aredit_workflow_shows_the_asked_edit():
     """The no-download AREdit workflow, run as shipped: the images it saves parse to its two prompts' scenes."""
     from ar_edit_pack.core.shapes import world
 
-    path = os.path.join(ROOT, "workflows", "embedded_aredit_edit.json")
+    path = workflow("02 No download")
     api = ui_to_api(json.load(open(path)), {t: w for t, (_, w, _) in BUILTIN.items()})
     saved = []
     run_graph(api, {"SaveImage": lambda images, filename_prefix: saved.append(images) or (),
@@ -149,3 +158,35 @@ def test_embedded_aredit_workflow_shows_the_asked_edit():
     prompts = [n["inputs"]["prompt"] for n in api.values() if n["class_type"] == "ARE_TextEncode"]
     shown = [world.parse_image(img.numpy()).captioned() for batch in saved for img in batch if img.shape[:2] == (48, 48)]
     assert len(prompts) == 2 and all(world.parse_caption(p) in shown for p in prompts)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
+def test_workflow_has_a_note_groups_and_a_thumbnail(path):
+    """#18: each template explains itself (what, files, first step), frames its stages without overlap, and has a
+    picture for ComfyUI's template browser."""
+    from ar_edit_pack.core.files.model_files import KNOWN_FILES, workflow_files
+
+    wf = json.load(open(path))
+    notes = [n for n in wf["nodes"] if n["type"] in VIRTUAL]
+    assert len(notes) == 1 and "First:" in notes[0]["widgets_values"][0]
+    text = notes[0]["widgets_values"][0]
+    files = workflow_files(wf)
+    if all(name.startswith("(embedded)") for _, name in files):
+        assert "Nothing to download" in text and os.path.basename(path).split(" - ")[0].endswith("No download")
+    else:
+        for kind, name in files:
+            assert f"{name} (~{KNOWN_FILES[name].approx_gb:g} GB, models/{kind})" in text
+    if any(n["type"] == "LoadImage" and any(i["name"] == "MASK" and i["links"] for i in n["outputs"]) for n in wf["nodes"]):
+        assert "paint" in text.lower()
+    boxes = [g["bounding"] for g in wf["groups"]]
+    assert len(boxes) >= 3
+    for i, (x, y, w, h) in enumerate(boxes):
+        for (x2, y2, w2, h2) in boxes[i + 1:]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, "groups overlap"
+    for node in wf["nodes"]:
+        if node["type"] in VIRTUAL:
+            continue
+        (x, y), (w, h) = node["pos"], node["size"]
+        inside = [g for g in boxes if g[0] <= x and x + w <= g[0] + g[2] and g[1] <= y and y + h <= g[1] + g[3]]
+        assert len(inside) == 1, f"node {node['id']} ({node['type']}) is not in exactly one group"
+    assert os.path.isfile(os.path.splitext(path)[0] + ".jpg"), "no thumbnail"

@@ -44,8 +44,57 @@ def node_io(mappings, type_name):
     return inputs, widgets, list(zip(names, cls.RETURN_TYPES))
 
 
-def build(mappings, title, nodes, edges):
-    """nodes: [(id, type, (x, y), {widget: value})]; edges: [(src_id, src_output_name, dst_id, dst_input_name)]."""
+# Stage of each node type: the columns a workflow is laid out in, each framed by a group.
+STAGE_OF = {
+    "ARE_ModelLoader": 0, "ARE_TokenizerLoader": 0, "ARE_TextEncoderLoader": 0,
+    "LoadImage": 1, "ARE_ShapesScene": 1, "ARE_ImageToTokens": 1, "ARE_SourceCache": 1, "ARE_AREditSource": 1,
+    "ARE_ClassLabel": 1, "ARE_Generate": 1, "ARE_InfinityGenerate": 1,
+    "ARE_ATMEdit": 2, "ARE_ATMSweep": 2, "ARE_AREdit": 2, "ARE_AREditSweep": 2, "ARE_EditAR": 2, "ARE_EditARSweep": 2,
+    "ARE_VAREdit": 2, "ARE_VAREditSweep": 2,
+    "ARE_TokensToImage": 3, "SaveImage": 3, "PreviewImage": 3, "ARE_CompareGrid": 3, "ARE_MaskOverlay": 3,
+}
+EDIT_STAGES = ("1. Models", "2. Source", "3. Edit", "4. Output")
+GENERATE_STAGES = ("1. Models", "2. Prompt", "3. Generate", "4. Output")
+STAGE_COLORS = ("#3f789e", "#8A8", "#b58b2a", "#a1309b")
+NOTE_HEIGHT, COLUMN, NODE_WIDTH, GAP = 170, 420, 340, 36
+
+
+def _stages(nodes, edges) -> dict[int, int]:
+    """Node id -> column. Prompts sit with what reads them; a text-to-image workflow's generate node is its
+    third stage (it has no edit)."""
+    kind = {nid: t for nid, t, _, _ in nodes}
+    editing = any(STAGE_OF.get(t) == 2 for t in kind.values())
+    stage = {}
+    for nid, t in kind.items():
+        if t == "ARE_TextEncode":
+            readers = [STAGE_OF.get(kind[dst]) for src, _, dst, _ in edges if src == nid]
+            stage[nid] = (1 if 1 in readers else 2) if editing else 1
+        elif t in ("ARE_Generate", "ARE_InfinityGenerate") and not editing:
+            stage[nid] = 2
+        else:
+            stage[nid] = STAGE_OF[t]
+    return stage
+
+
+def note_text(what: str, first: str, files: list[tuple[str, str]]) -> str:
+    """The note every workflow opens with: what it does, the files it needs, what to do first."""
+    from ar_edit_pack.core.files.model_files import KNOWN_FILES
+
+    downloads = [(kind, name) for kind, name in files if not name.startswith("(embedded)")]
+    if not downloads:
+        needs = "Nothing to download: it runs on the embedded ShapesWorld models that ship with the pack (48 px scenes)."
+    else:
+        parts = [f"{name} (~{KNOWN_FILES[name].approx_gb:g} GB, models/{kind})" if name in KNOWN_FILES
+                 else f"{name} (models/{kind})" for kind, name in downloads]
+        needs = ("Needs " + ", ".join(parts) + ": downloaded on the first run, or beforehand with "
+                 "`python -m core models --workflow <this file> --download` in the pack's folder.")
+    return f"{what}\n\n{needs}\n\nFirst: {first}"
+
+
+def build(mappings, title, nodes, edges, what="", first="Press Queue."):
+    """nodes: [(id, type, (x, y), {widget: value})]; edges: [(src_id, src_output_name, dst_id, dst_input_name)].
+    Nodes are laid out in stage columns (models / source / edit / output), each framed by a group, under a
+    note (`what` it does, the files it needs, what to do `first`). The (x, y) given are ignored."""
     by_id = {n[0]: n for n in nodes}
     links, ui_nodes = [], []
     io = {nid: node_io(mappings, t) for nid, t, _, _ in nodes}
@@ -61,7 +110,9 @@ def build(mappings, title, nodes, edges):
             if nid not in placed and all(l[1] in placed for l in links if l[3] == nid):
                 order[nid] = len(placed)
                 placed.add(nid)
-    for nid, type_name, pos, values in nodes:
+    stage = _stages(nodes, edges)
+    column_y = {c: NOTE_HEIGHT + 90 for c in range(4)}
+    for nid, type_name, _, values in nodes:
         inputs, widgets, outputs = io[nid]
         widgets_values = []
         for name, spec in widgets:
@@ -73,8 +124,13 @@ def build(mappings, title, nodes, edges):
             widgets_values.append(values[name])
             if len(spec) > 1 and spec[1].get("control_after_generate"):
                 widgets_values.append("fixed")
+        height = 60 + 26 * (len(widgets) + len(inputs)) + (60 if any(w[0] in ("prompt", "instruction", "caption", "labels")
+                                                                     for w in widgets) else 0)
+        col = stage[nid]
+        pos = [40 + col * COLUMN, column_y[col]]
+        column_y[col] += height + GAP
         ui_nodes.append({
-            "id": nid, "type": type_name, "pos": list(pos), "size": [320, 60 + 26 * (len(widgets) + len(inputs))],
+            "id": nid, "type": type_name, "pos": pos, "size": [NODE_WIDTH - 20, height],
             "flags": {}, "order": order[nid], "mode": 0,
             "inputs": [{"name": n, "type": t, "link": next((l[0] for l in links if l[3] == nid and l[4] == k), None)}
                        for k, (n, t) in enumerate(inputs)],
@@ -83,8 +139,22 @@ def build(mappings, title, nodes, edges):
             "properties": {"Node name for S&R": type_name},
             "widgets_values": widgets_values,
         })
-    return {"last_node_id": max(by_id), "last_link_id": len(links), "nodes": ui_nodes, "links": links,
-            "groups": [], "config": {}, "extra": {"ds": {"scale": 1.0, "offset": [0, 0]}, "title": title},
+    names = EDIT_STAGES if any(stage[n] == 2 and by_id[n][1] not in ("ARE_Generate", "ARE_InfinityGenerate")
+                               for n in stage) else GENERATE_STAGES
+    used = [c for c in range(4) if column_y[c] > NOTE_HEIGHT + 90]
+    groups = [{"id": k + 1, "title": names[c], "bounding": [20 + c * COLUMN, NOTE_HEIGHT + 40, NODE_WIDTH + 20,
+                                                            column_y[c] - NOTE_HEIGHT - 40],
+               "color": STAGE_COLORS[c], "font_size": 24, "flags": {}} for k, c in enumerate(used)]
+    from ar_edit_pack.core.files.model_files import workflow_files
+
+    note_id = max(by_id) + 1
+    wf = {"nodes": ui_nodes}
+    ui_nodes.append({"id": note_id, "type": "Note", "pos": [20, 20], "size": [4 * COLUMN - 40, NOTE_HEIGHT],
+                     "flags": {}, "order": len(nodes), "mode": 0, "inputs": [], "outputs": [],
+                     "properties": {"text": ""}, "color": "#432", "bgcolor": "#653",
+                     "widgets_values": [note_text(what or title, first, workflow_files(wf))]})
+    return {"last_node_id": note_id, "last_link_id": len(links), "nodes": ui_nodes, "links": links,
+            "groups": groups, "config": {}, "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}, "title": title},
             "version": 0.4}
 
 
@@ -93,6 +163,13 @@ EMBEDDED_SAMPLING = {"cfg_scale": 1.5, "temperature": 1.0, "top_k": 0, "top_p": 
 # The embedded Infinity-architecture model's (core.shapes.bench.EMBEDDED_INFINITY_SAMPLING / EMBEDDED_AREDIT).
 EMBEDDED_INFINITY_SAMPLING = {"cfg": 1.0, "tau": 0.5, "top_p": 0.97}
 EMBEDDED_AREDIT = {"gamma": 0, "threshold": 0.8}
+# The embedded instruction editors' (core.shapes.bench.EMBEDDED_EDITAR_* / EMBEDDED_VAREDIT_SAMPLING).
+EMBEDDED_EDITAR = {"text_cfg": 1.5, "image_cfg": 1.0, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+EMBEDDED_VAREDIT = {"cfg": 3.0, "tau": 0.5, "top_p": 0.97}
+SHAPES_SOURCE = "a red circle at the top left and a small blue square in the center on a white background"
+SHAPES_TARGET = "a red circle at the top left and a small yellow star in the center on a white background"
+SHAPES_INSTRUCTION = "replace the blue square with a yellow star"
+SHAPES_TEXTURE_SEED = 3  # faint textures in the empty cells: the details an edit should keep
 
 
 def llamagen_loaders(model="t2i_XL_stage2_512.pt", tokenizer="vq_ds16_t2i.pt"):
@@ -116,7 +193,14 @@ def infinity_prompt(nid, pos, prompt):
     return (nid, "ARE_TextEncode", pos, {"prompt": prompt})
 
 
-def atm_generated_source(loaders, source_prompt, edit_prompt, generate_values, edit_values, prefix):
+def _compare(nodes, edges, label):
+    """Add a labelled, enlarged source | edit view (nodes 9 and 10 are the decoded source and edit)."""
+    return (nodes + [(15, "ARE_CompareGrid", (1960, 900), {"labels": f"source\n{label}"}),
+                     (16, "PreviewImage", (2300, 900), {})],
+            edges + [(9, "image", 15, "image_1"), (10, "image", 15, "image_2"), (15, "grid", 16, "images")])
+
+
+def atm_generated_source(loaders, source_prompt, edit_prompt, generate_values, edit_values, prefix, compare=False):
     """(nodes, edges): generate from a prompt, cache it as the source, edit it with ATM; save both images
     and preview the changed-token mask. `loaders` are nodes 1-3 (model, tokenizer, text encoder)."""
     nodes = loaders + [
@@ -129,7 +213,7 @@ def atm_generated_source(loaders, source_prompt, edit_prompt, generate_values, e
         (10, "ARE_TokensToImage", (1600, 240), {}),
         (11, "SaveImage", (1960, 60), {"filename_prefix": f"{prefix}_source"}),
         (12, "SaveImage", (1960, 360), {"filename_prefix": f"{prefix}_edit"}),
-        (13, "MaskToImage", (1600, 520), {}),
+        (13, "ARE_MaskOverlay", (1600, 520), {}),
         (14, "PreviewImage", (1960, 660), {}),
     ]
     edges = [(3, "text_encoder", 4, "text_encoder"), (3, "text_encoder", 7, "text_encoder"),
@@ -139,11 +223,12 @@ def atm_generated_source(loaders, source_prompt, edit_prompt, generate_values, e
              (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
              (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
              (9, "image", 11, "images"), (10, "image", 12, "images"),
-             (8, "changed_mask", 13, "mask"), (13, "IMAGE", 14, "images")]
-    return nodes, edges
+             (10, "image", 13, "image"), (8, "changed_mask", 13, "mask"), (13, "image", 14, "images")]
+    return _compare(nodes, edges, "ATM edit") if compare else (nodes, edges)
 
 
-def aredit_generated_source(loaders, source_prompt, edit_prompt, generate_values, sampling_values, edit_values, prefix):
+def aredit_generated_source(loaders, source_prompt, edit_prompt, generate_values, sampling_values, edit_values, prefix,
+                            compare=False):
     """(nodes, edges): generate with Infinity, cache it as the AREdit source, edit it with a target prompt; save
     both images and preview the adaptive edit mask. `sampling_values` go to the generate and cache nodes alike
     (equal settings make the cache free)."""
@@ -157,7 +242,7 @@ def aredit_generated_source(loaders, source_prompt, edit_prompt, generate_values
         (10, "ARE_TokensToImage", (1600, 300), {}),
         (11, "SaveImage", (1960, 60), {"filename_prefix": f"{prefix}_source"}),
         (12, "SaveImage", (1960, 360), {"filename_prefix": f"{prefix}_edit"}),
-        (13, "MaskToImage", (1600, 560), {}),
+        (13, "ARE_MaskOverlay", (1600, 560), {}),
         (14, "PreviewImage", (1960, 660), {}),
     ]
     edges = [(3, "text_encoder", 4, "text_encoder"), (1, "model", 4, "model"), (3, "text_encoder", 7, "text_encoder"),
@@ -167,7 +252,100 @@ def aredit_generated_source(loaders, source_prompt, edit_prompt, generate_values
              (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
              (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
              (9, "image", 11, "images"), (10, "image", 12, "images"),
-             (8, "edit_mask", 13, "mask"), (13, "IMAGE", 14, "images")]
+             (10, "image", 13, "image"), (8, "edit_mask", 13, "mask"), (13, "image", 14, "images")]
+    return _compare(nodes, edges, "AREdit edit") if compare else (nodes, edges)
+
+
+def embedded_loaders(nid, model, tokenizer, encoder, x=40, y=60):
+    return [(nid, "ARE_ModelLoader", (x, y), {"model_name": f"(embedded) {model}"}),
+            (nid + 1, "ARE_TokenizerLoader", (x, y + 180), {"tokenizer_name": f"(embedded) {tokenizer}"}),
+            (nid + 2, "ARE_TextEncoderLoader", (x, y + 320), {"encoder_name": f"(embedded) {encoder}"})]
+
+
+def embedded_editor(method):
+    """(nodes, edges): a ShapesWorld scene edited by instruction with an embedded editor, shown side by side."""
+    scene = (4, "ARE_ShapesScene", (40, 560), {"caption": SHAPES_SOURCE, "texture_seed": SHAPES_TEXTURE_SEED})
+    if method == "editar":
+        nodes = embedded_loaders(1, "shapes-editar", "shapes-vq", "shapes-instructions") + [scene,
+            (5, "ARE_EditAR", (460, 240), {"instruction": SHAPES_INSTRUCTION, "seed": 0, **EMBEDDED_EDITAR}),
+            (6, "ARE_TokensToImage", (880, 240), {})]
+        edges = [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
+                 (4, "image", 5, "image"), (2, "tokenizer", 6, "tokenizer"), (5, "tokens", 6, "tokens")]
+        edited, label = (6, "image"), "EditAR edit"
+    else:
+        nodes = embedded_loaders(1, "shapes-varedit", "shapes-infinity-vae", "shapes-instructions") + [scene,
+            (5, "ARE_VAREdit", (460, 240), {"instruction": SHAPES_INSTRUCTION, "seed": 0, **EMBEDDED_VAREDIT})]
+        edges = [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
+                 (4, "image", 5, "image")]
+        edited, label = (5, "image"), "VAREdit edit"
+    nodes += [(7, "SaveImage", (1240, 240), {"filename_prefix": f"shapes_{method}"}),
+              (8, "ARE_CompareGrid", (1240, 520), {"labels": f"source\n{label}"}),
+              (9, "PreviewImage", (1600, 520), {})]
+    edges += [(edited[0], edited[1], 7, "images"), (4, "image", 8, "image_1"), (edited[0], edited[1], 8, "image_2"),
+              (8, "grid", 9, "images")]
+    return nodes, edges
+
+
+def embedded_from_edges():
+    caption = "a green star at the top right and a small purple circle at the bottom left on a pink background"
+    nodes = embedded_loaders(1, "shapes-editar", "shapes-vq", "shapes-instructions") + [
+        (4, "ARE_ShapesScene", (40, 560), {"caption": caption, "texture_seed": 0}),
+        (5, "ARE_EditAR", (460, 240), {"instruction": caption, "task": "canny", "seed": 0, **EMBEDDED_EDITAR}),
+        (6, "ARE_TokensToImage", (880, 240), {}),
+        (7, "SaveImage", (1240, 240), {"filename_prefix": "shapes_from_edges"}),
+        (8, "ARE_CompareGrid", (1240, 520), {"labels": "edge map\nimage made from it"}),
+        (9, "PreviewImage", (1600, 520), {})]
+    edges = [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
+             (4, "edge_map", 5, "image"), (2, "tokenizer", 6, "tokenizer"), (5, "tokens", 6, "tokens"),
+             (6, "image", 7, "images"), (4, "edge_map", 8, "image_1"), (6, "image", 8, "image_2"), (8, "grid", 9, "images")]
+    return nodes, edges
+
+
+def embedded_compare_methods():
+    """All four methods on one ShapesWorld source: ATM and AREdit from the target caption, EditAR and VAREdit
+    from the instruction; one labelled grid."""
+    nodes = (embedded_loaders(1, "shapes-t2i", "shapes-vq", "shapes-words")
+             + embedded_loaders(4, "shapes-infinity", "shapes-infinity-vae", "shapes-words", y=560)[:2]
+             + [(6, "ARE_ModelLoader", (40, 1000), {"model_name": "(embedded) shapes-editar"}),
+                (7, "ARE_ModelLoader", (40, 1180), {"model_name": "(embedded) shapes-varedit"}),
+                (8, "ARE_TextEncoderLoader", (40, 1360), {"encoder_name": "(embedded) shapes-instructions"}),
+                (10, "ARE_ShapesScene", (420, 60), {"caption": SHAPES_SOURCE, "texture_seed": SHAPES_TEXTURE_SEED}),
+                # ATM (LlamaGen)
+                (11, "ARE_TextEncode", (420, 300), {"prompt": SHAPES_TARGET}),
+                (12, "ARE_ImageToTokens", (820, 60), {"size": 48}),
+                (13, "ARE_SourceCache", (1200, 60), {}),
+                (14, "ARE_ATMEdit", (1580, 60), {"seed": 0, "use_source_seed": False, "candidates": "sampled",
+                                                 **EMBEDDED_SAMPLING}),
+                (15, "ARE_TokensToImage", (1960, 60), {}),
+                # AREdit (Infinity)
+                (16, "ARE_TextEncode", (420, 560), {"prompt": SHAPES_SOURCE}),
+                (17, "ARE_TextEncode", (420, 780), {"prompt": SHAPES_TARGET}),
+                (18, "ARE_ImageToTokens", (820, 560), {"size": 48}),
+                (19, "ARE_AREditSource", (1200, 560), dict(EMBEDDED_INFINITY_SAMPLING)),
+                (20, "ARE_AREdit", (1580, 560), {"seed": 0, "use_source_seed": False, **EMBEDDED_AREDIT}),
+                (21, "ARE_TokensToImage", (1960, 560), {}),
+                # EditAR and VAREdit (instruction)
+                (22, "ARE_EditAR", (820, 1000), {"instruction": SHAPES_INSTRUCTION, "seed": 0, **EMBEDDED_EDITAR}),
+                (23, "ARE_TokensToImage", (1200, 1000), {}),
+                (24, "ARE_VAREdit", (820, 1300), {"instruction": SHAPES_INSTRUCTION, "seed": 0, **EMBEDDED_VAREDIT}),
+                (25, "ARE_CompareGrid", (2340, 400), {"labels": "source\nATM\nAREdit\nEditAR\nVAREdit"}),
+                (26, "SaveImage", (2700, 400), {"filename_prefix": "shapes_compare"})])
+    edges = [(3, "text_encoder", 11, "text_encoder"), (10, "image", 12, "image"), (2, "tokenizer", 12, "tokenizer"),
+             (12, "tokens", 13, "tokens"), (2, "tokenizer", 13, "tokenizer"),
+             (1, "model", 14, "model"), (13, "source", 14, "source"), (11, "conditioning", 14, "conditioning"),
+             (2, "tokenizer", 15, "tokenizer"), (14, "tokens", 15, "tokens"),
+             (3, "text_encoder", 16, "text_encoder"), (4, "model", 16, "model"),
+             (3, "text_encoder", 17, "text_encoder"), (4, "model", 17, "model"),
+             (10, "image", 18, "image"), (5, "tokenizer", 18, "tokenizer"),
+             (4, "model", 19, "model"), (18, "tokens", 19, "tokens"), (16, "conditioning", 19, "source_conditioning"),
+             (4, "model", 20, "model"), (19, "source", 20, "source"), (17, "conditioning", 20, "conditioning"),
+             (5, "tokenizer", 21, "tokenizer"), (20, "tokens", 21, "tokens"),
+             (6, "model", 22, "model"), (2, "tokenizer", 22, "tokenizer"), (8, "text_encoder", 22, "text_encoder"),
+             (10, "image", 22, "image"), (2, "tokenizer", 23, "tokenizer"), (22, "tokens", 23, "tokens"),
+             (7, "model", 24, "model"), (5, "tokenizer", 24, "tokenizer"), (8, "text_encoder", 24, "text_encoder"),
+             (10, "image", 24, "image"),
+             (10, "image", 25, "image_1"), (15, "image", 25, "image_2"), (21, "image", 25, "image_3"),
+             (23, "image", 25, "image_4"), (24, "image", 25, "image_5"), (25, "grid", 26, "images")]
     return nodes, edges
 
 
@@ -191,7 +369,8 @@ WORKFLOWS = {
              (3, "ARE_TextEncoderLoader", (40, 380), {"encoder_name": "(embedded) shapes-words"})],
             "a red circle at the top left and a small blue square in the center on a white background",
             "a red circle at the top left and a small yellow star in the center on a white background",
-            {"seed": 0, **EMBEDDED_SAMPLING}, {"seed": 0, "candidates": "sampled", **EMBEDDED_SAMPLING}, "shapes"),
+            {"seed": 0, **EMBEDDED_SAMPLING}, {"seed": 0, "candidates": "sampled", **EMBEDDED_SAMPLING}, "shapes",
+            compare=True),
     ),
     "embedded_aredit_edit": (
         "Embedded ShapesWorld models (no download): generate a scene with the Infinity-architecture model, then "
@@ -202,7 +381,25 @@ WORKFLOWS = {
              (3, "ARE_TextEncoderLoader", (40, 380), {"encoder_name": "(embedded) shapes-words"})],
             "a red circle at the top left and a small blue square in the center on a white background",
             "a red circle at the top left and a small yellow star in the center on a white background",
-            {"seed": 0, "resolution": "48"}, EMBEDDED_INFINITY_SAMPLING, {"seed": 0, **EMBEDDED_AREDIT}, "shapes_aredit"),
+            {"seed": 0, "resolution": "48"}, EMBEDDED_INFINITY_SAMPLING, {"seed": 0, **EMBEDDED_AREDIT}, "shapes_aredit",
+            compare=True),
+    ),
+    "embedded_editar_edit": (
+        "Embedded ShapesWorld models (no download): edit a scene by instruction with the EditAR-architecture editor",
+        *embedded_editor("editar"),
+    ),
+    "embedded_editar_from_edges": (
+        "Embedded ShapesWorld models (no download): turn an edge map and a caption into an image with EditAR",
+        *embedded_from_edges(),
+    ),
+    "embedded_varedit_edit": (
+        "Embedded ShapesWorld models (no download): edit a scene by instruction with the VAREdit-architecture editor",
+        *embedded_editor("varedit"),
+    ),
+    "embedded_compare_methods": (
+        "Embedded ShapesWorld models (no download): one edit by all four methods (ATM, AREdit, EditAR, VAREdit), "
+        "side by side",
+        *embedded_compare_methods(),
     ),
     "atm_edit_generated_source": (
         "ISLock / Anchor Token Matching: edit a generated image",
@@ -405,6 +602,77 @@ WORKFLOWS = {
     ),
 }
 
+PHOTO = "choose your picture in Load Image (click 'choose file to upload')."
+PAINT = ("choose your picture in Load Image, then paint the area that may change: right-click Load Image > Open in "
+         "MaskEditor, paint, Save. An unpainted mask stops with a message.")
+# Workflow key -> (file name = the title ComfyUI's template browser shows, what it does, what to do first). The
+# no-download ones come first and say so (the browser lists a pack's templates in no fixed order).
+INFO = {
+    "embedded_atm_edit": ("01 No download - ATM edit (embedded LlamaGen models)",
+                          "Makes a ShapesWorld scene from a caption, then edits it with Anchor Token Matching (ISLock): "
+                          "the edited caption is redrawn, but every token that can stay as it was stays.",
+                          "press Queue. Then change the edited caption (the second AR Text Encode) and queue again."),
+    "embedded_aredit_edit": ("02 No download - AREdit edit (embedded Infinity models)",
+                             "Makes a ShapesWorld scene with the next-scale Infinity-architecture model, then edits it "
+                             "with AREdit: only the bits the edited caption disagrees with are redrawn.",
+                             "press Queue. Then change the edited caption and queue again."),
+    "embedded_editar_edit": ("03 No download - EditAR instruction edit (embedded)",
+                             "Draws a ShapesWorld scene and edits it by an instruction with the EditAR-architecture "
+                             "editor (source, then the edit, side by side).",
+                             "press Queue. Then write another instruction, e.g. 'make the red circle small'."),
+    "embedded_editar_from_edges": ("04 No download - EditAR edge map to image (embedded)",
+                                   "Turns an edge map (outlines) and a caption into a picture with the EditAR-architecture "
+                                   "editor: the outlines fix shapes, sizes and places, the caption the colours.",
+                                   "press Queue. Then change the caption in both nodes (the scene and EditAR)."),
+    "embedded_varedit_edit": ("05 No download - VAREdit instruction edit (embedded)",
+                              "Draws a ShapesWorld scene and edits it by an instruction with the VAREdit-architecture "
+                              "editor (next-scale, with the source as a scale-aligned reference).",
+                              "press Queue. Then write another instruction, e.g. 'change the background to gray'."),
+    "embedded_compare_methods": ("06 No download - one edit by all four methods (embedded)",
+                                 "One ShapesWorld scene edited by ATM and AREdit (from the edited caption) and by EditAR "
+                                 "and VAREdit (from the instruction), side by side: which method suits this edit?",
+                                 "press Queue. To try another edit, change the source caption (scene and first "
+                                 "Infinity prompt), the edited caption (two prompts) and the instruction (two editors)."),
+    "llamagen_text_to_image": ("10 LlamaGen text to image", "Makes a picture from a prompt with LlamaGen (next-token).",
+                               "write your prompt and press Queue."),
+    "atm_edit_generated_source": ("11 ATM edit of a generated picture (LlamaGen)",
+                                  "Makes a picture from a prompt, then edits it with Anchor Token Matching (ISLock) "
+                                  "from an edited prompt, keeping what the edit does not touch.",
+                                  "write both prompts (the same sentence with your change) and press Queue."),
+    "atm_edit_real_image": ("12 ATM edit of a photo (LlamaGen)",
+                            "Edits your photo with Anchor Token Matching from a prompt that describes the result.",
+                            PHOTO),
+    "atm_masked_edit": ("13 ATM edit inside a painted mask (LlamaGen)",
+                        "Edits only the painted area of your photo with Anchor Token Matching.", PAINT),
+    "atm_tau_sweep_grid": ("14 ATM sweep of tau as one batch, with a grid (LlamaGen)",
+                           "Tries several closeness thresholds (tau) in one batch and shows them in a labelled grid.",
+                           "write both prompts and the values to try, then press Queue."),
+    "infinity_text_to_image": ("20 Infinity text to image", "Makes a picture from a prompt with Infinity (next-scale).",
+                               "write your prompt and press Queue."),
+    "aredit_generated_source": ("21 AREdit edit of a generated picture (Infinity)",
+                                "Makes a picture with Infinity, then edits it with AREdit from an edited prompt.",
+                                "write both prompts and press Queue."),
+    "aredit_real_image": ("22 AREdit edit of a photo (Infinity)",
+                          "Edits your photo with AREdit: describe the photo in the first prompt, the result in the "
+                          "second.", PHOTO),
+    "aredit_masked_edit": ("23 AREdit edit inside a painted mask (Infinity)",
+                           "Edits only the painted area of your photo with AREdit.", PAINT),
+    "aredit_gamma_threshold_sweep_grid": ("24 AREdit sweep of gamma and threshold, with a grid (Infinity)",
+                                          "Tries several AREdit settings on one cached source in one batch, in a "
+                                          "labelled grid.", "write both prompts and the values to try, then press Queue."),
+    "editar_instruction_edit": ("30 EditAR instruction edit", "Edits your photo by an instruction with EditAR.", PHOTO),
+    "editar_depth_to_image": ("31 EditAR depth map to picture",
+                              "Makes a picture from a depth map (from disk or a depth preprocessor node) and a "
+                              "description with EditAR.", "choose the depth map in Load Image and describe the picture."),
+    "editar_cfg_sweep_grid": ("32 EditAR guidance sweep, with a grid",
+                              "Tries several seeds and guidance scales of EditAR in one batch, in a labelled grid.", PHOTO),
+    "varedit_instruction_edit": ("40 VAREdit instruction edit", "Edits your photo by an instruction with VAREdit.", PHOTO),
+    "varedit_masked_edit": ("41 VAREdit edit inside a painted mask", "Edits only the painted area of your photo with "
+                            "VAREdit.", PAINT),
+    "varedit_cfg_sweep_grid": ("42 VAREdit guidance sweep, with a grid",
+                               "Tries several seeds and guidance scales of VAREdit in one batch, in a labelled grid.", PHOTO),
+}
+
 
 def main():
     pack = load_pack()
@@ -412,15 +680,26 @@ def main():
 
     if (EMBEDDED_INFINITY_SAMPLING != bench.EMBEDDED_INFINITY_SAMPLING.to_dict()
             or EMBEDDED_AREDIT != bench.EMBEDDED_AREDIT.to_dict()
-            or EMBEDDED_SAMPLING != bench.EMBEDDED_SAMPLING.to_dict()):
+            or EMBEDDED_SAMPLING != bench.EMBEDDED_SAMPLING.to_dict()
+            or EMBEDDED_VAREDIT != bench.EMBEDDED_VAREDIT_SAMPLING.to_dict()
+            or (EMBEDDED_EDITAR["text_cfg"], EMBEDDED_EDITAR["image_cfg"]) != bench.EMBEDDED_EDITAR_CFG
+            or {k: EMBEDDED_EDITAR[k] for k in ("temperature", "top_k", "top_p")}
+            != {k: v for k, v in bench.EMBEDDED_EDITAR_SAMPLING.to_dict().items() if k != "cfg_scale"}):
         raise SystemExit("make_workflows.py's embedded settings differ from core.shapes.bench's: update them")
-    os.makedirs(os.path.join(ROOT, "workflows"), exist_ok=True)
-    for name, (title, nodes, edges) in WORKFLOWS.items():
-        wf = build(pack.NODE_CLASS_MAPPINGS, title, nodes, edges)
-        with open(os.path.join(ROOT, "workflows", name + ".json"), "w") as f:
+    folder = os.path.join(ROOT, "workflows")
+    os.makedirs(folder, exist_ok=True)
+    if set(INFO) != set(WORKFLOWS):
+        raise SystemExit(f"INFO and WORKFLOWS differ: {sorted(set(INFO) ^ set(WORKFLOWS))}")
+    names = {INFO[key][0] + ".json" for key in WORKFLOWS}
+    for stale in [f for f in os.listdir(folder) if f.endswith(".json") and f not in names]:
+        os.remove(os.path.join(folder, stale))  # the folder is generated: renamed workflows leave no twin
+    for key, (title, nodes, edges) in WORKFLOWS.items():
+        file_name, what, first = INFO[key]
+        wf = build(pack.NODE_CLASS_MAPPINGS, title, nodes, edges, what, first)
+        with open(os.path.join(folder, file_name + ".json"), "w") as f:
             json.dump(wf, f, indent=1)
             f.write("\n")
-        print("wrote", name)
+        print("wrote", file_name)
 
 
 if __name__ == "__main__":

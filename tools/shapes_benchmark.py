@@ -1,8 +1,10 @@
 """ShapesEdit benchmark on the embedded models: tokenizer PSNR, text-to-image accuracy, and edit quality per
-method and per edit kind, for the LlamaGen-architecture models (naive, ATM) and the Infinity-architecture
-ones (naive, AREdit, and AREdit's gamma x threshold grid). Prints markdown tables and writes a JSON report.
+method and per edit kind, for the LlamaGen-architecture models (naive, ATM), the Infinity-architecture
+ones (naive, AREdit, and AREdit's gamma x threshold grid) and the instruction editors (EditAR, VAREdit; plus
+edge / segmentation map to image). `--backbone all` prints every method in one table: the same cases and seeds,
+every row read from the decoded pixels with the same parser. Prints markdown tables, writes a JSON report.
 
-    python tools/shapes_benchmark.py [--backbone both] [--cases 200] [--out bench/shapes_edit.json]
+    python tools/shapes_benchmark.py [--backbone all] [--cases 200] [--out bench/shapes_edit.json]
 """
 from __future__ import annotations
 
@@ -81,6 +83,55 @@ def choose_infinity_sampling(folder: str, n: int = 300) -> list[dict]:
     return rows
 
 
+def load_editors(folder: str):
+    from ar_edit_pack.core.shapes.embedded import EDITOR_FILES
+
+    path = lambda kind: os.path.join(folder, EDITOR_FILES[kind][1])
+    return (load_gpt(path("editar"), precision="fp32"), load_gpt(path("varedit"), precision="fp32"),
+            load_word_encoder(path("text_encoders")), load_vq(os.path.join(folder, "shapes_vq.safetensors")),
+            load_vq(os.path.join(folder, "shapes_infinity_vae.safetensors")))
+
+
+def run_editors(folder: str, cases: int, control: int = 200, case_seed: int = 0, editar_cfg=None,
+                varedit_sampling=None) -> dict:
+    """EditAR and VAREdit editors on the edit cases (instruction phrasings in rotation), and EditAR's edge /
+    segmentation map -> image on `control` captions."""
+    editar, varedit, text, vq, vae = load_editors(folder)
+    t0 = time.time()
+    edits = world.edit_cases(cases, seed=case_seed)
+    text_cfg, image_cfg = editar_cfg or bench.EMBEDDED_EDITAR_CFG
+    report = {"editar_cfg": [text_cfg, image_cfg],
+              "varedit_sampling": (varedit_sampling or bench.EMBEDDED_VAREDIT_SAMPLING).to_dict(),
+              "edits": {"editar": bench.summarize(bench.editar_benchmark(editar, text, vq, edits, text_cfg, image_cfg)),
+                        "varedit": bench.summarize(bench.varedit_benchmark(varedit, text, vae, edits, varedit_sampling))}}
+    if control:
+        report["control"] = {task: bench.control_accuracy(editar, text, vq, task, n=control, text_cfg=text_cfg)
+                             for task in ("canny", "segmentation")}
+    report["seconds"] = round(time.time() - t0, 1)
+    return report
+
+
+def choose_editor_sampling(folder: str, n: int = 200) -> list[dict]:
+    """Editors' success / exact per guidance on the validation cases (case seed 1)."""
+    from ar_edit_pack.core.infinity.generate import InfinitySampling
+
+    editar, varedit, text, vq, vae = load_editors(folder)
+    edits = world.edit_cases(n, seed=1)
+    rows = []
+    for text_cfg in (1.0, 1.5, 2.0, 3.0):
+        for image_cfg in (1.0, 1.5):
+            r = bench.summarize(bench.editar_benchmark(editar, text, vq, edits, text_cfg, image_cfg))["all"]
+            rows.append({"method": "editar", "text_cfg": text_cfg, "image_cfg": image_cfg, **r})
+            print(f"editar text {text_cfg:g} image {image_cfg:g}: success {r['success']:.1%} exact {r['exact']:.1%}",
+                  flush=True)
+    for cfg in (1.0, 1.5, 2.0, 3.0):
+        for tau in (0.5, 1.0):
+            r = bench.summarize(bench.varedit_benchmark(varedit, text, vae, edits, InfinitySampling(cfg, tau, 0.97)))["all"]
+            rows.append({"method": "varedit", "cfg": cfg, "tau": tau, **r})
+            print(f"varedit cfg {cfg:g} tau {tau:g}: success {r['success']:.1%} exact {r['exact']:.1%}", flush=True)
+    return rows
+
+
 def grid_table(rows: list[dict]) -> str:
     lines = ["| gamma | threshold | bg PSNR | bg SSIM | success | structure | exact |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -135,7 +186,8 @@ def main():
     p.add_argument("--tau", type=float, default=bench.EMBEDDED_ATM.tau)
     p.add_argument("--candidates", choices=["distinct", "sampled"], default=bench.EMBEDDED_ATM.candidates)
     p.add_argument("--extra-taus", default="", help="comma-separated tau values for extra ATM rows")
-    p.add_argument("--backbone", choices=["both", "llamagen", "infinity"], default="both")
+    p.add_argument("--backbone", choices=["all", "both", "llamagen", "infinity", "editors"], default="all",
+                   help="both: LlamaGen + Infinity (training-free methods); all: and the instruction editors")
     p.add_argument("--gamma", type=int, default=bench.EMBEDDED_AREDIT.gamma)
     p.add_argument("--threshold", type=float, default=bench.EMBEDDED_AREDIT.threshold)
     p.add_argument("--grid", action="store_true", help="also every AREdit gamma x threshold of the grid")
@@ -143,6 +195,8 @@ def main():
                                                            "the defaults are chosen on), both backbones")
     p.add_argument("--choose-sampling", action="store_true",
                    help="only: Infinity text-to-image accuracy per cfg x tau on validation captions")
+    p.add_argument("--choose-editor-sampling", action="store_true",
+                   help="only: the editors' success / exact per guidance on the validation cases")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -152,9 +206,15 @@ def main():
             with open(args.out, "w") as f:
                 json.dump(rows, f, indent=1)
         return
+    if args.choose_editor_sampling:
+        rows = choose_editor_sampling(args.models, args.cases)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(rows, f, indent=1)
+        return
     extra = tuple(float(t) for t in args.extra_taus.split(",") if t.strip())
     report = {}
-    if args.backbone in ("both", "llamagen"):
+    if args.backbone in ("all", "both", "llamagen"):
         report["llamagen"] = r = run(args.models, args.cases, args.t2i,
                                      ATMSettings(args.K, args.alpha, args.tau, candidates=args.candidates), extra_taus=extra,
                                      case_seed=args.case_seed)
@@ -162,7 +222,7 @@ def main():
         if r["t2i"]:
             print(f"text-to-image: objects match {r['t2i']['objects_match']:.1%}, exact scene {r['t2i']['exact_scene']:.1%}")
         print(table(r["edits"]))
-    if args.backbone in ("both", "infinity"):
+    if args.backbone in ("all", "both", "infinity"):
         report["infinity"] = r = run_infinity(args.models, args.cases, args.t2i, AREditSettings(args.gamma, args.threshold),
                                               grid=args.grid, case_seed=args.case_seed)
         print(f"BSQ VAE reconstruction (decoded pixels): PSNR {r['vae']['psnr']:.2f} dB, exact scene parsed back "
@@ -173,6 +233,19 @@ def main():
         print(table(r["edits"]))
         if r["grid"]:
             print(grid_table(r["grid"]))
+    if args.backbone in ("all", "editors"):
+        report["editors"] = r = run_editors(args.models, args.cases, args.t2i, case_seed=args.case_seed)
+        print(table(r["edits"]))
+        for task, acc in r.get("control", {}).items():
+            print(f"{task} map -> image: objects match {acc['objects_match']:.1%}, exact scene {acc['exact_scene']:.1%}")
+    if args.backbone == "all":
+        rows = {"naive (LlamaGen)": report["llamagen"]["edits"]["naive"], "ATM": report["llamagen"]["edits"]["atm"],
+                "naive (Infinity)": report["infinity"]["edits"]["naive (infinity)"],
+                "AREdit": report["infinity"]["edits"]["aredit"], "EditAR": report["editors"]["edits"]["editar"],
+                "VAREdit": report["editors"]["edits"]["varedit"]}
+        print("\nEvery method, the same cases and seeds:")
+        print(table(rows))
+        report["table"] = rows
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=1)

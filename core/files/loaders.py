@@ -16,7 +16,7 @@ from ..infinity import vae as infinity_vae
 from ..llamagen import editar
 from ..llamagen import gpt as llamagen_gpt
 from ..llamagen import vq as llamagen_vq
-from ..shapes import world
+from ..shapes import instructions, world
 from ..text import word_encoder
 from .checkpoints import CheckpointError, load_strict, read_any, read_file, save_safetensors
 
@@ -196,8 +196,10 @@ def load_word_encoder(path: str | os.PathLike, device: torch.device | str = "cpu
     net = net.to(device=device, dtype=torch.float32).eval().requires_grad_(False)
     name = os.path.splitext(os.path.basename(path))[0]
     # trained on ShapesWorld captions: prompts outside the world's grammar are refused, not silently encoded
-    grammar = world.parse_caption if meta.get(TRAINED_ON_KEY) == "ShapesWorld" else None
-    return word_encoder.WordTextEncoder(net, name, grammar)
+    trained_on = meta.get(TRAINED_ON_KEY, "")
+    grammar = {"ShapesWorld": world.parse_caption, "ShapesWorld instructions": instructions.check_prompt}.get(trained_on)
+    reads = "instructions" if trained_on.endswith("instructions") else "captions"
+    return word_encoder.WordTextEncoder(net, name, grammar, reads)
 
 
 def load_model(path: str | os.PathLike, **kwargs):

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 
 @dataclass(frozen=True)
@@ -20,36 +23,37 @@ class KnownFile:
     repo_path: str = ""  # path inside the repository when it differs from the file name
     repo_type: str = "model"  # "model" | "dataset"
     folder: bool = False  # a sharded checkpoint folder of the repository
+    approx_gb: float = 0.0  # estimated from the parameter count (fp32 unless released in bf16); the hub has the exact size
 
 
 # Official LlamaGen releases (shared/docs/llamagen.md).
 KNOWN_FILES: dict[str, KnownFile] = {f.filename: f for f in [
-    KnownFile("t2i_XL_stage1_256.pt", "peizesun/llamagen_t2i", "autoregressive", "text-to-image, 256 px (16x16 tokens)"),
-    KnownFile("t2i_XL_stage2_512.pt", "peizesun/llamagen_t2i", "autoregressive", "text-to-image, 512 px (32x32 tokens)"),
-    KnownFile("c2i_B_256.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
-    KnownFile("c2i_B_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
-    KnownFile("c2i_L_256.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
-    KnownFile("c2i_L_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
-    KnownFile("c2i_XL_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
-    KnownFile("c2i_XXL_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
-    KnownFile("c2i_3B_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image"),
+    KnownFile("t2i_XL_stage1_256.pt", "peizesun/llamagen_t2i", "autoregressive", "text-to-image, 256 px (16x16 tokens)", approx_gb=3.1),
+    KnownFile("t2i_XL_stage2_512.pt", "peizesun/llamagen_t2i", "autoregressive", "text-to-image, 512 px (32x32 tokens)", approx_gb=3.1),
+    KnownFile("c2i_B_256.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image", approx_gb=0.44),
+    KnownFile("c2i_B_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image", approx_gb=0.44),
+    KnownFile("c2i_L_256.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image", approx_gb=1.4),
+    KnownFile("c2i_L_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image", approx_gb=1.4),
+    KnownFile("c2i_XL_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image", approx_gb=3.1),
+    KnownFile("c2i_XXL_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image", approx_gb=5.6),
+    KnownFile("c2i_3B_384.pt", "FoundationVision/LlamaGen", "autoregressive", "ImageNet class-to-image", approx_gb=12.4),
     KnownFile("editar_release.pt", "JitengMu/CVPR2025_EditAR_release", "autoregressive",
-              "EditAR instruction editor (GPT-XL, 512 px)", "editar_release/editar_release.pt", "dataset"),
-    KnownFile("vq_ds16_t2i.pt", "peizesun/llamagen_t2i", "vq", "VQ-16 tokenizer for the t2i models"),
-    KnownFile("vq_ds16_c2i.pt", "FoundationVision/LlamaGen", "vq", "VQ-16 tokenizer for the c2i models"),
-    KnownFile("vq_ds8_c2i.pt", "FoundationVision/LlamaGen", "vq", "VQ-8 tokenizer"),
-    KnownFile("flan-t5-xl", "google/flan-t5-xl", "text_encoders", "T5 text encoder folder for LlamaGen t2i and Infinity"),
+              "EditAR instruction editor (GPT-XL, 512 px)", "editar_release/editar_release.pt", "dataset", approx_gb=3.1),
+    KnownFile("vq_ds16_t2i.pt", "peizesun/llamagen_t2i", "vq", "VQ-16 tokenizer for the t2i models", approx_gb=0.29),
+    KnownFile("vq_ds16_c2i.pt", "FoundationVision/LlamaGen", "vq", "VQ-16 tokenizer for the c2i models", approx_gb=0.29),
+    KnownFile("vq_ds8_c2i.pt", "FoundationVision/LlamaGen", "vq", "VQ-8 tokenizer", approx_gb=0.28),
+    KnownFile("flan-t5-xl", "google/flan-t5-xl", "text_encoders", "T5 text encoder folder for LlamaGen t2i and Infinity", approx_gb=11.4),
     # Infinity (shared/docs/infinity_aredit.md)
-    KnownFile("infinity_2b_reg.pth", "FoundationVision/Infinity", "autoregressive", "Infinity-2B text-to-image, up to 1024 px"),
+    KnownFile("infinity_2b_reg.pth", "FoundationVision/Infinity", "autoregressive", "Infinity-2B text-to-image, up to 1024 px", approx_gb=8.0),
     KnownFile("infinity_8b_weights", "FoundationVision/Infinity", "autoregressive",
-              "Infinity-8B (sharded folder; needs the d56 VAE)", folder=True),
+              "Infinity-8B (sharded folder; needs the d56 VAE)", folder=True, approx_gb=16.0),
     KnownFile("infinity_8b_512x512_weights", "FoundationVision/Infinity", "autoregressive",
-              "Infinity-8B at 512 px (sharded folder; needs the d56 VAE)", folder=True),
-    KnownFile("2B-512.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 2B instruction editor, 512 px (d32 VAE)"),
-    KnownFile("8B-512.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 8B instruction editor, 512 px (d56 VAE)"),
-    KnownFile("8B-1024.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 8B instruction editor, 1024 px (d56 VAE)"),
-    KnownFile("infinity_vae_d32reg.pth", "FoundationVision/Infinity", "vq", "BSQ VAE for Infinity-2B"),
-    KnownFile("infinity_vae_d56_f8_14_patchify.pth", "FoundationVision/Infinity", "vq", "BSQ VAE for Infinity-8B"),
+              "Infinity-8B at 512 px (sharded folder; needs the d56 VAE)", folder=True, approx_gb=16.0),
+    KnownFile("2B-512.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 2B instruction editor, 512 px (d32 VAE)", approx_gb=8.0),
+    KnownFile("8B-512.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 8B instruction editor, 512 px (d56 VAE)", approx_gb=32.0),
+    KnownFile("8B-1024.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 8B instruction editor, 1024 px (d56 VAE)", approx_gb=32.0),
+    KnownFile("infinity_vae_d32reg.pth", "FoundationVision/Infinity", "vq", "BSQ VAE for Infinity-2B", approx_gb=0.5),
+    KnownFile("infinity_vae_d56_f8_14_patchify.pth", "FoundationVision/Infinity", "vq", "BSQ VAE for Infinity-8B", approx_gb=0.5),
 ]}
 
 # Only what T5EncoderModel + its tokenizer need from google/flan-t5-xl.
@@ -104,6 +108,32 @@ def _missing_message(known: KnownFile, folder: str, reason: str) -> str:
             f"Download the {what} from {where}{inside} and put it at {os.path.join(folder, known.filename)}")
 
 
+_REACHABLE: dict[str, tuple[float, bool]] = {}  # host -> (checked at, reachable)
+REACHABILITY_TTL = 60.0  # seconds a check is trusted (a graph with several loaders checks once)
+
+
+def hub_host() -> str:
+    return urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can the hub be reached? One quick TCP connect (cached for a minute) instead of the download client's
+    retry loop, so that offline a missing file is reported at once."""
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    host = hub_host()
+    checked = _REACHABLE.get(host)
+    if checked and time.monotonic() - checked[0] < REACHABILITY_TTL:
+        return checked[1]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        ok = True
+    except OSError:
+        ok = False
+    _REACHABLE[host] = (time.monotonic(), ok)
+    return ok
+
+
 def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
     """Return a local path for `name`: `folder/name` if present, else download an official file there."""
     path = os.path.join(folder, name)
@@ -116,6 +146,8 @@ def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
         raise ModelFileMissing(_missing_message(known, folder, "downloads are disabled"))
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         raise ModelFileMissing(_missing_message(known, folder, "HF_HUB_OFFLINE is set"))
+    if not hub_reachable():
+        raise ModelFileMissing(_missing_message(known, folder, f"{hub_host()} cannot be reached: offline?"))
     try:
         import huggingface_hub as hub
     except ImportError as e:  # pragma: no cover - it is a declared requirement
@@ -134,3 +166,51 @@ def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
     except Exception as e:  # offline, no such file, auth: all end the same way for the user
         raise ModelFileMissing(_missing_message(known, folder, f"{type(e).__name__}: {e}".splitlines()[0][:300])) from e
     return path
+
+
+# ---- what a workflow needs ------------------------------------------------------------------------------
+
+LOADER_WIDGETS = {"ARE_ModelLoader": ("autoregressive", "model_name"), "ARE_TokenizerLoader": ("vq", "tokenizer_name"),
+                  "ARE_TextEncoderLoader": ("text_encoders", "encoder_name")}
+
+
+def workflow_files(workflow: dict) -> list[tuple[str, str]]:
+    """(kind, name) of every model file a workflow's loaders name, UI or API format, in order, once each."""
+    found: list[tuple[str, str]] = []
+    if "nodes" in workflow:  # UI format: the file name is each loader's first widget value
+        entries = [(n.get("type"), (n.get("widgets_values") or [None])[0]) for n in workflow["nodes"]]
+    else:  # API format
+        entries = [(n.get("class_type"), n.get("inputs", {}).get(LOADER_WIDGETS.get(n.get("class_type"), ("", ""))[1]))
+                   for n in workflow.values() if isinstance(n, dict)]
+    for node_type, name in entries:
+        if node_type in LOADER_WIDGETS and isinstance(name, str) and (LOADER_WIDGETS[node_type][0], name) not in found:
+            found.append((LOADER_WIDGETS[node_type][0], name))
+    return found
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    kind: str
+    name: str
+    path: str  # where it is or goes
+    present: bool
+    embedded: bool
+    known: KnownFile | None
+
+    def line(self) -> str:
+        state = "embedded" if self.embedded else ("present" if self.present else "MISSING")
+        size = f"~{self.known.approx_gb:g} GB" if self.known and self.known.approx_gb else ""
+        source = f"  from huggingface.co/{self.known.repo_id}" if self.known and not self.present else ""
+        return f"{state:9} {self.name:40} {size:>9}  {self.path}{source}"
+
+
+def file_status(kind: str, name: str, models_dir: str) -> FileStatus:
+    from ..shapes.embedded import embedded_file
+
+    if name.startswith("(embedded)"):
+        path = embedded_file(kind, name)
+        return FileStatus(kind, name, path or "(missing from embedded/)", path is not None, True, None)
+    path = os.path.join(models_dir, kind, name)
+    known = KNOWN_FILES.get(name)
+    present = is_complete(path, known.kind) if known else os.path.exists(path)
+    return FileStatus(kind, name, path, present, False, known)

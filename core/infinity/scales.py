@@ -15,8 +15,11 @@ RESOLUTIONS = sorted([*SMALL_TIERS, *TIER_SCALES])
 OFFICIAL_RESOLUTIONS = tuple(sorted(TIER_SCALES))  # what the released models make; a file may store its own
 
 
-def parse_resolution(value, supported=RESOLUTIONS) -> int:
-    """A resolution tier from a widget or the API ("512", 512) -> int, or a clear error naming the choices."""
+def parse_resolution(value, supported=RESOLUTIONS, auto: int | None = None) -> int:
+    """A resolution tier from a widget or the API ("512", 512) -> int, or a clear error naming the choices.
+    "auto": `auto` if given, else the largest supported tier (the model's own, for a file of one tier)."""
+    if str(value).strip() == "auto":
+        return auto if auto is not None else max(supported)
     try:
         r = int(str(value).strip())
     except ValueError:

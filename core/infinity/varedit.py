@@ -32,7 +32,7 @@ from .bsq import quantize_multiscale
 from .generate import (BitTokens, InfinitySampling, Prefix, ProgressFn, per_row, run_scales,
                                 vae_bits_to_tokens, vae_schedule)
 from .model import InfinityTransformer, _angles, scale_positions
-from .scales import TEMPLATES, total_tokens
+from .scales import SMALL_TIERS, TEMPLATES, reference_grid, total_tokens
 from .vae import BSQVAE
 
 # The paper and the function signature use cfg 4.0 / tau 0.5; the demo script uses 3.0 / 0.1 (and its
@@ -40,6 +40,19 @@ from .vae import BSQVAE
 DEFAULT_CFG = 4.0
 DEFAULT_TAU = 0.5
 SIZES = (512, 1024)
+
+
+def supported_sizes(model: InfinityTransformer) -> list[int]:
+    """The canvas sizes a VAREdit model runs at: 512 / 1024 for the official files, what ours store."""
+    return [r for r in model.resolutions if r in SIZES or r in SMALL_TIERS]
+
+
+def default_size(model: InfinityTransformer, name: str = "") -> int:
+    """A file of one size: that one; the official files: the size in their name (8B-1024.pth), else 512."""
+    sizes = supported_sizes(model)
+    if len(sizes) == 1:
+        return sizes[0]
+    return 1024 if "1024" in name and 1024 in sizes else 512
 
 
 def full_template(schedule: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -51,7 +64,16 @@ def full_template(schedule: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def varedit_rope(schedule: Sequence[tuple[int, int]], model: InfinityTransformer, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(source rope [2, N, Hd/2], scales rope [2, S, Hd/2]) with the reference's indexing quirk."""
+    """(source rope [2, N, Hd/2], scales rope [2, S, Hd/2]) with the reference's indexing quirk. A small tier
+    (the embedded 48 px models; no official file) has no quirk: its scales sit where the Infinity model such an
+    editor starts from puts them (normalised by the reference grid (H, W)), and each source token at its final-
+    scale cell's position shifted by (H, W) -- the 1024 px layout, where source (64 + i, 64 + j) faces cell
+    (i, j): one constant offset between a cell and its source, whatever the cell."""
+    if [tuple(s) for s in schedule] in [list(t) for t in SMALL_TIERS.values()]:
+        H, W = reference_grid(schedule)
+        tgt = _angles(*scale_positions(schedule, (H, W)), model.cfg)
+        rows, cols = scale_positions(schedule[-1:], (H, W))
+        return _angles(H + rows, W + cols, model.cfg).to(device), tgt.to(device)
     full = full_template(schedule)
     H, W = full[-1]
     f = torch.arange(H * W)
@@ -117,8 +139,8 @@ def canvas(image: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int
 
     if image.dim() == 3:
         image = image[None]
-    if size not in SIZES:
-        raise ValueError(f"VAREdit runs at {SIZES[0]} or {SIZES[1]} px, got {size}")
+    if size not in SIZES and size not in SMALL_TIERS:
+        raise ValueError(f"VAREdit runs at {SIZES[0]} or {SIZES[1]} px (the embedded editor: 48), got {size}")
     x = comfy_to_model(image, None, "none", 1)  # RGB in [-1, 1], alpha over white
     H, W = x.shape[-2:]
     side = max(H, W)
@@ -181,6 +203,12 @@ def varedit_logits_full(model: InfinityTransformer, text: torch.Tensor, text_mas
     """One pass over [source | all scales] with explicit attention masks (training-style, no per-scale
     cache): the reference the cached editor is tested against. inputs [B, S - 1, d] = next-scale inputs.
     -> logits [B, S, d, 2]."""
+    return varedit_forward(model, text, text_mask, tokens, inputs, schedule)
+
+
+def varedit_forward(model: InfinityTransformer, text: torch.Tensor, text_mask: torch.Tensor, tokens: torch.Tensor,
+                    inputs: torch.Tensor, schedule: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """varedit_logits_full with gradients (teacher-forced training). text [B, Lt, Ct] right-padded, as encoded."""
     schedule = [tuple(s) for s in schedule]
     grid, K, dev = schedule[-1], len(schedule), model.device
     n = grid[0] * grid[1]

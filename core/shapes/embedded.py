@@ -22,21 +22,37 @@ INFINITY_CHOICES = {
 }
 
 
+# The instruction editors (tools/train_embedded_editors.py): loader kind -> choice, file. They read the
+# instruction encoder (the caption encoder's vocabulary plus the instruction words).
+EDITOR_FILES = {
+    "editar": ("(embedded) shapes-editar", "shapes_editar.safetensors"),
+    "varedit": ("(embedded) shapes-varedit", "shapes_varedit.safetensors"),
+    "text_encoders": ("(embedded) shapes-instructions", "shapes_instructions.safetensors"),
+}
+_CHOICES = [(kind, *entry) for table in (EMBEDDED_CHOICES, INFINITY_CHOICES) for kind, entry in table.items()] + [
+    ("autoregressive" if k != "text_encoders" else k, *entry) for k, entry in EDITOR_FILES.items()]
+
+
 def embedded_path(kind: str, infinity: bool = False) -> str:
     return os.path.join(EMBEDDED_DIR, (INFINITY_CHOICES if infinity else EMBEDDED_CHOICES)[kind][1])
 
 
+def editor_path(kind: str) -> str:
+    """embedded/ file of an editor entry: "editar", "varedit" or "text_encoders" (the instruction encoder)."""
+    return os.path.join(EMBEDDED_DIR, EDITOR_FILES[kind][1])
+
+
 def embedded_choices(kind: str) -> list[str]:
     """The loader choices for `kind` whose embedded files are present."""
-    names = dict.fromkeys(table[kind][0] for table in (EMBEDDED_CHOICES, INFINITY_CHOICES))
+    names = dict.fromkeys(name for k, name, _ in _CHOICES if k == kind)
     return [n for n in names if embedded_file(kind, n)]
 
 
 def embedded_file(kind: str, name: str) -> str | None:
     """The embedded file behind a loader choice (None: not an embedded choice, or its file is missing)."""
-    for table in (EMBEDDED_CHOICES, INFINITY_CHOICES):
-        if table[kind][0] == name:
-            path = os.path.join(EMBEDDED_DIR, table[kind][1])
+    for k, choice, file in _CHOICES:
+        if k == kind and choice == name:
+            path = os.path.join(EMBEDDED_DIR, file)
             return path if os.path.isfile(path) else None
     return None
 
@@ -56,6 +72,17 @@ def load_embedded(device: torch.device | str = "cpu"):
     return (load_gpt(embedded_path("autoregressive"), precision="fp32", device=device),
             load_word_encoder(embedded_path("text_encoders"), device=device),
             load_vq(embedded_path("vq"), precision="fp32", device=device))
+
+
+def load_embedded_editor(method: str, device: torch.device | str = "cpu"):
+    """-> (the "editar" or "varedit" editor, the instruction encoder) on `device`, fp32."""
+    from ..files.loaders import load_gpt, load_word_encoder
+
+    if method not in ("editar", "varedit"):
+        raise ValueError(f"method must be editar or varedit, got {method!r}")
+    _require({k: EDITOR_FILES[k] for k in (method, "text_encoders")}, "tools/train_embedded_editors.py")
+    return (load_gpt(editor_path(method), precision="fp32", device=device),
+            load_word_encoder(editor_path("text_encoders"), device=device))
 
 
 def load_embedded_infinity(device: torch.device | str = "cpu"):

@@ -90,9 +90,11 @@ class WordTokenizer:
 class WordTextEncoder:
     """TextEncoder for the embedded model."""
 
-    def __init__(self, net: WordEncoderNet, name: str = "shapes-words", grammar: Callable[[str], object] | None = None):
+    def __init__(self, net: WordEncoderNet, name: str = "shapes-words", grammar: Callable[[str], object] | None = None,
+                 reads: str = "captions"):
         self.model = net
         self.grammar = grammar  # raises ValueError for a prompt the encoder's world cannot describe
+        self.reads = reads  # "captions" (the generators, ATM, AREdit) or "instructions" (the embedded editors)
         self.tokenizer = WordTokenizer(net.cfg.vocab, net.cfg.max_length)
         self.name = name
         self.embed_dim = net.cfg.dim
@@ -119,6 +121,21 @@ class WordTextEncoder:
     @torch.inference_mode()
     def encode(self, prompts: Sequence[str]) -> TextEmbedding:
         return self.features(prompts)
+
+    def raw_features(self, prompts: Sequence[str], length: int) -> TextEmbedding:
+        """Differentiable right-padded features, `length` slots, pad rows as the encoder computes them (EditAR's
+        layout, as T5's last_hidden_state). Slots beyond the encoder's own length are zero."""
+        ids, mask = self._ids(prompts)
+        hidden = self.model(ids.to(self.device), mask.to(self.device))[:, :length]
+        mask = mask.to(self.device)[:, :length]
+        if hidden.shape[1] < length:
+            hidden = torch.nn.functional.pad(hidden, (0, 0, 0, length - hidden.shape[1]))
+            mask = torch.nn.functional.pad(mask, (0, length - mask.shape[1]))
+        return TextEmbedding(hidden, mask, list(prompts), self.name)
+
+    @torch.inference_mode()
+    def encode_raw(self, prompts: Sequence[str], length: int) -> TextEmbedding:
+        return self.raw_features(prompts, length)
 
     @torch.inference_mode()
     def encode_infinity(self, prompts: Sequence[str]) -> TextEmbedding:

@@ -1,0 +1,86 @@
+"""A minimal executor for ComfyUI graphs: runs the pack's nodes and workflows in tests and in
+tools/make_thumbnails.py, outside ComfyUI.
+
+It follows ComfyUI's semantics for what the pack uses: API-format graphs {id: {class_type, inputs}},
+inputs either literals or [source_id, output_index]; UI-format workflows are converted with the
+positional widget rules the ComfyUI front end uses (a seed widget with control_after_generate is
+followed by one extra value).
+"""
+from __future__ import annotations
+
+from ar_edit_pack import NODE_CLASS_MAPPINGS  # the pack, registered under this name by its importer
+
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+VIRTUAL = {"Note", "MarkdownNote"}
+
+
+def is_widget(spec) -> bool:
+    kind = spec[0]
+    return isinstance(kind, list) or kind in WIDGET_TYPES or kind == "COMBO"
+
+
+def input_specs(class_type: str) -> dict:
+    types = NODE_CLASS_MAPPINGS[class_type].INPUT_TYPES()
+    return {**types.get("required", {}), **types.get("optional", {})}
+
+
+def widget_names(class_type: str) -> list[tuple[str, tuple]]:
+    return [(name, spec) for name, spec in input_specs(class_type).items() if is_widget(spec)]
+
+
+def ui_to_api(workflow: dict, builtin_widgets: dict | None = None) -> dict:
+    links = {l[0]: l for l in workflow["links"]}  # id -> [id, src, src_slot, dst, dst_slot, type]
+    api = {}
+    for node in workflow["nodes"]:
+        ct = node["type"]
+        if ct in VIRTUAL:
+            continue  # front-end only (notes): never sent to the server
+        inputs = {}
+        for inp in node.get("inputs", []):
+            if inp.get("link") is not None:
+                _, src, slot, *_ = links[inp["link"]]
+                inputs[inp["name"]] = [str(src), slot]
+        values = list(node.get("widgets_values", []))
+        if builtin_widgets and ct in builtin_widgets:
+            inputs.update(zip(builtin_widgets[ct], values))
+            api[str(node["id"])] = {"class_type": ct, "inputs": inputs}
+            continue
+        for name, spec in widget_names(ct):
+            if name in inputs:
+                continue
+            inputs[name] = values.pop(0)
+            if len(spec) > 1 and spec[1].get("control_after_generate"):
+                values.pop(0)
+        api[str(node["id"])] = {"class_type": ct, "inputs": inputs}
+    return api
+
+
+def run_graph(api: dict, builtins: dict | None = None) -> dict:
+    """Execute every node once (memoised); returns {node_id: outputs tuple}. `builtins` maps ComfyUI's
+    own node types to stand-ins: callable(**inputs) -> outputs tuple."""
+    results: dict[str, tuple] = {}
+    builtins = builtins or {}
+
+    def evaluate(node_id: str):
+        if node_id in results:
+            return results[node_id]
+        node = api[node_id]
+        kwargs = {}
+        for name, value in node["inputs"].items():
+            if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                kwargs[name] = evaluate(value[0])[value[1]]
+            else:
+                kwargs[name] = value
+        if node["class_type"] in builtins:
+            out = builtins[node["class_type"]](**kwargs)
+        else:
+            cls = NODE_CLASS_MAPPINGS[node["class_type"]]
+            out = getattr(cls(), cls.FUNCTION)(**kwargs)
+        if isinstance(out, dict):  # {"ui": ..., "result": (...)}
+            out = out.get("result", ())
+        results[node_id] = out
+        return out
+
+    for node_id in api:
+        evaluate(node_id)
+    return results
