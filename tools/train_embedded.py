@@ -66,6 +66,14 @@ def cosine_lr(step, total, peak, warmup):
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
+def train_step(opt: torch.optim.Optimizer, loss: torch.Tensor, params) -> None:
+    """One optimiser step: gradients of `loss`, clipped to norm 1."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+
+
 def _labels(scenes, device) -> torch.Tensor:
     g = world.SIZE // world.CELL
     return torch.tensor([world.cell_labels(s) for s in scenes], device=device).view(-1, g, g)
@@ -99,10 +107,7 @@ def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFI
         x = x.to(device)
         rec = vq.decode(_labels(scenes, device))
         loss = reconstruction_loss(rec, x, scenes)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        train_step(opt, loss, params)
         if (step + 1) % 500 == 0 or step + 1 == steps:
             psnr = 10 * math.log10(4.0 / F.mse_loss(rec.detach().clamp(-1, 1), x).item())
             log(f"vq decoder step {step + 1}/{steps} loss {loss.item():.4f} psnr {psnr:.2f} {time.time() - t0:.0f}s")
@@ -119,10 +124,7 @@ def train_vq(steps: int, batch: int, seed: int, log, config: VQConfig = VQ_CONFI
         z = F.normalize(vq.quant_conv(vq.encoder(x.to(device))), dim=1)  # [B, e, h, w]
         logits = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]) @ codebook.T / 0.05
         loss = F.cross_entropy(logits, labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        train_step(opt, loss, params)
         if (step + 1) % 100 == 0 or step + 1 == encoder_steps:
             acc = (logits.argmax(1) == labels).float().mean().item()
             log(f"vq encoder step {step + 1}/{encoder_steps} loss {loss.item():.4f} cell accuracy {acc:.4f} "
@@ -174,10 +176,7 @@ def train_gpt(captions, tokens, steps: int, batch: int, seed: int, log, config: 
         tok = tokens[idx.to(device)]
         logits = gpt(gpt.embed_condition(feats), emb.mask, tok)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tok.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        train_step(opt, loss, params)
         if (step + 1) % 100 == 0 or step + 1 == steps:
             log(f"gpt step {step + 1}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
     return gpt.cpu().eval().requires_grad_(False), text_net.cpu().eval().requires_grad_(False)

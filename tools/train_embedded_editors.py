@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_embedded import ROOT, RunLog, cosine_lr  # noqa: E402  (registers ar_edit_pack)
+from train_embedded import ROOT, RunLog, cosine_lr, train_step  # noqa: E402  (registers ar_edit_pack)
 
 from ar_edit_pack.core.files.loaders import load_gpt, load_vq, load_word_encoder, save_model  # noqa: E402
 from ar_edit_pack.core.infinity.model import InfinityTransformer  # noqa: E402
@@ -146,10 +146,7 @@ def train_editar(steps: int, batch: int, data: int, seed: int, log, device: str 
         x = torch.cat([img, model.text_prefix(feats, batch), model.tok_embeddings(tok[:, :-1])], 1)
         logits = model.forward_embeddings(x, pos, mask)[:, N + T - 1:]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tok.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        train_step(opt, loss, params)
         if (step + 1) % 100 == 0 or step + 1 == steps:
             log(f"editar step {step + 1}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
     return model.cpu().eval().requires_grad_(False), text.model.cpu().eval().requires_grad_(False)
@@ -191,10 +188,7 @@ def train_varedit(steps: int, batch: int, data: int, seed: int, log, text_path: 
         feats = torch.where(drop[:, None, None], model.null_text(tmask), feats)
         logits = varedit_forward(model, feats, tmask, src[idx], inputs[idx], schedule)  # [B, S, d, 2]
         loss = F.cross_entropy(logits.reshape(-1, 2), targets[idx].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        train_step(opt, loss, params)
         if (step + 1) % 100 == 0 or step + 1 == steps:
             log(f"varedit step {step + 1}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
     return model.cpu().eval().requires_grad_(False)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_embedded import ROOT, RunLog, _labels, cosine_lr, reconstruction_loss, scenes_batch  # noqa: E402  (registers ar_edit_pack)
+from train_embedded import ROOT, RunLog, _labels, cosine_lr, reconstruction_loss, scenes_batch, train_step  # noqa: E402  (registers ar_edit_pack)
 
 from ar_edit_pack.core.shapes import world  # noqa: E402
 from ar_edit_pack.core.infinity.bsq import quantize_multiscale  # noqa: E402
@@ -117,10 +117,7 @@ def train_vae(steps: int, batch: int, seed: int, log, config: BSQVAEConfig = VAE
         _, summed = quantize_multiscale(scene_latents(scenes, config.bits).to(device), schedule)
         rec = vae.decoder(summed)
         loss = reconstruction_loss(rec, x, scenes)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        train_step(opt, loss, params)
         if (step + 1) % 500 == 0 or step + 1 == steps:
             psnr = 10 * math.log10(4.0 / F.mse_loss(rec.detach().clamp(-1, 1), x).item())
             log(f"vae decoder step {step + 1}/{steps} loss {loss.item():.4f} psnr {psnr:.2f} {time.time() - t0:.0f}s")
@@ -134,10 +131,7 @@ def train_vae(steps: int, batch: int, seed: int, log, config: BSQVAEConfig = VAE
         target = scene_latents(scenes, config.bits).to(device)
         z = vae.encoder(x.to(device))
         loss = F.mse_loss(z, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        train_step(opt, loss, params)
         if (step + 1) % 100 == 0 or step + 1 == encoder_steps:
             with torch.no_grad():
                 got = quantize_multiscale(z, schedule)[0]
@@ -205,10 +199,7 @@ def train_infinity(captions, bits, text, steps: int, batch: int, seed: int, log,
         feats = torch.where(drop[:, None, None], model.null_text(mask), feats)
         logits = model(feats, mask, inputs[idx].to(device), EMBEDDED_INFINITY_SCHEDULE)  # [B, S, d, 2]
         loss = F.cross_entropy(logits.reshape(-1, 2), targets[idx].to(device).reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        train_step(opt, loss, params)
         if (step + 1) % 100 == 0 or step + 1 == steps:
             log(f"infinity step {step + 1}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
     return model.cpu().eval().requires_grad_(False)

@@ -98,6 +98,15 @@ def _objects_match(parsed: world.Scene, scene: world.Scene) -> bool:
     return key(parsed) == key(scene)
 
 
+def _add_matches(counts: tuple[int, int], scenes: list[world.Scene], parsed: list[world.Scene]) -> tuple[int, int]:
+    """(objects that match, whole captioned scenes that match) so far, plus this chunk's."""
+    objects, exact = counts
+    for scene, p in zip(scenes, parsed):
+        objects += _objects_match(p, scene)
+        exact += p.captioned() == scene.captioned()
+    return objects, exact
+
+
 @torch.inference_mode()
 def t2i_accuracy(gpt, text, vq, n: int = 200, seed: int = 20_000, sampling: SamplingSettings = EMBEDDED_SAMPLING,
                  batch: int = 100) -> dict:
@@ -111,10 +120,7 @@ def t2i_accuracy(gpt, text, vq, n: int = 200, seed: int = 20_000, sampling: Samp
         tokens = generate(gpt, cond, sampling, list(range(seed + start, seed + start + len(chunk))))
         g = gpt.cfg.grid_size
         images = to_unit_range(vq.decode(tokens.view(-1, g, g))).permute(0, 2, 3, 1).cpu().numpy()
-        for scene, img in zip(chunk, images):
-            parsed = world.parse_image(img)
-            ok_objects += _objects_match(parsed, scene)
-            ok_exact += parsed.captioned() == scene.captioned()
+        ok_objects, ok_exact = _add_matches((ok_objects, ok_exact), chunk, [world.parse_image(i) for i in images])
     return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
 
 
@@ -237,9 +243,7 @@ def infinity_t2i_accuracy(model, text, vae, n: int = 200, seed: int = 20_000,
         cond = infinity_condition(text, [s.caption() for s in chunk])
         seeds = torch.arange(seed + start, seed + start + len(chunk))
         tokens = infinity_generate(model, cond, EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
-        for scene, parsed in zip(chunk, _read(vae, tokens.bits)[1]):
-            ok_objects += _objects_match(parsed, scene)
-            ok_exact += parsed.captioned() == scene.captioned()
+        ok_objects, ok_exact = _add_matches((ok_objects, ok_exact), chunk, _read(vae, tokens.bits)[1])
     return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
 
 
@@ -328,10 +332,7 @@ def control_accuracy(model, text, vq, task: str, n: int = 200, seed: int = 20_00
                                  list(range(seed + start, seed + start + len(chunk))), text_cfg, 1.0)
         g = model.cfg.grid_size
         images = to_unit_range(vq.decode(tokens.view(-1, g, g))).permute(0, 2, 3, 1).cpu().numpy()
-        for scene, img in zip(chunk, images):
-            parsed = world.parse_image(img)
-            ok_objects += _objects_match(parsed, scene)
-            ok_exact += parsed.captioned() == scene.captioned()
+        ok_objects, ok_exact = _add_matches((ok_objects, ok_exact), chunk, [world.parse_image(i) for i in images])
     return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
 
 
