@@ -235,7 +235,7 @@ def default_models_dir() -> str:
 
 def _models(args) -> int:
     from .files.model_files import KNOWN_FILES, ModelFileMissing, ensure_local, file_status, workflow_files
-    from .shapes.embedded import _CHOICES
+    from .shapes.embedded import all_embedded
 
     if args.workflow:
         wanted: list[tuple[str, str]] = []
@@ -247,7 +247,7 @@ def _models(args) -> int:
                 raise ValueError(f"cannot read the workflow {path}: {e}") from None
             wanted += [w for w in workflow_files(workflow) if w not in wanted]
     else:  # the whole pack: every embedded model and every official file the loaders offer
-        wanted = list(dict.fromkeys([(k, name) for k, name, _ in _CHOICES] +
+        wanted = list(dict.fromkeys(all_embedded() +
                                     [(f.kind, f.filename) for f in KNOWN_FILES.values()]))
     statuses = [file_status(kind, name, args.models_dir) for kind, name in wanted]
     print(f"model files{' of ' + ', '.join(args.workflow) if args.workflow else ' the pack can use'} "

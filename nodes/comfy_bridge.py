@@ -76,14 +76,14 @@ def list_files(kind: str) -> list[str]:
 def file_problem(kind: str, name: str) -> str | None:
     """Why a loader could not get `name` now (None: it can: present, embedded, or downloadable). Checked before
     any node runs, so a graph's missing files are all named at once, and offline without a download attempt."""
-    from ..core.files.model_files import KNOWN_FILES, _missing_message, hub_host, hub_reachable, is_complete
-    from ..core.shapes.embedded import embedded_choices, embedded_file
+    from ..core.files.model_files import KNOWN_FILES, hub_host, hub_reachable, is_complete, missing_message
+    from ..core.shapes.embedded import all_embedded, embedded_choices, embedded_file
 
     if name.startswith("(embedded)"):
         if embedded_file(kind, name):
             return None
         return (f"{name}: its file is missing from the pack's embedded/ folder (reinstall the pack)"
-                if name in _all_embedded(kind) else f"{name} is not one of the embedded models ({', '.join(embedded_choices(kind))})")
+                if (kind, name) in all_embedded() else f"{name} is not one of the embedded models ({', '.join(embedded_choices(kind))})")
     for d in model_dirs(kind):
         path = os.path.join(d, name)
         if os.path.exists(path) and (kind != "text_encoders" or os.path.isfile(os.path.join(path, "config.json"))):
@@ -95,13 +95,7 @@ def file_problem(kind: str, name: str) -> str | None:
         return f"{name} is not in {' or '.join(model_dirs(kind))}"
     if hub_reachable():
         return None  # downloaded when the node runs
-    return _missing_message(known, model_dirs(kind)[0], f"{hub_host()} cannot be reached: offline?")
-
-
-def _all_embedded(kind: str) -> set[str]:
-    from ..core.shapes.embedded import _CHOICES
-
-    return {name for k, name, _ in _CHOICES if k == kind}
+    return missing_message(known, model_dirs(kind)[0], f"{hub_host()} cannot be reached: offline?")
 
 
 def resolve_file(kind: str, name: str) -> str:

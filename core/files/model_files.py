@@ -100,7 +100,7 @@ def known_files(kind: str) -> list[str]:
     return [f.filename for f in KNOWN_FILES.values() if f.kind == kind]
 
 
-def _missing_message(known: KnownFile, folder: str, reason: str) -> str:
+def missing_message(known: KnownFile, folder: str, reason: str) -> str:
     what = "folder" if known.kind == "text_encoders" or known.folder else "file"
     where = f"https://huggingface.co/{'datasets/' if known.repo_type == 'dataset' else ''}{known.repo_id}"
     inside = f" (file {known.repo_path})" if known.repo_path else ""
@@ -143,15 +143,15 @@ def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
             raise ModelFileMissing(f"model file not found: {path}")
         return path
     if not allow_download:
-        raise ModelFileMissing(_missing_message(known, folder, "downloads are disabled"))
+        raise ModelFileMissing(missing_message(known, folder, "downloads are disabled"))
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        raise ModelFileMissing(_missing_message(known, folder, "HF_HUB_OFFLINE is set"))
+        raise ModelFileMissing(missing_message(known, folder, "HF_HUB_OFFLINE is set"))
     if not hub_reachable():
-        raise ModelFileMissing(_missing_message(known, folder, f"{hub_host()} cannot be reached: offline?"))
+        raise ModelFileMissing(missing_message(known, folder, f"{hub_host()} cannot be reached: offline?"))
     try:
         import huggingface_hub as hub
     except ImportError as e:  # pragma: no cover - it is a declared requirement
-        raise ModelFileMissing(_missing_message(known, folder, "huggingface_hub is not installed")) from e
+        raise ModelFileMissing(missing_message(known, folder, "huggingface_hub is not installed")) from e
     os.makedirs(folder, exist_ok=True)
     try:
         if known.kind == "text_encoders":
@@ -164,7 +164,7 @@ def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
             if os.path.abspath(got) != os.path.abspath(path):  # stored under a sub-path in the repository
                 os.replace(got, path)
     except Exception as e:  # offline, no such file, auth: all end the same way for the user
-        raise ModelFileMissing(_missing_message(known, folder, f"{type(e).__name__}: {e}".splitlines()[0][:300])) from e
+        raise ModelFileMissing(missing_message(known, folder, f"{type(e).__name__}: {e}".splitlines()[0][:300])) from e
     return path
 
 

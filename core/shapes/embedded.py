@@ -33,6 +33,11 @@ _CHOICES = [(kind, *entry) for table in (EMBEDDED_CHOICES, INFINITY_CHOICES) for
     ("autoregressive" if k != "text_encoders" else k, *entry) for k, entry in EDITOR_FILES.items()]
 
 
+def all_embedded() -> list[tuple[str, str]]:
+    """(loader kind, choice) of every embedded model, present or not."""
+    return [(kind, name) for kind, name, _ in _CHOICES]
+
+
 def embedded_path(kind: str, infinity: bool = False) -> str:
     return os.path.join(EMBEDDED_DIR, (INFINITY_CHOICES if infinity else EMBEDDED_CHOICES)[kind][1])
 
