@@ -73,12 +73,19 @@ def list_files(kind: str) -> list[str]:
     return sorted(found)
 
 
+def leaves_models_folder(name: str) -> bool:
+    """An absolute path or one that climbs out (ComfyUI skips its list check for inputs a node validates itself)."""
+    return os.path.isabs(name) or ".." in name.replace("\\", "/").split("/")
+
+
 def file_problem(kind: str, name: str) -> str | None:
     """Why a loader could not get `name` now (None: it can: present, embedded, or downloadable). Checked before
     any node runs, so a graph's missing files are all named at once, and offline without a download attempt."""
     from ..core.files.model_files import KNOWN_FILES, hub_host, hub_reachable, is_complete, missing_message
     from ..core.shapes.embedded import all_embedded, embedded_choices, embedded_file
 
+    if leaves_models_folder(name):
+        return f"{name!r}: give a file name inside the models folder, not a path out of it"
     if name.startswith("(embedded)"):
         if embedded_file(kind, name):
             return None

@@ -20,6 +20,8 @@ def _choices(kind: str) -> list[str]:
 
 
 def _model_path(kind: str, name: str) -> str:
+    if bridge.leaves_models_folder(name):
+        raise ValueError(f"{name!r}: give a file name inside the models folder, not a path out of it")
     return embedded_file(kind, name) or bridge.resolve_file(kind, name)
 
 

@@ -167,6 +167,8 @@ def test_loaders_name_every_missing_file_before_anything_runs(tmp_path, monkeypa
     assert "editar_release.pt" in problems[0] and str(tmp_path / "autoregressive") in problems[0]
     assert "vq_ds16_t2i.pt" in problems[1] and "google/flan-t5-xl" in problems[2]
     assert "not in" in ModelLoader.VALIDATE_INPUTS("my_finetune.safetensors")
+    for outside in ("../secret.pt", "/etc/passwd", "sub/../../x.pt"):  # the widget list no longer guards the name
+        assert "not a path out of it" in ModelLoader.VALIDATE_INPUTS(outside)
     assert ModelLoader.VALIDATE_INPUTS("(embedded) shapes-t2i") is True
     (tmp_path / "vq").mkdir()
     (tmp_path / "vq" / "vq_ds16_t2i.pt").write_bytes(b"x")
