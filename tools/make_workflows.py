@@ -165,7 +165,7 @@ EMBEDDED_INFINITY_SAMPLING = {"cfg": 1.0, "tau": 0.5, "top_p": 0.97}
 EMBEDDED_AREDIT = {"gamma": 0, "threshold": 0.8}
 # The embedded instruction editors' (core.shapes.bench.EMBEDDED_EDITAR_* / EMBEDDED_VAREDIT_SAMPLING).
 EMBEDDED_EDITAR = {"text_cfg": 1.5, "image_cfg": 1.0, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
-EMBEDDED_VAREDIT = {"cfg": 3.0, "tau": 0.5, "top_p": 0.97}
+EMBEDDED_VAREDIT = {"cfg": 1.0, "tau": 0.5, "top_p": 0.97}
 SHAPES_SOURCE = "a red circle at the top left and a small blue square in the center on a white background"
 SHAPES_TARGET = "a red circle at the top left and a small yellow star in the center on a white background"
 SHAPES_INSTRUCTION = "replace the blue square with a yellow star"

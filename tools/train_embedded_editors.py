@@ -43,6 +43,7 @@ META = {"ar_edit.trained_on": "ShapesWorld"}
 INSTRUCTION_META = {"ar_edit.trained_on": "ShapesWorld instructions"}
 TEXT_LENGTH = 48  # EditAR's control templates (11 words) + a three-object caption (up to 28 words)
 CONTROL_SHARE = 0.3  # of the EditAR examples: edge / segmentation map -> image, half each
+IDENTITY_SHARE = 0.25  # of the VAREdit examples: the source itself as the target, under the null text
 
 
 RECOLOURED_SHARE = 0.5  # of the replacements: a new colour as well ("replace the blue square with a yellow star")
@@ -164,6 +165,10 @@ def train_varedit(steps: int, batch: int, data: int, seed: int, log, text_path: 
     t = time.time()
     src_img, target_img, prompts = examples(data, seed + 1, 0.0)
     schedule = EMBEDDED_INFINITY_SCHEDULE
+    # A share of identity pairs under the null text: the target is the source itself, so the editor must learn to
+    # copy every cell (objects included) by position, not only the cells an instruction leaves alone by content.
+    keep = torch.rand(data, generator=gen) < IDENTITY_SHARE
+    target_img = np.where(keep.numpy()[:, None, None, None], src_img, target_img)
     with torch.no_grad():
         src, bits = [], []
         for i in range(0, data, 256):
@@ -184,7 +189,7 @@ def train_varedit(steps: int, batch: int, data: int, seed: int, log, text_path: 
         with torch.no_grad():
             emb = text.encode_infinity([prompts[i] for i in idx.tolist()])
         feats, tmask = emb.features.clone(), emb.mask.to(device)
-        drop = (torch.rand(batch, generator=gen) < 0.1).to(device)
+        drop = ((torch.rand(batch, generator=gen) < 0.1) | keep[idx]).to(device)
         feats = torch.where(drop[:, None, None], model.null_text(tmask), feats)
         logits = varedit_forward(model, feats, tmask, src[idx], inputs[idx], schedule)  # [B, S, d, 2]
         loss = F.cross_entropy(logits.reshape(-1, 2), targets[idx].reshape(-1))
