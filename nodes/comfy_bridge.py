@@ -73,9 +73,21 @@ def list_files(kind: str) -> list[str]:
     return sorted(found)
 
 
-def leaves_models_folder(name: str) -> bool:
-    """An absolute path or one that climbs out (ComfyUI skips its list check for inputs a node validates itself)."""
-    return os.path.isabs(name) or ".." in name.replace("\\", "/").split("/")
+def outside_models_folder(name: str) -> str | None:
+    """The error for an absolute path or one that climbs out of the models folder (ComfyUI skips its list check
+    for inputs a node validates itself), else None."""
+    if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        return f"{name!r}: give a file name inside the models folder, not a path out of it"
+    return None
+
+
+def local_path(kind: str, name: str) -> str | None:
+    """The first models folder's `name` that is there (a text encoder: a folder with its config.json)."""
+    for d in model_dirs(kind):
+        path = os.path.join(d, name)
+        if os.path.exists(path) and (kind != "text_encoders" or os.path.isfile(os.path.join(path, "config.json"))):
+            return path
+    return None
 
 
 def file_problem(kind: str, name: str) -> str | None:
@@ -84,20 +96,17 @@ def file_problem(kind: str, name: str) -> str | None:
     from ..core.files.model_files import KNOWN_FILES, hub_host, hub_reachable, is_complete, missing_message
     from ..core.shapes.embedded import all_embedded, embedded_choices, embedded_file
 
-    if leaves_models_folder(name):
-        return f"{name!r}: give a file name inside the models folder, not a path out of it"
+    outside = outside_models_folder(name)
+    if outside:
+        return outside
     if name.startswith("(embedded)"):
         if embedded_file(kind, name):
             return None
         return (f"{name}: its file is missing from the pack's embedded/ folder (reinstall the pack)"
                 if (kind, name) in all_embedded() else f"{name} is not one of the embedded models ({', '.join(embedded_choices(kind))})")
-    for d in model_dirs(kind):
-        path = os.path.join(d, name)
-        if os.path.exists(path) and (kind != "text_encoders" or os.path.isfile(os.path.join(path, "config.json"))):
-            known = KNOWN_FILES.get(name)
-            if known is None or is_complete(path, known.kind):
-                return None
-    known = KNOWN_FILES.get(name)
+    path, known = local_path(kind, name), KNOWN_FILES.get(name)
+    if path and (known is None or is_complete(path, known.kind)):
+        return None
     if known is None:
         return f"{name} is not in {' or '.join(model_dirs(kind))}"
     if hub_reachable():
@@ -109,12 +118,7 @@ def resolve_file(kind: str, name: str) -> str:
     """A local path for `name`; official files missing locally are downloaded into the first folder."""
     from ..core.files.model_files import ensure_local
 
-    for d in model_dirs(kind):
-        path = os.path.join(d, name)
-        if os.path.exists(path):
-            if kind != "text_encoders" or os.path.isfile(os.path.join(path, "config.json")):
-                return path
-    return ensure_local(name, model_dirs(kind)[0])
+    return local_path(kind, name) or ensure_local(name, model_dirs(kind)[0])
 
 
 def torch_device() -> torch.device:

@@ -20,8 +20,9 @@ def _choices(kind: str) -> list[str]:
 
 
 def _model_path(kind: str, name: str) -> str:
-    if bridge.leaves_models_folder(name):
-        raise ValueError(f"{name!r}: give a file name inside the models folder, not a path out of it")
+    outside = bridge.outside_models_folder(name)
+    if outside:
+        raise ValueError(outside)
     return embedded_file(kind, name) or bridge.resolve_file(kind, name)
 
 

@@ -116,10 +116,15 @@ def hub_host() -> str:
     return urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
 
 
+def offline_set() -> bool:
+    """HF_HUB_OFFLINE asks for no downloads."""
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Can the hub be reached? One quick TCP connect (cached for a minute) instead of the download client's
     retry loop, so that offline a missing file is reported at once."""
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+    if offline_set():
         return False
     host = hub_host()
     checked = _REACHABLE.get(host)
@@ -144,7 +149,7 @@ def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
         return path
     if not allow_download:
         raise ModelFileMissing(missing_message(known, folder, "downloads are disabled"))
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+    if offline_set():
         raise ModelFileMissing(missing_message(known, folder, "HF_HUB_OFFLINE is set"))
     if not hub_reachable():
         raise ModelFileMissing(missing_message(known, folder, f"{hub_host()} cannot be reached: offline?"))
