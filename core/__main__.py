@@ -122,15 +122,13 @@ def _demo_editor(args) -> int:
     the editor has not generated itself: the real-image setting), edited by the instruction --edit."""
     import torch
 
-    from .condition import Condition
     from .infinity.generate import InfinitySampling
     from .infinity.scales import STRIDE
     from .infinity.varedit import varedit_edit
-    from .llamagen.editar import editar_generate
     from .sampling import seed_tensor
     from .shapes import world
     from .shapes.bench import (EMBEDDED_EDITAR_CFG, EMBEDDED_EDITAR_SAMPLING, EMBEDDED_INFINITY_SCHEDULE,
-                               EMBEDDED_VAREDIT_SAMPLING, infinity_condition, to_model)
+                               EMBEDDED_VAREDIT_SAMPLING, editar_images, infinity_condition, to_model)
     from .shapes.embedded import embedded_path, load_embedded_editor
     from .files.loaders import load_vq
 
@@ -138,18 +136,14 @@ def _demo_editor(args) -> int:
     editor, text = load_embedded_editor(args.method)
     prompt = EXAMPLE_SOURCE if args.prompt is None else args.prompt
     instruction = EXAMPLE_INSTRUCTION if args.edit is None else args.edit
-    source = to_model(world.render(world.parse_caption(prompt))[None])
+    scene = world.render(world.parse_caption(prompt))[None]  # uint8 [1, 48, 48, 3]
+    source = to_model(scene)
     seeds = seed_tensor([args.seed])
     with torch.inference_mode():
         if args.method == "editar":
             vq = load_vq(embedded_path("vq"))
-            ids = vq.encode(source).flatten(1)
-            emb = text.encode_raw([instruction], editor.cfg.cls_token_num)
             text_cfg = EMBEDDED_EDITAR_CFG[0] if args.cfg is None else args.cfg
-            tokens = editar_generate(editor, ids, Condition(emb.features, None, [instruction]), EMBEDDED_EDITAR_SAMPLING,
-                                     seeds, text_cfg, EMBEDDED_EDITAR_CFG[1])
-            g = editor.cfg.grid_size
-            edited = (vq.decode(tokens.view(1, g, g)) + 1) / 2
+            ids, tokens, edited = editar_images(editor, text, vq, scene, [instruction], seeds, text_cfg)
             changed, stride = tokens != ids, vq.downsample
             params = {"model": "embedded ShapesWorld editor (shapes_editar, shapes_instructions, shapes_vq)",
                       "text_cfg": text_cfg, "image_cfg": EMBEDDED_EDITAR_CFG[1],

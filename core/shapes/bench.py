@@ -293,22 +293,30 @@ def case_instruction(index: int, edit: world.Edit) -> str:
 
 
 @torch.inference_mode()
+def editar_images(model, text, vq, images: np.ndarray, prompts: list[str], seeds,
+                  text_cfg: float = EMBEDDED_EDITAR_CFG[0], image_cfg: float = EMBEDDED_EDITAR_CFG[1],
+                  sampling: SamplingSettings = EMBEDDED_EDITAR_SAMPLING) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """uint8 renders (sources or control maps) [B, H, W, 3] + prompts, one seed each -> (their tokens [B, N], the
+    edited tokens [B, N], the edited images [B, 3, H, W] in 0..1 on the CPU)."""
+    ids = vq.encode(to_model(images).to(next(vq.parameters()).device)).flatten(1)
+    emb = text.encode_raw(prompts, model.cfg.cls_token_num)
+    tokens = editar_generate(model, ids, Condition(emb.features, None, prompts), sampling, seeds, text_cfg, image_cfg)
+    g = model.cfg.grid_size
+    return ids, tokens, to_unit_range(vq.decode(tokens.view(-1, g, g))).cpu()
+
+
+@torch.inference_mode()
 def editar_benchmark(model, text, vq, cases: list[world.Edit], text_cfg: float = EMBEDDED_EDITAR_CFG[0],
                      image_cfg: float = EMBEDDED_EDITAR_CFG[1], sampling: SamplingSettings = EMBEDDED_EDITAR_SAMPLING,
                      seed: int = 0, batch: int = 100) -> list[EditScores]:
     """Each source render VQ-encoded, edited by its instruction (real-image setting), read from the pixels."""
-    device = next(vq.parameters()).device
     scores: list[EditScores] = []
     for start in range(0, len(cases), batch):
         chunk = cases[start:start + batch]
         src = np.stack([world.render(e.source) for e in chunk])
-        ids = vq.encode(to_model(src).to(device)).flatten(1)
         prompts = [case_instruction(start + i, e) for i, e in enumerate(chunk)]
-        emb = text.encode_raw(prompts, model.cfg.cls_token_num)
-        tokens = editar_generate(model, ids, Condition(emb.features, None, prompts), sampling,
-                                 list(range(seed + start, seed + start + len(chunk))), text_cfg, image_cfg)
-        g = model.cfg.grid_size
-        scores += _score(chunk, src, to_unit_range(vq.decode(tokens.view(-1, g, g))).cpu())
+        seeds = list(range(seed + start, seed + start + len(chunk)))
+        scores += _score(chunk, src, editar_images(model, text, vq, src, prompts, seeds, text_cfg, image_cfg, sampling)[2])
     return scores
 
 
@@ -320,19 +328,15 @@ def control_accuracy(model, text, vq, task: str, n: int = 200, seed: int = 20_00
     are the caption's, and whose whole captioned scene (sizes and background too) is."""
     rng = random.Random(seed)
     scenes = [world.random_scene(rng) for _ in range(n)]
-    device = next(vq.parameters()).device
     ok_objects = ok_exact = 0
     for start in range(0, n, batch):
         chunk = scenes[start:start + batch]
         maps = np.stack([instructions.control_map(task, s) for s in chunk])
-        ids = vq.encode(to_model(maps).to(device)).flatten(1)
         prompts = [task_prompt(task, s.caption()) for s in chunk]
-        emb = text.encode_raw(prompts, model.cfg.cls_token_num)
-        tokens = editar_generate(model, ids, Condition(emb.features, None, prompts), sampling,
-                                 list(range(seed + start, seed + start + len(chunk))), text_cfg, 1.0)
-        g = model.cfg.grid_size
-        images = to_unit_range(vq.decode(tokens.view(-1, g, g))).permute(0, 2, 3, 1).cpu().numpy()
-        ok_objects, ok_exact = _add_matches((ok_objects, ok_exact), chunk, [world.parse_image(i) for i in images])
+        seeds = list(range(seed + start, seed + start + len(chunk)))
+        images = editar_images(model, text, vq, maps, prompts, seeds, text_cfg, 1.0, sampling)[2]
+        parsed = [world.parse_image(i) for i in images.permute(0, 2, 3, 1).numpy()]
+        ok_objects, ok_exact = _add_matches((ok_objects, ok_exact), chunk, parsed)
     return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
 
 
