@@ -25,8 +25,7 @@ from make_workflows import (EMBEDDED_AREDIT, EMBEDDED_EDITAR, EMBEDDED_INFINITY_
 load_pack()
 from graph_runner import run_graph, ui_to_api  # noqa: E402
 
-from ar_edit_pack.core.grid_image import labelled_grid  # noqa: E402
-from ar_edit_pack.nodes.view import ShapesScene, enlarge  # noqa: E402
+from ar_edit_pack.nodes.view import CompareGrid, ShapesScene  # noqa: E402
 
 THUMB_SIDE = 400  # the browser shows a square card
 BUILTIN_WIDGETS = {"SaveImage": ["filename_prefix"], "PreviewImage": [], "LoadImage": ["image", "upload"]}
@@ -132,10 +131,8 @@ def picture(grid: torch.Tensor | None, panels: list[tuple[str, torch.Tensor]], n
     if grid is None:
         order = {"source": 0, "generated": 0, "edit": 1, "where it changed": 2}
         panels = sorted(panels, key=lambda p: order.get(p[0], 3))[:3]
-        side = max(t.shape[1] for _, t in panels)
-        cells = [torch.nn.functional.interpolate(t.permute(0, 3, 1, 2), size=(side, side), mode="nearest").permute(0, 2, 3, 1)
-                 for _, t in panels]
-        grid = labelled_grid(torch.cat([enlarge(c, 128) for c in cells]), [label for label, _ in panels], len(cells))
+        (grid,) = CompareGrid().compare("\n".join(label for label, _ in panels), 128, 0,
+                                        **{f"image_{i + 1}": t for i, (_, t) in enumerate(panels)})
     img = Image.fromarray((grid[0].clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8))
     scale = THUMB_SIDE / max(img.size)
     img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
