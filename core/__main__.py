@@ -1,5 +1,5 @@
-"""Command line: `python -m core demo`, `python -m core models` and `python -m core convert`. Run from the pack's
-folder."""
+"""Command line: `python -m core demo`, `batch`, `shapes-jobs`, `summary`, `models` and `convert`. Run from the
+pack's folder."""
 from __future__ import annotations
 
 import argparse
@@ -268,6 +268,48 @@ def _models(args) -> int:
     return 1 if failed else 0
 
 
+def _batch(args) -> int:
+    from .batch.engine import DEFAULT_BATCH, run_jobs
+
+    if not os.path.isfile(args.jobs):
+        raise FileNotFoundError(f"no jobs file {args.jobs}")
+    summary = run_jobs(args.jobs, args.out, engine=args.engine, batch_size=args.batch_size or DEFAULT_BATCH,
+                       models_dir=args.models_dir, device=args.device, address=args.address, workers=args.workers,
+                       cpus_per_worker=args.cpus_per_worker, threads=args.threads,
+                       allow_download=not args.no_download)
+    done = summary.ok + summary.failed
+    print(f"{summary.ok} done, {summary.failed} failed, {summary.invalid} unreadable lines, {summary.skipped} already "
+          f"done before; {done} jobs in {summary.seconds:.1f} s ({summary.jobs_per_second:.2f} jobs/s, {args.engine} "
+          f"engine). Results: {os.path.join(args.out, 'results.jsonl')}")
+    if summary.interrupted:
+        print("interrupted: every finished job is saved; run the same command again to go on", file=sys.stderr)
+        return 130
+    return 1 if summary.failed or summary.invalid else 0
+
+
+def _shapes_jobs(args) -> int:
+    from .batch.shapes_jobs import SHAPES_ROWS, write_shapes_jobs
+
+    rows = None if args.rows == "all" else [r.strip() for r in args.rows.split(",")]
+    if rows:  # also accept the id-style names: atm, aredit, naive-infinity, ...
+        lookup = {k.lower(): k for k in SHAPES_ROWS} | {"naive": "naive (LlamaGen)", "naive-infinity": "naive (Infinity)"}
+        rows = [lookup.get(r.lower(), r) for r in rows]
+    path = write_shapes_jobs(args.out, args.cases, args.case_seed, rows)
+    print(f"wrote {path}; run it with: python -m core batch {path} --out {os.path.join(args.out, 'results')}")
+    return 0
+
+
+def _summary(args) -> int:
+    from .batch.shapes_jobs import summary_table
+    from .batch.store import RESULTS
+
+    path = os.path.join(args.results, RESULTS) if os.path.isdir(args.results) else args.results
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no results file {path}")
+    print(summary_table(path))
+    return 0
+
+
 class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
     """Shows defaults, except where there is none to show (the help then says what is used)."""
 
@@ -319,9 +361,44 @@ def main(argv=None) -> int:
     m.add_argument("--workflow", action="append", default=[], help="a workflow .json (UI or API format); repeatable")
     m.add_argument("--models-dir", default=default_models_dir(), help="ComfyUI's models folder")
     m.add_argument("--download", action="store_true", help="download the missing official files")
+    b = sub.add_parser("batch", formatter_class=fmt, help="run a jobs file (one edit per line) into a folder",
+                       description="Runs every job of a JSONL jobs file (README: Batch jobs) and writes DIR/images/<id>.png "
+                                   "and a row per job in DIR/results.jsonl as jobs finish. Compatible jobs run as one "
+                                   "batch; a failed job is recorded with its error and the others go on; running the "
+                                   "same command again skips the jobs already done (resume after a crash or Ctrl-C).")
+    b.add_argument("jobs", help="the jobs file (.jsonl)")
+    b.add_argument("--out", required=True, help="output folder")
+    b.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process; ray: a Ray cluster (pip install -r requirements-batch.txt)")
+    b.add_argument("--address", default=None, help="ray: the cluster's address (e.g. ray://head:10001 or auto); "
+                   "default: start Ray on this machine")
+    b.add_argument("--workers", type=int, default=None, help="ray: model-holding actors (default: one per GPU; "
+                   "without GPUs, one per --cpus-per-worker CPUs)")
+    b.add_argument("--cpus-per-worker", type=int, default=None, help="ray without GPUs: CPUs (torch threads) per "
+                   "actor (default: 1, or the cluster's CPUs shared by --workers; raise it for big models, each "
+                   "actor holds its own copy)")
+    b.add_argument("--batch-size", type=int, default=None, help="jobs per batch at most (default: 32)")
+    b.add_argument("--device", default=None, help="cuda, cuda:1, cpu, ... (default: cuda when there is one)")
+    b.add_argument("--threads", type=int, default=None, help="local: CPU threads for torch (default: torch's own)")
+    b.add_argument("--models-dir", default=default_models_dir(), help="ComfyUI's models folder")
+    b.add_argument("--no-download", action="store_true", help="never download a missing official file")
+    sj = sub.add_parser("shapes-jobs", formatter_class=fmt, help="write the ShapesEdit benchmark as a jobs file",
+                        description="Renders the ShapesEdit cases (source, target, changed-pixel mask) and writes "
+                                    "DIR/jobs.jsonl: one job per case and method, with the benchmark's prompts and "
+                                    "seeds, on the embedded models. Then: python -m core batch DIR/jobs.jsonl --out "
+                                    "DIR/results, and python -m core summary DIR/results.")
+    sj.add_argument("--out", required=True, help="folder for jobs.jsonl and the case pictures")
+    sj.add_argument("--cases", type=int, default=200, help="edit cases")
+    sj.add_argument("--case-seed", type=int, default=0, help="0: the benchmark's cases; 1: the validation cases")
+    sj.add_argument("--rows", default="all", help="comma list of: naive, atm, naive-infinity, aredit, editar, varedit")
+    sm = sub.add_parser("summary", formatter_class=fmt, help="the ShapesEdit table of a batch run's results",
+                        description="Reads DIR/results.jsonl (the last row of every job) and prints background PSNR / "
+                                    "SSIM, success, structure and exact match per row label and edit kind.")
+    sm.add_argument("results", help="a batch output folder or its results.jsonl")
     args = p.parse_args(argv)
     try:
-        return {"demo": _demo, "convert": _convert, "models": _models}[args.cmd](args)
+        return {"demo": _demo, "convert": _convert, "models": _models, "batch": _batch, "shapes-jobs": _shapes_jobs,
+                "summary": _summary}[args.cmd](args)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

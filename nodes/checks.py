@@ -18,6 +18,7 @@ from ..core.llamagen.editar import EditARGPT
 from ..core.llamagen.gpt import LlamaGenGPT
 from ..core.llamagen.vq import LlamaGenVQ
 from ..core.records import TokenBatch
+from ..core.files.loaders import model_family
 from ..core.sweeps import MAX_SWEEP_ROWS
 
 # each model family: what it is called, and the nodes a crossed input of that family belongs to
@@ -25,16 +26,6 @@ _FAMILIES = {"llamagen": ("a LlamaGen model", "AR Generate / AR Anchor Token Mat
              "editar": ("an EditAR model", "AR EditAR"),
              "infinity": ("an Infinity text-to-image model", "AR Infinity Generate / AR AREdit Edit"),
              "varedit": ("a VAREdit editor", "AR VAREdit")}
-
-
-def model_family(module) -> str:
-    if isinstance(module, InfinityTransformer):
-        return "varedit" if getattr(module, "flavour", "") == "varedit" else "infinity"
-    if isinstance(module, EditARGPT):
-        return "editar"
-    if isinstance(module, LlamaGenGPT):
-        return "llamagen"
-    return type(module).__name__
 
 
 def _model(model, family: str, node: str, what: str):

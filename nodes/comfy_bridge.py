@@ -10,6 +10,8 @@ from typing import Callable
 
 import torch
 
+from ..core.files.model_files import outside_models_folder  # noqa: F401  (the loaders' check, re-exported)
+
 try:  # ComfyUI's own top-level modules; absent outside ComfyUI.
     import folder_paths  # type: ignore
     import comfy.model_management as model_management  # type: ignore
@@ -71,14 +73,6 @@ def list_files(kind: str) -> list[str]:
                     if os.path.splitext(f)[1].lower() in CHECKPOINT_EXTENSIONS:
                         found.add(os.path.relpath(os.path.join(root, f), d).replace(os.sep, "/"))
     return sorted(found)
-
-
-def outside_models_folder(name: str) -> str | None:
-    """The error for an absolute path or one that climbs out of the models folder (ComfyUI skips its list check
-    for inputs a node validates itself), else None."""
-    if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
-        return f"{name!r}: give a file name inside the models folder, not a path out of it"
-    return None
 
 
 def local_path(kind: str, name: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..core.infinity.generate import InfinitySampling, generate as infinity_generate
-from ..core.infinity.scales import RESOLUTIONS, TEMPLATES, parse_resolution, scale_schedule
+from ..core.infinity.scales import RESOLUTIONS, TEMPLATES, parse_aspect, parse_resolution, scale_schedule
 from ..core.llamagen.generate import generate
 from ..core.records import TokenBatch
 from ..core.sampling import SamplingSettings, seed_plus, seed_tensor
@@ -74,23 +74,6 @@ def _aspect_order(label: str) -> tuple:
 ASPECTS = sorted((_aspect_label(r) for r in TEMPLATES), key=_aspect_order)
 
 
-def _aspect(value: str) -> float:
-    """"width:height" ("1:1", "16:9", "3:4") -> height / width. A bare number is read as height / width (what
-    earlier versions offered: "0.333")."""
-    text = str(value).strip()
-    try:
-        if ":" in text:
-            w, h = (float(v) for v in text.split(":"))
-            ratio = h / w
-        else:
-            ratio = float(text)
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"aspect_ratio must be width:height, like 1:1, 4:3 or 3:4; got {value!r}") from None
-    if not 0.1 <= ratio <= 10:
-        raise ValueError(f"aspect_ratio {value!r} is outside 1:10 .. 10:1")
-    return ratio
-
-
 def _per_scale(text: str, fallback: float, name: str) -> float | tuple[float, ...]:
     return fallback if not text.strip() else tuple(parse_values(text, float, name))
 
@@ -147,7 +130,7 @@ class InfinityGenerate:
         sampling = infinity_sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         checks.batch_size(batch_size, conditioning, "AR Infinity Generate")
         net = checks.infinity_model(model, "AR Infinity Generate")
-        schedule = scale_schedule(parse_resolution(resolution, net.resolutions), _aspect(aspect_ratio))
+        schedule = scale_schedule(parse_resolution(resolution, net.resolutions), parse_aspect(aspect_ratio))
         cond = conditioning.repeat_interleave(batch_size).to(net.device)
         seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])
         if negative is not None and negative.batch not in (1, conditioning.batch):

@@ -51,7 +51,7 @@ def test_training_and_benchmark_scripts_run(tmp_path):
     assert set(report["edits"]) == {"naive", "atm", "atm sampled"}
     assert report["edits"]["atm"]["all"]["n"] == 10 and set(report["edits"]["atm"]) >= {"all", "replace", "background"}
     assert 0 <= report["t2i"]["objects_match"] <= 1 and report["vq_psnr"] > 0
-    assert "| atm | all |" in shapes_benchmark.table(report["edits"])
+    assert "| atm | all |" in shapes_benchmark.bench.markdown_table(report["edits"])
     # --t2i 0 skips text-to-image, and --case-seed picks the LlamaGen backbone's cases too
     other = shapes_benchmark.run(str(tmp_path), cases=10, t2i=0, atm=ATMSettings(K=8), vq_images=4, case_seed=1)
     assert other["t2i"] is None and other["edits"]["atm"]["all"]["n"] == 10

@@ -91,7 +91,8 @@ def test_bilinear_and_area_match_infinitys_3d_interpolation_with_one_frame():
 
 
 def test_aspect_ratio_widget_is_one_format_width_to_height():
-    from ar_edit_pack.nodes.generate import ASPECTS, _aspect
+    from ar_edit_pack.core.infinity.scales import parse_aspect as _aspect
+    from ar_edit_pack.nodes.generate import ASPECTS
     from ar_edit_pack.core.infinity.scales import TEMPLATES, nearest_ratio
 
     assert ASPECTS[0] == "1:1" and all(a.count(":") == 1 and "." not in a for a in ASPECTS)

@@ -140,18 +140,6 @@ def grid_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def table(results: dict) -> str:
-    kinds = ["all", *world.EDIT_KINDS]
-    lines = ["| method | kind | bg PSNR | bg SSIM | success | structure | exact | n |", "|---|---|---|---|---|---|---|---|"]
-    for method, summary in results.items():
-        for k in kinds:
-            if k in summary:
-                r = summary[k]
-                lines.append(f"| {method} | {k} | {r['bg_psnr']:.2f} | {r['bg_ssim']:.3f} | {r['success']:.1%} | "
-                             f"{r['structure']:.1%} | {r['exact']:.1%} | {r['n']} |")
-    return "\n".join(lines)
-
-
 def run(folder: str, cases: int, t2i: int, atm: ATMSettings, vq_images: int = 200,
         extra_taus: tuple[float, ...] = (), case_seed: int = 0) -> dict:
     """`atm` is the reported ATM setting; a row with the other candidate mode is added for comparison, and
@@ -221,7 +209,7 @@ def main():
         print(f"VQ reconstruction PSNR: {r['vq_psnr']:.2f} dB")
         if r["t2i"]:
             print(f"text-to-image: objects match {r['t2i']['objects_match']:.1%}, exact scene {r['t2i']['exact_scene']:.1%}")
-        print(table(r["edits"]))
+        print(bench.markdown_table(r["edits"]))
     if args.backbone in ("all", "both", "infinity"):
         report["infinity"] = r = run_infinity(args.models, args.cases, args.t2i, AREditSettings(args.gamma, args.threshold),
                                               grid=args.grid, case_seed=args.case_seed)
@@ -230,12 +218,12 @@ def main():
         if r["t2i"]:
             print(f"text-to-image (Infinity): objects match {r['t2i']['objects_match']:.1%}, "
                   f"exact scene {r['t2i']['exact_scene']:.1%}")
-        print(table(r["edits"]))
+        print(bench.markdown_table(r["edits"]))
         if r["grid"]:
             print(grid_table(r["grid"]))
     if args.backbone in ("all", "editors"):
         report["editors"] = r = run_editors(args.models, args.cases, args.t2i, case_seed=args.case_seed)
-        print(table(r["edits"]))
+        print(bench.markdown_table(r["edits"]))
         for task, acc in r.get("control", {}).items():
             print(f"{task} map -> image: objects match {acc['objects_match']:.1%}, exact scene {acc['exact_scene']:.1%}")
     if args.backbone == "all":
@@ -244,7 +232,7 @@ def main():
                 "AREdit": report["infinity"]["edits"]["aredit"], "EditAR": report["editors"]["edits"]["editar"],
                 "VAREdit": report["editors"]["edits"]["varedit"]}
         print("\nEvery method, the same cases and seeds:")
-        print(table(rows))
+        print(bench.markdown_table(rows))
         report["table"] = rows
     if args.out:
         with open(args.out, "w") as f:

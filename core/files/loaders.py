@@ -64,6 +64,17 @@ def detect_architecture(state: dict, metadata: dict) -> str:
                           f"VAE (first keys: {sample})")
 
 
+def model_family(module) -> str:
+    """"llamagen", "editar", "infinity" or "varedit" for a loaded transformer, else its class name."""
+    if isinstance(module, infinity_model.InfinityTransformer):
+        return "varedit" if getattr(module, "flavour", "") == "varedit" else "infinity"
+    if isinstance(module, editar.EditARGPT):
+        return "editar"
+    if isinstance(module, llamagen_gpt.LlamaGenGPT):
+        return "llamagen"
+    return type(module).__name__
+
+
 def image_size_from_name(path: str) -> int | None:
     """Official names end in the training resolution: t2i_XL_stage2_512.pt, c2i_L_384.pt."""
     stem = os.path.splitext(os.path.basename(path))[0]

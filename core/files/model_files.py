@@ -173,6 +173,32 @@ def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
     return path
 
 
+def outside_models_folder(name: str) -> str | None:
+    """The error for an absolute path or one that climbs out of the models folder (ComfyUI skips its list check
+    for inputs a node validates itself), else None."""
+    if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        return f"{name!r}: give a file name inside the models folder, not a path out of it"
+    return None
+
+
+def resolve_model(kind: str, name: str, models_dir: str, allow_download: bool = True) -> str:
+    """A loader name (an embedded choice, or a file in models_dir/<kind>/) -> a local path, downloading an
+    official file that is missing. The scripts' way to the files the loader nodes name."""
+    from ..shapes.embedded import all_embedded, embedded_file
+
+    outside = outside_models_folder(name)
+    if outside:
+        raise ModelFileMissing(outside)
+    if name.startswith("(embedded)"):
+        path = embedded_file(kind, name)
+        if path is None:
+            known = [n for k, n in all_embedded() if k == kind]
+            raise ModelFileMissing(f"{name} is not an embedded {kind} model (or its file is missing from embedded/); "
+                                   f"the embedded ones: {', '.join(known)}")
+        return path
+    return ensure_local(name, os.path.join(models_dir, kind), allow_download)
+
+
 # ---- what a workflow needs ------------------------------------------------------------------------------
 
 LOADER_WIDGETS = {"ARE_ModelLoader": ("autoregressive", "model_name"), "ARE_TokenizerLoader": ("vq", "tokenizer_name"),

@@ -28,6 +28,24 @@ def parse_resolution(value, supported=RESOLUTIONS, auto: int | None = None) -> i
         raise ValueError(f"resolution {r} is not one this model makes: choose one of {list(supported)}")
     return r
 
+
+def parse_aspect(value: str) -> float:
+    """"width:height" ("1:1", "16:9", "3:4") -> height / width. A bare number is read as height / width (what
+    earlier versions offered: "0.333")."""
+    text = str(value).strip()
+    try:
+        if ":" in text:
+            w, h = (float(v) for v in text.split(":"))
+            ratio = h / w
+        else:
+            ratio = float(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"aspect_ratio must be width:height, like 1:1, 4:3 or 3:4; got {value!r}") from None
+    if not 0.1 <= ratio <= 10:
+        raise ValueError(f"aspect_ratio {value!r} is outside 1:10 .. 10:1")
+    return ratio
+
+
 # height/width ratio -> the 13 (h, w) grids of that template (ratios >= 1; the inverses are transposed).
 _TEMPLATES = {
     1.000: [(1, 1), (2, 2), (4, 4), (6, 6), (8, 8), (12, 12), (16, 16), (20, 20), (24, 24), (32, 32), (40, 40), (48, 48), (64, 64)],

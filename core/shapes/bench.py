@@ -176,11 +176,11 @@ def edit_benchmark(gpt, text, vq, cases: list[world.Edit], method: str, atm: ATM
             result = naive_edit(gpt, cache, cond, sampling, seeds)
         else:
             raise ValueError(method)
-        scores += _score(chunk, src, to_unit_range(vq.decode(result.tokens.view(ids.shape))).cpu())
+        scores += score_edits(chunk, src, to_unit_range(vq.decode(result.tokens.view(ids.shape))).cpu())
     return scores
 
 
-def _score(chunk: list[world.Edit], src: np.ndarray, out: torch.Tensor,
+def score_edits(chunk: list[world.Edit], src: np.ndarray, out: torch.Tensor,
            parsed_scenes: list[world.Scene] | None = None) -> list[EditScores]:
     """Edited images `out` [B, 3, H, W] in 0..1 against the source renders `src` (uint8 [B, H, W, 3]); the
     scenes they show are parsed from them unless given."""
@@ -264,7 +264,7 @@ def aredit_benchmark(model, text, vae, cases: list[world.Edit], settings: list[A
         seeds = torch.arange(seed + start, seed + start + len(chunk))
         for i, setting in enumerate(settings):
             edited = aredit_edit(model, cache, target, setting, seeds)
-            results[i] += _score(chunk, src, *_read(vae, edited.tokens.bits))
+            results[i] += score_edits(chunk, src, *_read(vae, edited.tokens.bits))
     return results
 
 
@@ -282,6 +282,19 @@ def summarize(scores: list[EditScores]) -> dict:
     return {k: {"bg_psnr": mean([s.bg_psnr for s in v]), "bg_ssim": mean([s.bg_ssim for s in v]),
                 "success": mean([float(s.success) for s in v]), "structure": mean([s.structure for s in v]),
                 "exact": mean([float(s.exact) for s in v]), "n": len(v)} for k, v in groups.items()}
+
+
+def markdown_table(results: dict) -> str:
+    """{row label: summarize(...)} -> one markdown table, every edit kind of every row."""
+    kinds = ["all", *world.EDIT_KINDS]
+    lines = ["| method | kind | bg PSNR | bg SSIM | success | structure | exact | n |", "|---|---|---|---|---|---|---|---|"]
+    for method, summary in results.items():
+        for k in kinds:
+            if k in summary:
+                r = summary[k]
+                lines.append(f"| {method} | {k} | {r['bg_psnr']:.2f} | {r['bg_ssim']:.3f} | {r['success']:.1%} | "
+                             f"{r['structure']:.1%} | {r['exact']:.1%} | {r['n']} |")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------ instruction editors
@@ -316,7 +329,7 @@ def editar_benchmark(model, text, vq, cases: list[world.Edit], text_cfg: float =
         src = np.stack([world.render(e.source) for e in chunk])
         prompts = [case_instruction(start + i, e) for i, e in enumerate(chunk)]
         seeds = list(range(seed + start, seed + start + len(chunk)))
-        scores += _score(chunk, src, editar_images(model, text, vq, src, prompts, seeds, text_cfg, image_cfg, sampling)[2])
+        scores += score_edits(chunk, src, editar_images(model, text, vq, src, prompts, seeds, text_cfg, image_cfg, sampling)[2])
     return scores
 
 
@@ -352,5 +365,5 @@ def varedit_benchmark(model, text, vae, cases: list[world.Edit], sampling: Infin
         cond = infinity_condition(text, [case_instruction(start + i, e) for i, e in enumerate(chunk)])
         seeds = torch.arange(seed + start, seed + start + len(chunk))
         edited = varedit_edit(model, vae, cond, to_model(src).to(vae.device), EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
-        scores += _score(chunk, src, *_read(vae, edited.bits))
+        scores += score_edits(chunk, src, *_read(vae, edited.bits))
     return scores

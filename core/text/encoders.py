@@ -120,6 +120,10 @@ class T5TextEncoder:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def check(self, prompts: Sequence[str]) -> None:
+        """Raises for prompts T5 cannot take (empty, no words); any words are fine."""
+        validate_prompts(prompts)
+
     def preprocess(self, prompt: str) -> str:
         return clean_caption(prompt) if self.clean else prompt.lower().strip()
 

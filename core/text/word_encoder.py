@@ -111,6 +111,11 @@ class WordTextEncoder:
                 self.grammar(p)
         return ids, mask
 
+    def check(self, prompts: Sequence[str]) -> None:
+        """Raises the error encoding `prompts` would raise (unknown words, too long, outside the grammar), at no
+        model cost."""
+        self._ids(prompts)
+
     def features(self, prompts: Sequence[str]) -> TextEmbedding:
         """Differentiable encoding (used in training)."""
         ids, mask = self._ids(prompts)
