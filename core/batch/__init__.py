@@ -1,0 +1,1 @@
+"""Batch jobs: many edits from a JSONL jobs file, on this machine or a Ray cluster (`python -m core batch`)."""
