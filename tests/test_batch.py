@@ -204,8 +204,9 @@ def test_ray_engine_gives_the_local_engines_results(tmp_path):
 def test_compatible_jobs_share_a_batch(tmp_path):
     Image.fromarray(world.render(world.parse_caption(SOURCE))).save(tmp_path / "src.png")
     base = {"method": "atm", "source": "src.png", "prompt": SOURCE}
-    entries = [parse_job({**base, "id": f"a{i}", "params": {"tau": 0.5 * i, "K": 10 + i}, "seed": i}, i, str(tmp_path))
-               for i in range(5)]
+    entries = [parse_job({**base, "id": f"a{i}", "params": {"tau": 0.5 * i, "K": 10 + i, "resize": ["center_crop",
+                                                             "stretch"][i % 2]}, "seed": i}, i, str(tmp_path))
+               for i in range(5)]  # what differs per row: seeds, tau, K, how each photo is fitted
     entries.append(parse_job({**base, "id": "hot", "params": {"temperature": 1.5}}, 9, str(tmp_path)))
     entries.append(parse_job({**base, "id": "gen", "source": {"prompt": SOURCE}}, 10, str(tmp_path)))
     entries.append(parse_job({**base, "id": "naive", "method": "naive"}, 11, str(tmp_path)))

@@ -84,7 +84,7 @@ PARAMS: dict[str, dict[str, Param]] = {
     "varedit": {"cfg": Param(float, _V.cfg, VAREDIT_CFG), "tau": Param(float, _V.tau, VAREDIT_TAU),
                 "top_p": Param(float, _V.top_p, 0.97), "resolution": Param(str, "auto", "auto", per_row=False)},
 }
-for _method in PARAMS:  # how a real photo is fitted to the model's size
+for _method in ("atm", "naive", "aredit", "editar"):  # how a photo is fitted to the model (VAREdit pads it square)
     PARAMS[_method]["resize"] = Param(str, "center_crop", "center_crop", RESIZE_MODES)
 
 _KEYS = {"id", "method", "source", "prompt", "instruction", "source_prompt", "seed", "params", "models", "region",

@@ -254,9 +254,10 @@ def _source_seeds(ready: list[Prepared]) -> torch.Tensor:
     return seed_tensor([p.job.source_seed for p in ready])
 
 
-def _fit(ready: list[Prepared], size, resize: str, stride: int, resample: str = "auto") -> torch.Tensor:
-    """The sources fitted to the model -> [B, 3, h, w] in [-1, 1] (per image: they come in any size)."""
-    return torch.cat([comfy_to_model(p.source, size, resize, stride, resample) for p in ready])
+def _fit(ready: list[Prepared], size, stride: int, resample: str = "auto") -> torch.Tensor:
+    """The sources fitted to the model, each by its job's `resize` -> [B, 3, h, w] in [-1, 1] (per image: they
+    come in any size)."""
+    return torch.cat([comfy_to_model(p.source, size, p.job.params["resize"], stride, resample) for p in ready])
 
 
 def _source_sampling_llamagen(name: str, job: Job) -> SamplingSettings:
@@ -286,7 +287,7 @@ def _run_llamagen(worker: Worker, ready: list[Prepared], models: dict):
         sources = decode_tokens_to_images(vq, ids)
         tokens = TokenBatch(ids, "generated", src_cond, _source_seeds(ready), settings, vq.downsample)
     else:
-        ids = encode_images(vq, _fit(ready, gpt.cfg.image_size, p["resize"], vq.downsample))
+        ids = encode_images(vq, _fit(ready, gpt.cfg.image_size, vq.downsample))
         tokens = TokenBatch(ids, "encoded", stride=vq.downsample)
     if tuple(ids.shape[1:]) != (g, g):
         raise ValueError(f"the source codes to {ids.shape[1]}x{ids.shape[2]} tokens; the model makes {g}x{g}")
@@ -335,7 +336,7 @@ def _run_aredit(worker: Worker, ready: list[Prepared], models: dict):
         cond = _infinity_condition(text, [r.job.source_prompt for r in ready], net.device)
         tokens = infinity_generate(net, cond, schedule, sampling, _source_seeds(ready))
         return _aredit_pass(net, vae, text, ready, build_source(net, tokens, None)), bits_to_images(vae, tokens)
-    encoded = [image_to_bits(vae, r.source, tier, p["resize"]) for r in ready]
+    encoded = [image_to_bits(vae, r.source, tier, r.job.params["resize"]) for r in ready]
     schedules = [tuple(e.schedule) for e in encoded]
     if len(set(schedules)) > 1:  # different aspect ratios code to different grids: one pass per grid
         out = [None] * len(ready)
@@ -378,7 +379,7 @@ def _run_editar(worker: Worker, ready: list[Prepared], models: dict):
         ids = generate(gen, src_cond, _source_sampling_llamagen(job0.models["source_model"], job0), _source_seeds(ready))
         sources = decode_tokens_to_images(vq, ids.view(B, g, g))
     else:
-        ids = encode_images(vq, _fit(ready, editor.cfg.image_size, p["resize"], vq.downsample, "lanczos")).flatten(1)
+        ids = encode_images(vq, _fit(ready, editor.cfg.image_size, vq.downsample, "lanczos")).flatten(1)
     prompts = [task_prompt(r.job.params["task"], r.job.prompt) for r in ready]
     emb = text.encode_raw(prompts, editor.cfg.cls_token_num)
     sampling = SamplingSettings(1.0, p["temperature"], p["top_k"], p["top_p"]).validate()
