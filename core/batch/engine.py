@@ -42,7 +42,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.t0 = time.perf_counter()
         self.tty = getattr(self.stream, "isatty", lambda: False)()
-        self._last = 0.0
+        self._last = self.t0  # on a log, a line every 5 s (the first would be mostly model loading)
 
     @property
     def rate(self) -> float:
