@@ -184,16 +184,20 @@ def _file(value, name: str, base: str) -> str:
     return os.path.abspath(path)
 
 
+def _only_known(given: dict, known, what: str, method: str) -> None:
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise JobSpecError(f"unknown {what}{'s' * (len(unknown) > 1)} {', '.join(unknown)} for {method}; "
+                           f"it takes: {', '.join(known)}")
+
+
 def _params(method: str, given, embedded: bool) -> dict:
     if given is None:
         given = {}
     if not isinstance(given, dict):
         raise JobSpecError(f"params must be an object of name: value, got {given!r}")
     spec = PARAMS[method]
-    unknown = sorted(set(given) - set(spec))
-    if unknown:
-        raise JobSpecError(f"unknown parameter{'s' * (len(unknown) > 1)} {', '.join(unknown)} for {method}; "
-                           f"it takes: {', '.join(spec)}")
+    _only_known(given, spec, "parameter", method)
     out = {}
     for name, p in spec.items():
         value = given.get(name, p.embedded if embedded else p.official)
@@ -236,10 +240,7 @@ def _models(method: str, given) -> dict:
     if not isinstance(given, dict) or not all(isinstance(v, str) and v.strip() for v in given.values()):
         raise JobSpecError(f"models must be an object of role: file name, got {given!r}")
     defaults = EMBEDDED_MODELS[method]
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise JobSpecError(f"unknown model role{'s' * (len(unknown) > 1)} {', '.join(unknown)} for {method}; "
-                           f"it takes: {', '.join(defaults)}")
+    _only_known(given, defaults, "model role", method)
     models = dict(given)
     model_embedded = models.get("model", defaults["model"]).startswith("(embedded)")
     for role, name in defaults.items():

@@ -272,19 +272,29 @@ def _source_sampling_llamagen(name: str, job: Job) -> SamplingSettings:
 # Each: (worker, prepared jobs of one group, models) -> (edited images, one [3, H, W] in 0..1 per job (sizes may differ),
 # the generated sources [B, 3, H, W] or None)
 
+def _check_codes(vq: LlamaGenVQ, model) -> None:
+    if vq.cfg.codebook_size != model.cfg.vocab_size:
+        raise ValueError(f"the tokenizer has {vq.cfg.codebook_size} codes, the model {model.cfg.vocab_size}: they do "
+                         f"not belong together")
+
+
+def _llamagen_source(gen, text, vq: LlamaGenVQ, ready: list[Prepared], settings: SamplingSettings):
+    """Generated sources: prompts + seeds -> (token grids [B, g, g], their condition, decoded images)."""
+    g = gen.cfg.grid_size
+    cond = condition_from_text(text.encode([r.job.source_prompt for r in ready])).to(gen.device)
+    ids = generate(gen, cond, settings, _source_seeds(ready)).view(len(ready), g, g)
+    return ids, cond, decode_tokens_to_images(vq, ids)
+
+
 def _run_llamagen(worker: Worker, ready: list[Prepared], models: dict):
     gpt, vq, text = models["model"], models["tokenizer"], models["text_encoder"]
     job0, B, g = ready[0].job, len(ready), gpt.cfg.grid_size
     p = job0.params
-    if vq.cfg.codebook_size != gpt.cfg.vocab_size:
-        raise ValueError(f"the tokenizer has {vq.cfg.codebook_size} codes, the model {gpt.cfg.vocab_size}: they do "
-                         f"not belong together")
+    _check_codes(vq, gpt)
     sources = None
     if job0.generated_source:
         settings = _source_sampling_llamagen(job0.models["model"], job0)
-        src_cond = condition_from_text(text.encode([r.job.source_prompt for r in ready])).to(gpt.device)
-        ids = generate(gpt, src_cond, settings, _source_seeds(ready)).view(B, g, g)
-        sources = decode_tokens_to_images(vq, ids)
+        ids, src_cond, sources = _llamagen_source(gpt, text, vq, ready, settings)
         tokens = TokenBatch(ids, "generated", src_cond, _source_seeds(ready), settings, vq.downsample)
     else:
         ids = encode_images(vq, _fit(ready, gpt.cfg.image_size, vq.downsample))
@@ -366,18 +376,15 @@ def _run_editar(worker: Worker, ready: list[Prepared], models: dict):
     editor, vq, text = models["model"], models["tokenizer"], models["text_encoder"]
     job0, B, g = ready[0].job, len(ready), editor.cfg.grid_size
     p = job0.params
-    if vq.cfg.codebook_size != editor.cfg.vocab_size:
-        raise ValueError(f"the tokenizer has {vq.cfg.codebook_size} codes, the editor {editor.cfg.vocab_size}: they "
-                         f"do not belong together")
+    _check_codes(vq, editor)
     sources = None
     if job0.generated_source:
         gen, gen_text = models["source_model"], models["source_text_encoder"]
         if loaders.model_family(gen) != "llamagen" or gen.cfg.grid_size != g or gen.cfg.vocab_size != editor.cfg.vocab_size:
             raise ValueError(f"source_model {job0.models['source_model']} must be a LlamaGen text-to-image model with "
                              f"the editor's tokenizer and size")
-        src_cond = condition_from_text(gen_text.encode([r.job.source_prompt for r in ready])).to(gen.device)
-        ids = generate(gen, src_cond, _source_sampling_llamagen(job0.models["source_model"], job0), _source_seeds(ready))
-        sources = decode_tokens_to_images(vq, ids.view(B, g, g))
+        settings = _source_sampling_llamagen(job0.models["source_model"], job0)
+        ids, _, sources = _llamagen_source(gen, gen_text, vq, ready, settings)
     else:
         ids = encode_images(vq, _fit(ready, editor.cfg.image_size, vq.downsample, "lanczos")).flatten(1)
     prompts = [task_prompt(r.job.params["task"], r.job.prompt) for r in ready]
