@@ -209,9 +209,12 @@ def test_compatible_jobs_share_a_batch(tmp_path):
                for i in range(5)]  # what differs per row: seeds, tau, K, how each photo is fitted
     entries.append(parse_job({**base, "id": "hot", "params": {"temperature": 1.5}}, 9, str(tmp_path)))
     entries.append(parse_job({**base, "id": "gen", "source": {"prompt": SOURCE}}, 10, str(tmp_path)))
-    entries.append(parse_job({**base, "id": "naive", "method": "naive"}, 11, str(tmp_path)))
+    entries.append(parse_job({**base, "id": "other", "method": "aredit", "source_prompt": SOURCE}, 11, str(tmp_path)))
+    entries.append(parse_job({**base, "id": "naive", "method": "naive"}, 12, str(tmp_path)))
     groups = engine.plan(entries, batch_size=3)
-    assert [[j.id for j in g] for g in groups] == [["a0", "a1", "a2"], ["a3", "a4"], ["hot"], ["gen"], ["naive"]]
+    # the LlamaGen set's groups together (a worker keeps one set loaded), then the Infinity one
+    assert [[j.id for j in g] for g in groups] == [["a0", "a1", "a2"], ["a3", "a4"], ["hot"], ["gen"], ["naive"],
+                                                   ["other"]]
     with pytest.raises(ValueError, match="batch size"):
         engine.plan(entries, batch_size=0)
 

@@ -162,7 +162,7 @@ def build(mappings, title, nodes, edges, what="", first="Press Queue."):
 EMBEDDED_SAMPLING = {"cfg_scale": 1.5, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
 # The embedded Infinity-architecture model's (core.shapes.bench.EMBEDDED_INFINITY_SAMPLING / EMBEDDED_AREDIT).
 EMBEDDED_INFINITY_SAMPLING = {"cfg": 1.0, "tau": 0.5, "top_p": 0.97}
-EMBEDDED_AREDIT = {"gamma": 0, "threshold": 0.8}
+EMBEDDED_AREDIT = {"gamma": 0, "threshold": 0.1}
 # The embedded instruction editors' (core.shapes.bench.EMBEDDED_EDITAR_* / EMBEDDED_VAREDIT_SAMPLING).
 EMBEDDED_EDITAR = {"text_cfg": 1.5, "image_cfg": 1.0, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
 EMBEDDED_VAREDIT = {"cfg": 1.0, "tau": 0.5, "top_p": 0.97}

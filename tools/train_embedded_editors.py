@@ -7,7 +7,8 @@
    (EditAR's canny / segmentation templates around the caption). Text and image are each dropped 10% of the
    time (the learned null caption / null image), so both guidances work.
 2. `--stage varedit`: a VAREdit-architecture editor (core.infinity.model.InfinityTransformer, flavour
-   "varedit", the class 2B-512.pth loads into), started from the embedded Infinity transformer, trained on the
+   "varedit", the class 2B-512.pth loads into), started from an Infinity transformer (`--varedit-base`; the
+   shipped editor from the small one, see train_embedded_infinity.py INFINITY_SIZES), trained on the
    same instruction edits: source image tokens + the Scale-Aligned Reference, the instruction encoder of stage 1
    frozen (as VAREdit keeps T5 frozen), text dropped 10%.
 
@@ -154,12 +155,13 @@ def train_editar(steps: int, batch: int, data: int, seed: int, log, device: str 
 
 
 def train_varedit(steps: int, batch: int, data: int, seed: int, log, text_path: str,
-                  device: str = "cpu", lr: float = 1e-3) -> InfinityTransformer:
+                  device: str = "cpu", lr: float = 1e-3, base: str | None = None) -> InfinityTransformer:
+    """`base`: the Infinity text-to-image transformer to start from (default: the embedded one)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     vae = load_vq(embedded_path("vq", True), device=device)
     text = load_word_encoder(text_path, device=device)
-    model = load_gpt(embedded_path("autoregressive", True), precision="fp32", device=device)
+    model = load_gpt(base or embedded_path("autoregressive", True), precision="fp32", device=device)
     model.flavour = "varedit"
     model.train().requires_grad_(True)
     t = time.time()
@@ -207,6 +209,10 @@ def main():
     p.add_argument("--data", type=int, default=40000)
     p.add_argument("--editar-steps", type=int, default=5000)
     p.add_argument("--varedit-steps", type=int, default=8000)
+    p.add_argument("--varedit-base", default=None,
+                   help="the Infinity transformer the VAREdit editor starts from (default: the embedded one). The "
+                        "shipped editor started from the earlier, small one: python tools/train_embedded_infinity.py "
+                        "--stage transformer --size small --out DIR, then --varedit-base DIR/shapes_infinity.safetensors")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -223,7 +229,8 @@ def main():
     if args.stage in ("all", "varedit"):
         t = time.time()
         model = train_varedit(args.varedit_steps, args.batch, args.data, args.seed + 10, log,
-                              os.path.join(args.out, EDITOR_FILES["text_encoders"][1]), args.device)
+                              os.path.join(args.out, EDITOR_FILES["text_encoders"][1]), args.device,
+                              base=args.varedit_base)
         model.resolutions = (world.SIZE,)
         save_model(model, os.path.join(args.out, EDITOR_FILES["varedit"][1]), META)
         log.record["varedit_seconds"] = round(time.time() - t)

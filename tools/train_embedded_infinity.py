@@ -31,8 +31,17 @@ from ar_edit_pack.core.files.loaders import load_vq, load_word_encoder, save_mod
 from ar_edit_pack.core.shapes.bench import EMBEDDED_INFINITY_SCHEDULE, bsq_reconstruction  # noqa: E402
 
 VAE_CONFIG = BSQVAEConfig(ch=16, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1, bits=16, norm_groups=8)
-INFINITY_CONFIG = InfinityConfig(depth=4, embed_dim=128, num_heads=4, text_channels=64, text_maxlen=32,
-                                 block_chunks=2, vae_bits=VAE_CONFIG.bits, pool_heads=4)
+# The transformer, by size: (config, default steps). "base" is the shipped one; "small" is the one shipped before
+# 2026-11-30 (text-to-image 76%: its loss flattened at 0.066 nats/bit), which the embedded VAREdit editor was
+# started from (tools/train_embedded_editors.py --varedit-base). Validation captions (seed 30,000) after 1,000 /
+# 2,000 / 3,000 of base's steps: 37.5% / 67.0% / 96.5% parse to their objects.
+INFINITY_SIZES = {
+    "small": (InfinityConfig(depth=4, embed_dim=128, num_heads=4, text_channels=64, text_maxlen=32, block_chunks=2,
+                             vae_bits=VAE_CONFIG.bits, pool_heads=4), 3000),
+    "base": (InfinityConfig(depth=6, embed_dim=192, num_heads=6, text_channels=64, text_maxlen=32, block_chunks=2,
+                            vae_bits=VAE_CONFIG.bits, pool_heads=4), 4000),
+}
+INFINITY_CONFIG = INFINITY_SIZES["base"][0]
 # ---- the latent each scene is coded as (the VAE's supervision) ----------------------------------------
 # The latent is the sum of three parts, each of which the real multi-scale quantiser codes exactly on one scale:
 # - 1x1: the scene's background (a +-1 code per background, SCENE_PART each channel);
@@ -182,7 +191,7 @@ def train_infinity(captions, bits, text, steps: int, batch: int, seed: int, log,
         model.cfg_uncond.normal_(0, 1)  # learned null text, starts random
         torch.nn.init.normal_(model.pos_start, std=0.02)
         for blk in model.layers:
-            blk.ada_gss[:, :, :2] = 1.0  # residual gates open from the start (4 blocks: no need to damp)
+            blk.ada_gss[:, :, :2] = 1.0  # residual gates open from the start (4-6 blocks: no need to damp)
     model.to(device).train()
     targets = torch.cat([b.flatten(1, 2) for b in bits], 1).long()  # [N, S, d]
     inputs = teacher_inputs(bits)  # [N, S - 1, d]
@@ -212,7 +221,8 @@ def main():
     p.add_argument("--vae-steps", type=int, default=20000, help="decoder steps (the encoder gets 1/8, at most 1,500)")
     p.add_argument("--vae-batch", type=int, default=8)
     p.add_argument("--data", type=int, default=40000)
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--size", choices=list(INFINITY_SIZES), default="base", help="the transformer's size")
+    p.add_argument("--steps", type=int, default=None, help="transformer steps (default: the size's own)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--stage", choices=["all", "vae", "transformer"], default="all")
     p.add_argument("--device", default="cpu")
@@ -230,14 +240,18 @@ def main():
         save_model(vae, vae_path, {"ar_edit.trained_on": "ShapesWorld"})
         record["vae_seconds"] = round(time.time() - t)
     if args.stage in ("all", "transformer"):
-        vae = load_vq(vae_path)
-        text = load_word_encoder(os.path.join(args.out, os.path.basename(embedded_path("text_encoders"))),
+        # the VAE and the word encoder from --out, else the shipped ones (--stage transformer into a scratch folder)
+        text_path = os.path.join(args.out, os.path.basename(embedded_path("text_encoders")))
+        vae = load_vq(vae_path if os.path.isfile(vae_path) else embedded_path("vq", True))
+        text = load_word_encoder(text_path if os.path.isfile(text_path) else embedded_path("text_encoders"),
                                  device=args.device)
         t = time.time()
         captions, bits = encode_dataset(vae, args.data, args.seed + 1)
         record["encode_seconds"] = round(time.time() - t)
         t = time.time()
-        model = train_infinity(captions, bits, text, args.steps, args.batch, args.seed + 2, log, device=args.device)
+        config, default_steps = INFINITY_SIZES[args.size]
+        args.steps = args.steps or default_steps
+        model = train_infinity(captions, bits, text, args.steps, args.batch, args.seed + 2, log, config, args.device)
         model.resolutions = (world.SIZE,)
         save_model(model, os.path.join(args.out, "shapes_infinity.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
         record["transformer_seconds"] = round(time.time() - t)

@@ -25,13 +25,18 @@ DEFAULT_BATCH = 32
 
 
 def plan(jobs: list[Job], batch_size: int = DEFAULT_BATCH) -> list[list[Job]]:
-    """Compatible jobs (same group_key) together, in the order their kind first appears, `batch_size` at most."""
+    """Compatible jobs (same group_key) together, `batch_size` at most; groups that use the same model files next to
+    each other (a worker keeps one model set in memory), otherwise in the order they first appear."""
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     groups: dict[str, list[Job]] = {}
     for job in jobs:
         groups.setdefault(job.group_key(), []).append(job)
-    return [g[i:i + batch_size] for g in groups.values() for i in range(0, len(g), batch_size)]
+    first_use: dict[str, int] = {}
+    for i, g in enumerate(groups.values()):
+        first_use.setdefault(json.dumps(g[0].models, sort_keys=True), i)
+    ordered = sorted(groups.values(), key=lambda g: first_use[json.dumps(g[0].models, sort_keys=True)])  # stable
+    return [g[i:i + batch_size] for g in ordered for i in range(0, len(g), batch_size)]
 
 
 class Progress:

@@ -126,6 +126,9 @@ class Worker:
 
     def _models_for(self, job: Job) -> dict:
         roles = [r for r in job.models if job.generated_source or not r.startswith("source_")]
+        wanted = {(MODEL_ROLES[r], job.models[r]) for r in roles}
+        for key in [k for k in self._models if k not in wanted]:  # one model set in memory at a time (8B files)
+            del self._models[key]
         models, problems = {}, []
         for role in roles:  # every missing or broken file named at once, not one per run
             try:
@@ -186,6 +189,8 @@ class Worker:
             with torch.inference_mode():
                 outputs, sources = RUNNERS[ready[0].job.method](self, ready, models)
         except Exception as e:  # noqa: BLE001
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()  # after an out-of-memory batch, before the jobs run one by one
             if len(ready) == 1:
                 return [_error(ready[0].job, _message(e))]
             # one job may have caused it: each alone, so only the culprit fails
