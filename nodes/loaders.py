@@ -1,14 +1,11 @@
 """Loader nodes: AR models, tokenizers (VQ / BSQ VAE) and text encoders, embedded or from ComfyUI's models/ folders."""
 from __future__ import annotations
 
-import os
-
 import torch
 
 from ..core.files import loaders
 from ..core.files.model_files import known_files
 from ..core.shapes.embedded import embedded_choices, embedded_file
-from ..core.text.encoders import T5TextEncoder
 from . import comfy_bridge as bridge
 from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, CATEGORY, PRECISIONS
 
@@ -124,10 +121,7 @@ class TextEncoderLoader:
     def load(self, encoder_name, precision, device):
         path = _model_path("text_encoders", encoder_name)
         target = torch.device("cpu") if device == "cpu" else bridge.torch_device()
-        if os.path.isfile(path):  # a single-file encoder: the embedded word-level one
-            encoder = loaders.load_word_encoder(path)
-        else:
-            encoder = T5TextEncoder(path, device="cpu", dtype=loaders.resolve_dtype(precision, target))
+        encoder = loaders.load_text_encoder(path, "cpu", loaders.resolve_dtype(precision, target))
         return (_EncoderHandle(encoder, encoder_name, target),)
 
 

@@ -6,7 +6,6 @@ plain data (JSON-able rows and PNG bytes), so results cross process and machine 
 from __future__ import annotations
 
 import io
-import os
 import time
 import traceback
 
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .. import condition_from_text, decode_tokens_to_images, encode_images
+from .. import condition_for_infinity, condition_from_text, decode_tokens_to_images, encode_images
 from ..condition import Condition
 from ..files import loaders
 from ..files.model_files import resolve_model
@@ -114,13 +113,8 @@ class Worker:
                 module = loaders.load_gpt(path, precision="auto", device=self.device)
             elif kind == "vq":
                 module = loaders.load_vq(path, precision="fp32", device=self.device)
-            elif os.path.isfile(path):  # the embedded word-level encoders
-                module = loaders.load_word_encoder(path, device=self.device)
             else:
-                from ..text.encoders import T5TextEncoder
-
-                module = T5TextEncoder(path, device=self.device,
-                                       dtype=loaders.resolve_dtype("auto", self.device))
+                module = loaders.load_text_encoder(path, self.device, loaders.resolve_dtype("auto", self.device))
             self._models[(kind, name)] = module
         return self._models[(kind, name)]
 
@@ -329,8 +323,7 @@ def _cat_bits(parts: list[BitTokens]) -> BitTokens:
 
 
 def _infinity_condition(text, prompts: list[str], device) -> Condition:
-    emb = text.encode_infinity(prompts)
-    return Condition(emb.features, emb.mask, emb.prompts, "infinity").to(device)
+    return condition_for_infinity(text.encode_infinity(prompts)).to(device)
 
 
 def _infinity_sampling(name: str, job: Job) -> InfinitySampling:

@@ -213,6 +213,15 @@ def load_word_encoder(path: str | os.PathLike, device: torch.device | str = "cpu
     return word_encoder.WordTextEncoder(net, name, grammar, reads)
 
 
+def load_text_encoder(path: str | os.PathLike, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    """A text encoder by what is on disk: a file is one of the embedded word-level encoders, a folder is T5."""
+    if os.path.isfile(path):
+        return load_word_encoder(path, device=device)
+    from ..text.encoders import T5TextEncoder
+
+    return T5TextEncoder(path, device=device, dtype=dtype)
+
+
 def load_model(path: str | os.PathLike, **kwargs):
     """Load whichever supported architecture the file holds."""
     state, meta = read_any(path)
