@@ -226,6 +226,7 @@ def test_job_lines_are_checked_before_anything_runs(tmp_path):
     job = check(base)
     assert job.params["K"] == bench.EMBEDDED_ATM.K and job.params["cfg"] == bench.EMBEDDED_SAMPLING.cfg_scale
     assert job.models["model"] == "(embedded) shapes-t2i"
+    assert check({**base, "seed": 2 ** 64 - 1}).seed == 2 ** 64 - 1 and check({**base, "seed": 3.0}).seed == 3
     official = check({**base, "models": {"model": "t2i_XL_stage1_256.pt", "tokenizer": "vq_ds16_t2i.pt",
                                          "text_encoder": "flan-t5-xl"}})
     assert official.params["cfg"] == 7.5 and official.params["top_k"] == 1000  # the nodes' defaults for real models

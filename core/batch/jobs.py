@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import dataclasses
 from dataclasses import dataclass, field
 
 from ..images import RESIZE_MODES
@@ -132,9 +133,7 @@ class Job:
                           sort_keys=True)
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("id", "line", "digest", "method", "prompt", "seed", "params", "models",
-                                              "source_image", "source_prompt", "source_seed", "region", "expected",
-                                              "mask", "kind", "label", "spec")}
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Job":
@@ -156,7 +155,9 @@ def _number(value, kind: type, name: str):
     if not math.isfinite(value):
         raise JobSpecError(f"{name} must be a finite number, got {value!r}")
     if kind is int:
-        if float(value) != int(value):
+        if isinstance(value, int):
+            return value  # exact: seeds go up to 2**64 - 1, beyond what a float holds
+        if not float(value).is_integer():
             raise JobSpecError(f"{name} must be a whole number, got {value!r}")
         return int(value)
     return float(value)
