@@ -146,8 +146,12 @@ def _ray_results(groups: list[list[Job]], models_dir: str, device: str | None, a
         logging.getLogger(name).setLevel(logging.ERROR)
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-                 **({} if address else {"num_cpus": os.cpu_count()}))
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+                     **({} if address else {"num_cpus": os.cpu_count()}))
+        except Exception as e:  # noqa: BLE001 - connection refused, bad address, ...: one clear line
+            where = f"the Ray cluster at {address}" if address else "Ray on this machine"
+            raise RuntimeError(f"cannot start or reach {where}: {e}".splitlines()[0]) from None
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
