@@ -231,7 +231,7 @@ def _models(args) -> int:
     from .files.model_files import KNOWN_FILES, ModelFileMissing, ensure_local, file_status, workflow_files
     from .shapes.embedded import all_embedded
 
-    if args.workflow:
+    if args.workflow or args.jobs:
         wanted: list[tuple[str, str]] = []
         for path in args.workflow:
             try:
@@ -240,11 +240,18 @@ def _models(args) -> int:
             except (OSError, json.JSONDecodeError) as e:
                 raise ValueError(f"cannot read the workflow {path}: {e}") from None
             wanted += [w for w in workflow_files(workflow) if w not in wanted]
+        for path in args.jobs:  # a batch jobs file: the files its (readable) jobs name
+            from .batch.jobs import MODEL_ROLES, Job, read_jobs
+
+            for job in (j for j in read_jobs(path) if isinstance(j, Job)):
+                roles = [r for r in job.models if job.generated_source or not r.startswith("source_")]
+                wanted += [w for w in ((MODEL_ROLES[r], job.models[r]) for r in roles) if w not in wanted]
     else:  # the whole pack: every embedded model and every official file the loaders offer
         wanted = list(dict.fromkeys(all_embedded() +
                                     [(f.kind, f.filename) for f in KNOWN_FILES.values()]))
     statuses = [file_status(kind, name, args.models_dir) for kind, name in wanted]
-    print(f"model files{' of ' + ', '.join(args.workflow) if args.workflow else ' the pack can use'} "
+    sources = args.workflow + args.jobs
+    print(f"model files{' of ' + ', '.join(sources) if sources else ' the pack can use'} "
           f"(models folder: {args.models_dir}; sizes estimated from parameter counts)")
     for s in statuses:
         print("  " + s.line())
@@ -359,6 +366,8 @@ def main(argv=None) -> int:
                        "it is there; --download fetches the missing official files with progress. Exit status 0 "
                        "when nothing is missing.")
     m.add_argument("--workflow", action="append", default=[], help="a workflow .json (UI or API format); repeatable")
+    m.add_argument("--jobs", action="append", default=[], help="a batch jobs file (.jsonl): the files its jobs name "
+                   "(fetch them once before a cluster run); repeatable")
     m.add_argument("--models-dir", default=default_models_dir(), help="ComfyUI's models folder")
     m.add_argument("--download", action="store_true", help="download the missing official files")
     b = sub.add_parser("batch", formatter_class=fmt, help="run a jobs file (one edit per line) into a folder",

@@ -1,4 +1,5 @@
 import json
+import json
 import os
 
 import pytest
@@ -153,6 +154,18 @@ def test_models_command_lists_every_file_of_a_workflow(tmp_path, capsys, monkeyp
     assert "editar_release.pt is not in" in err and "flan-t5-xl is not in" in err
     embedded_only = os.path.join(ROOT, "workflows", "01 No download - ATM edit (embedded LlamaGen models).json")
     assert main(["models", "--workflow", embedded_only, "--models-dir", str(tmp_path)]) == 0
+    # a batch jobs file: the files its jobs name (a generated source's model too), each once
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("\n".join(json.dumps(j) for j in [
+        {"method": "atm", "source": {"prompt": "a red circle"}, "prompt": "a blue circle",
+         "models": {"model": "t2i_XL_stage2_512.pt", "tokenizer": "vq_ds16_t2i.pt", "text_encoder": "flan-t5-xl"}},
+        {"method": "varedit", "source": {"prompt": "a red circle"}, "instruction": "make it blue"}]))
+    capsys.readouterr()
+    assert main(["models", "--jobs", str(jobs), "--models-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    names = [line[12:52].strip() for line in out.splitlines() if line.startswith("  ")]  # the name column
+    assert names[:3] == ["t2i_XL_stage2_512.pt", "vq_ds16_t2i.pt", "flan-t5-xl"] and len(names) == len(set(names))
+    assert "(embedded) shapes-varedit" in names and "(embedded) shapes-infinity" in names  # varedit's source model
 
 
 def test_loaders_name_every_missing_file_before_anything_runs(tmp_path, monkeypatch):
