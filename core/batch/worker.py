@@ -277,6 +277,14 @@ def _check_codes(vq: LlamaGenVQ, model) -> None:
                          f"not belong together")
 
 
+def _token_region(ready: list[Prepared], model) -> torch.Tensor | None:
+    """The jobs' region masks on a LlamaGen-layout token grid (bool [B, g, g], True = may change), or None."""
+    if ready[0].region is None:
+        return None
+    g = model.cfg.grid_size
+    return torch.cat([mask_to_grid(r.region, g, g, 1, image_size=model.cfg.image_size) for r in ready])
+
+
 def _llamagen_source(gen, text, vq: LlamaGenVQ, ready: list[Prepared], settings: SamplingSettings):
     """Generated sources: prompts + seeds -> (token grids [B, g, g], their condition, decoded images)."""
     g = gen.cfg.grid_size
@@ -303,9 +311,8 @@ def _run_llamagen(worker: Worker, ready: list[Prepared], models: dict):
     cache = build_source_cache(tokens, vq.quantize.codebook().float())
     cond = condition_from_text(text.encode([r.job.prompt for r in ready])).to(gpt.device)
     sampling = SamplingSettings(p["cfg"], p["temperature"], p["top_k"], p["top_p"]).validate()
-    region = None
-    if ready[0].region is not None:
-        region = torch.cat([mask_to_grid(r.region, g, g, 1, image_size=gpt.cfg.image_size) for r in ready]).to(gpt.device)
+    region = _token_region(ready, gpt)
+    region = None if region is None else region.to(gpt.device)
     cfg = [r.job.params["cfg"] for r in ready]
     if job0.method == "atm":
         atm = [ATMSettings(*(r.job.params[k] for k in ("K", "alpha", "tau", "fallback", "candidates"))).validate()
@@ -388,9 +395,8 @@ def _run_editar(worker: Worker, ready: list[Prepared], models: dict):
     prompts = [task_prompt(r.job.params["task"], r.job.prompt) for r in ready]
     emb = text.encode_raw(prompts, editor.cfg.cls_token_num)
     sampling = SamplingSettings(1.0, p["temperature"], p["top_k"], p["top_p"]).validate()
-    keep = None
-    if ready[0].region is not None:
-        keep = ~torch.cat([mask_to_grid(r.region, g, g, 1, image_size=editor.cfg.image_size) for r in ready])
+    region = _token_region(ready, editor)
+    keep = None if region is None else ~region
     tokens = editar_generate(editor, ids.reshape(B, -1), Condition(emb.features, None, prompts), sampling, _seeds(ready),
                              [r.job.params["text_cfg"] for r in ready], [r.job.params["image_cfg"] for r in ready], keep)
     return list(decode_tokens_to_images(vq, tokens.view(B, g, g))), sources
