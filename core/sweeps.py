@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import torch
 
 from .condition import Condition
-from .llamagen.atm import ATMSettings, EditResult, SourceCache, atm_edit, naive_edit
+from .llamagen.atm import ATMSettings, EditResult, SourceCache
 from .llamagen.generate import DRAFT_CHUNK, DecodeStats, ProgressFn
 from .llamagen.gpt import LlamaGenGPT
-from .sampling import SamplingSettings, seed_tensor
+from .pipelines import llamagen
+from .sampling import SamplingSettings
 
 MAX_SWEEP_ROWS = 256
 
@@ -129,16 +130,13 @@ def run_sweep(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, samp
     """Every setting for every source item, as ONE batched decode. Row order: source item major,
     settings minor (row = item * len(settings) + j)."""
     S, B = len(settings), cache.batch
+    if edit_cond.batch not in (1, B):
+        raise ValueError(f"edit prompts ({edit_cond.batch}) must be 1 or one per source image ({B})")
     rows_src = torch.arange(B).repeat_interleave(S)
-    cache_rows = cache.select(rows_src)
-    cond_rows = edit_cond.index(rows_src if edit_cond.batch == B else torch.zeros(B * S, dtype=torch.long))
-    seeds = seed_tensor([s.seed for s in settings] * B)
-    cfg = [s.cfg_scale for s in settings] * B
+    cond_rows = edit_cond if edit_cond.batch == 1 else edit_cond.index(rows_src)
     region_rows = None if region is None else region[rows_src.to(region.device)]
-    if method == "atm":
-        return atm_edit(model, cache_rows, cond_rows, sampling, [s.atm for s in settings] * B, seeds,
-                        region_rows, cfg, progress, max_chunk=max_chunk, stats=stats)
-    if method == "naive":
-        return naive_edit(model, cache_rows, cond_rows, sampling, seeds, region_rows, cfg, progress,
-                          max_chunk=max_chunk, stats=stats)
-    raise ValueError(f"method must be 'atm' or 'naive', got {method!r}")
+    out = llamagen.edit(model, cache.select(rows_src), cond_rows, sampling, [s.atm for s in settings] * B,
+                        [s.seed for s in settings] * B, method, region=region_rows,
+                        cfg_scale=[s.cfg_scale for s in settings] * B, progress=progress, max_chunk=max_chunk,
+                        stats=stats)
+    return EditResult(out.tokens.flat, out.changed.flatten(1), out.locked_fraction)

@@ -6,10 +6,10 @@ import itertools
 import torch
 
 from ..core.grid_image import labelled_grid
-from ..core.images import fit_image, grid_to_mask, model_to_comfy
-from ..core.infinity.aredit import DEFAULT_GAMMA, DEFAULT_THRESHOLD, AREditSettings, aredit_edit, build_source
-from ..core.infinity.codec import bits_to_images
-from ..core.infinity.scales import tier_of
+from ..core.images import grid_to_mask, model_to_comfy
+from ..core.infinity.aredit import DEFAULT_GAMMA, DEFAULT_THRESHOLD, AREditSettings
+from ..core.infinity.scales import STRIDE
+from ..core.pipelines import infinity
 from ..core.sampling import seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
 from . import checks
@@ -41,9 +41,8 @@ class AREditSourceCache:
         tokens = checks.bit_tokens(tokens, node)
         sampling = infinity_sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         net = checks.infinity_model(model, node)
-        _check_schedule(net, tokens.schedule)
         cond = None if source_conditioning is None else source_conditioning.to(net.device)
-        return (build_source(net, tokens, cond, sampling, progress=bridge.progress(len(tokens.schedule))),)
+        return (infinity.aredit_source(net, tokens, cond, sampling, progress=bridge.progress(len(tokens.schedule))),)
 
 
 def aredit_inputs() -> dict:
@@ -54,24 +53,6 @@ def aredit_inputs() -> dict:
                       "tooltip": "a bit is resampled when the target prompt lowers its probability by more than "
                                  "this; > 1 keeps the source, < -1 regenerates freely"}),
     }
-
-
-def _check_schedule(net, schedule) -> None:
-    """Tokens coded at a tier the model was not trained for would run (slowly) and give nonsense."""
-    if tier_of(schedule) not in net.resolutions:
-        raise ValueError(f"these tokens span {len(schedule)} scales up to {schedule[-1][0]}x{schedule[-1][1]}, a size "
-                         f"this model does not make: encode the image at one of {list(net.resolutions)} "
-                         f"(AR Image to Tokens, size)")
-
-
-def _region(mask, source, node):
-    """A MASK drawn on the source image -> the tokens' pixel grid, by the rule images are encoded with
-    (cover + centre crop; a no-op for masks the size of the source)."""
-    if checks.mask(mask, node) is None:
-        return None
-    H, W = source.tokens.grid
-    m = mask[None] if mask.dim() == 2 else mask
-    return fit_image(m.float()[:, None].clamp(0, 1), (H * 16, W * 16), "center_crop", 1)[:, 0]
 
 
 def _seeds(source, seed, use_source_seed, rows):
@@ -112,16 +93,16 @@ class AREdit:
         net = checks.infinity_model(model, node)
         settings = AREditSettings(gamma, threshold).validate(len(source.schedule))
         seeds = _seeds(source, seed, use_source_seed, source.batch)
-        result = aredit_edit(net, source, conditioning.to(net.device), settings, seeds, _region(mask, source, node),
-                             progress=bridge.progress(len(source.schedule)))
+        result = infinity.aredit(net, source, conditioning, settings, seeds, checks.mask(mask, node),
+                                 progress=bridge.progress(len(source.schedule)))
         return (result.tokens,) + _masks(result, [gamma] * source.batch)
 
 
 def _masks(result, gammas) -> tuple[torch.Tensor, torch.Tensor]:
     H, W = result.tokens.grid
     out = bridge.output_device()
-    edit_map = grid_to_mask(result.edit_map(gammas), H * 16, W * 16)
-    return edit_map.to(out), grid_to_mask(result.changed[-1], H * 16, W * 16).to(out)
+    edit_map = grid_to_mask(result.edit_map(gammas), H * STRIDE, W * STRIDE)
+    return edit_map.to(out), grid_to_mask(result.changed[-1], H * STRIDE, W * STRIDE).to(out)
 
 
 class AREditSweep:
@@ -173,9 +154,9 @@ class AREditSweep:
             raise ValueError(f"target prompts ({cond.batch}) must be 1 or one per source image ({source.batch})")
         if cond.batch > 1:
             cond = cond.index(idx)
-        result = aredit_edit(net, src, cond, settings, seed_rows, _region(mask, source, node),
-                             progress=bridge.progress(len(source.schedule)))
-        images = model_to_comfy(bits_to_images(vae, result.tokens))
+        result = infinity.aredit(net, src, cond, settings, seed_rows, checks.mask(mask, node),
+                                 progress=bridge.progress(len(source.schedule)))
+        images = model_to_comfy(infinity.decode(vae, result.tokens))
         labels = [f"gamma {g} | thr {t:g}" + ("" if s is None else f" | seed {s}") for _ in range(source.batch)
                   for g, s, t in combos]
         grid = labelled_grid(images, labels, columns or (len(thresholds) if len(thresholds) > 1 else None))

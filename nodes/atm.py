@@ -3,20 +3,21 @@ from __future__ import annotations
 
 import torch
 
-from ..core import decode_tokens_to_images
 from ..core.grid_image import labelled_grid
-from ..core.images import grid_to_mask, mask_to_grid, model_to_comfy
-from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings, atm_edit, build_source_cache, naive_edit
+from ..core.images import grid_to_mask, model_to_comfy
+from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings
 from ..core.llamagen.generate import DRAFT_CHUNK
+from ..core.pipelines import llamagen
+from ..core.pipelines.common import batch_seeds, token_region
 from ..core.records import TokenBatch
-from ..core.sampling import SEED_RANGE, SamplingSettings, seed_plus, seed_tensor
+from ..core.sampling import SEED_RANGE, SamplingSettings, seed_tensor
 from ..core.sweeps import check_rows, expand, parse_values, run_sweep
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import sampling_inputs
 from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY, DRAFT_INPUT
 
-METHODS = ["atm", "naive"]
+METHODS = list(llamagen.EDIT_METHODS)
 
 
 class SourceCacheNode:
@@ -36,12 +37,11 @@ class SourceCacheNode:
         node = "AR Edit Source Cache"
         tokens = checks.llamagen_tokens(tokens, node)
         vq = checks.vq_tokenizer(tokenizer, node)
-        if tokens.tokens.numel() and int(tokens.tokens.max()) >= vq.cfg.codebook_size:
-            raise ValueError(f"{node}: the tokens use codes up to {int(tokens.tokens.max())} but '{tokenizer.name}' "
-                             f"has {vq.cfg.codebook_size}: use the tokenizer that made them")
-        with torch.inference_mode():
-            codebook = vq.quantize.codebook().float().to(bridge.torch_device())
-        return (build_source_cache(tokens, codebook),)
+        try:
+            llamagen.check_codes(tokens.tokens, vq, f"'{tokenizer.name}'")
+        except ValueError as e:
+            raise ValueError(f"{node}: {e}") from None
+        return (llamagen.source_cache(tokens, vq, bridge.torch_device()),)
 
 
 CANDIDATES_INPUT = (list(CANDIDATE_MODES), {
@@ -61,19 +61,8 @@ def atm_inputs() -> dict:
     }
 
 
-def _edit_rows(source, conditioning):
-    if conditioning.batch not in (1, source.batch):
-        raise ValueError(f"edit prompts ({conditioning.batch}) must be 1 or one per source image ({source.batch})")
-    if conditioning.batch == source.batch:
-        return conditioning
-    return conditioning.index(torch.zeros(source.batch, dtype=torch.long))
-
-
 def _region(mask, source, node):
-    if checks.mask(mask, node) is None:
-        return None
-    gh, gw = source.grid
-    return mask_to_grid(mask, gh, gw, source.batch, image_size=gh * source.stride if gh == gw else None)
+    return token_region(checks.mask(mask, node), source.grid, source.stride, source.batch)
 
 
 def _chunk(draft_decoding: bool) -> int:
@@ -83,7 +72,7 @@ def _chunk(draft_decoding: bool) -> int:
 def _seeds(source, seed, use_source_seed):
     if use_source_seed and source.seeds is not None:
         return source.seeds.cpu()
-    return seed_tensor([seed_plus(seed, i) for i in range(source.batch)])
+    return batch_seeds(seed, source.batch)
 
 
 class ATMEdit:
@@ -125,19 +114,12 @@ class ATMEdit:
         atm = ATMSettings(K, alpha, tau, fallback, candidates).validate()
         region = _region(mask, source, node)
         gpt = checks.llamagen_model(model, node)
-        cond = _edit_rows(source, conditioning).to(gpt.device)
-        seeds = _seeds(source, seed, use_source_seed)
-        progress = bridge.progress(source.anchors.shape[1])
-        if method == "atm":
-            result = atm_edit(gpt, source, cond, sampling, atm, seeds, region, progress=progress,
-                              max_chunk=_chunk(draft_decoding))
-        else:
-            result = naive_edit(gpt, source, cond, sampling, seeds, region, progress=progress,
-                                max_chunk=_chunk(draft_decoding))
+        result = llamagen.edit(gpt, source, conditioning, sampling, atm, _seeds(source, seed, use_source_seed), method,
+                               region=region, progress=bridge.progress(source.anchors.shape[1]),
+                               max_chunk=_chunk(draft_decoding))
         gh, gw = source.grid
-        tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", cond, seeds, sampling, source.stride)
-        changed = grid_to_mask(result.changed.view(-1, gh, gw), gh * source.stride, gw * source.stride)
-        return (tokens, changed.to(bridge.output_device()), float(result.locked_fraction.mean()))
+        changed = grid_to_mask(result.changed, gh * source.stride, gw * source.stride)
+        return (result.tokens, changed.to(bridge.output_device()), float(result.locked_fraction.mean()))
 
 
 class ATMSweep:
@@ -192,11 +174,10 @@ class ATMSweep:
         sampling = SamplingSettings(settings[0].cfg_scale, temperature, top_k, top_p).validate()
         region = _region(mask, source, node)
         gpt = checks.llamagen_model(model, node)
-        cond = _edit_rows(source, conditioning).to(gpt.device)
-        result = run_sweep(gpt, source, cond, sampling, settings, method, region,
+        result = run_sweep(gpt, source, conditioning, sampling, settings, method, region,
                            progress=bridge.progress(source.anchors.shape[1]), max_chunk=_chunk(draft_decoding))
         gh, gw = source.grid
-        images = model_to_comfy(decode_tokens_to_images(vq, result.tokens.view(-1, gh, gw)))
+        images = model_to_comfy(llamagen.decode(vq, result.tokens.view(-1, gh, gw)))
         labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch
         taus = len({s.atm.tau for s in settings})
         grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None))  # tau varies along a row

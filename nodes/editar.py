@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from ..core import decode_tokens_to_images, encode_images
-from ..core.condition import Condition
 from ..core.grid_image import labelled_grid
-from ..core.images import comfy_to_model, mask_to_grid, model_to_comfy
-from ..core.llamagen.editar import TASK_TEMPLATES, editar_generate, task_prompt
+from ..core.images import model_to_comfy
+from ..core.llamagen.editar import DEFAULT_IMAGE_CFG, DEFAULT_TEXT_CFG, TASK_TEMPLATES, task_prompt
 from ..core.llamagen.generate import DRAFT_CHUNK
+from ..core.pipelines import editar, llamagen
+from ..core.pipelines.common import token_region
 from ..core.records import TokenBatch
 from ..core.sampling import SamplingSettings, seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
@@ -36,10 +36,10 @@ class EditAR:
                 "task": (list(TASK_TEMPLATES), {"default": "edit", "tooltip": "edit: change the picture by the instruction. depth / canny / "
                       "segmentation: make a new picture from that kind of map and the description"}),
                 "seed": s["seed"],
-                "text_cfg": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 30.0, "step": 0.1,
+                "text_cfg": ("FLOAT", {"default": DEFAULT_TEXT_CFG, "min": 0.0, "max": 30.0, "step": 0.1,
                              "tooltip": "how strongly the edit follows the instruction: higher = a clearer "
                                         "change, less of the picture kept; 1 = no extra push (released EditAR: 3.0)"}),
-                "image_cfg": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 30.0, "step": 0.1,
+                "image_cfg": ("FLOAT", {"default": DEFAULT_IMAGE_CFG, "min": 0.0, "max": 30.0, "step": 0.1,
                               "tooltip": "how strongly the result sticks to the input picture: higher = "
                                          "keeps more of it; 1 = no extra push (the released code's setting)"}),
                 "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
@@ -75,23 +75,23 @@ def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, 
     vq = checks.vq_tokenizer(tokenizer, node)
     gpt = checks.editar_model(model, node)
     encoder = checks.instruction_encoder(text_encoder, node, "EditAR", "encode_raw")
-    if vq.cfg.codebook_size != gpt.cfg.vocab_size:
-        raise ValueError(f"tokenizer has {vq.cfg.codebook_size} codes, the model {gpt.cfg.vocab_size}: they do not match")
-    size = gpt.cfg.image_size
-    cond = encode_images(vq, comfy_to_model(image, size, "center_crop", vq.downsample, resample="lanczos"))
-    n_img, g = cond.shape[0], gpt.cfg.grid_size
+    try:
+        llamagen.check_pair(vq, gpt)
+    except ValueError as e:
+        raise ValueError(f"{node}: {e}") from None
+    inputs = editar.prepare(gpt, vq, image)  # the node centre-crops, as EditAR's training data was cut
+    n_img, g = inputs.batch, gpt.cfg.grid_size
     text_encoder.load()
-    emb = encoder.encode_raw([prompt], gpt.cfg.cls_token_num)  # one prompt, shared by every row
     src = torch.arange(n_img).repeat_interleave(len(combos))
-    keep = None if mask is None else (~mask_to_grid(mask, g, g, n_img, image_size=size))[src]
+    rows_in = TokenBatch(inputs.tokens[src.to(inputs.tokens.device)], "encoded", stride=vq.downsample)
+    region = token_region(mask, (g, g), vq.downsample, n_img)
+    region = None if region is None else region[src]
     seeds_t = seed_tensor([seed_plus(c[0], i) for i in range(n_img) for c in combos])
-    text = Condition(emb.features.to(gpt.device).expand(rows, -1, -1), None, [prompt] * rows)
-    tokens = editar_generate(gpt, cond.to(gpt.device)[src.to(gpt.device)], text, sampling, seeds_t,
-                             [c[1] for c in combos] * n_img, [c[2] for c in combos] * n_img, keep,
-                             progress=bridge.progress(g * g), max_chunk=DRAFT_CHUNK if draft_decoding else 1)
+    tokens = editar.edit(gpt, vq, encoder, rows_in, [prompt], seeds_t, [c[1] for c in combos] * n_img,
+                         [c[2] for c in combos] * n_img, sampling, region=region, progress=bridge.progress(g * g),
+                         max_chunk=DRAFT_CHUNK if draft_decoding else 1)
     labels = [f"seed={c[0]}, text={c[1]:g}, image={c[2]:g}" for c in combos] * n_img
-    return (TokenBatch(tokens.view(rows, g, g), "edited", None, seeds_t, sampling, vq.downsample),
-            TokenBatch(cond, "encoded", stride=vq.downsample), labels)
+    return tokens, inputs, labels
 
 
 class EditARSweep:
@@ -124,7 +124,7 @@ class EditARSweep:
         edited, _, labels = run_editar(model, tokenizer, text_encoder, image, instruction, task,
                                        parse_values(seed_values, int, "seed_values"), text_cfgs, image_cfgs,
                                        temperature, top_k, top_p, mask, draft_decoding)
-        images = model_to_comfy(decode_tokens_to_images(tokenizer.load(), edited.tokens))
+        images = model_to_comfy(llamagen.decode(tokenizer.load(), edited))
         grid = labelled_grid(images, labels, columns or len(text_cfgs) * len(image_cfgs))
         out = bridge.output_device()
         return (images.to(out), grid.to(out), edited)

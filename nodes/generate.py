@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..core.infinity.generate import InfinitySampling, generate as infinity_generate
-from ..core.infinity.scales import RESOLUTIONS, TEMPLATES, parse_aspect, parse_resolution, scale_schedule
-from ..core.llamagen.generate import generate
-from ..core.records import TokenBatch
+from ..core.infinity.generate import InfinitySampling
+from ..core.infinity.scales import RESOLUTIONS, TEMPLATES
+from ..core.pipelines import infinity, llamagen
 from ..core.sampling import SamplingSettings, seed_plus, seed_tensor
 from ..core.sweeps import parse_values
 from . import comfy_bridge as bridge
@@ -52,11 +51,7 @@ class Generate:
         gpt = checks.llamagen_model(model, "AR Generate")
         cond = conditioning.repeat_interleave(batch_size).to(gpt.device)
         seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])
-        n = gpt.cfg.num_image_tokens
-        tokens = generate(gpt, cond, settings, seeds, progress=bridge.progress(n))
-        g = gpt.cfg.grid_size
-        return (TokenBatch(tokens.view(-1, g, g), "generated", cond, seeds.to(tokens.device), settings,
-                           gpt.cfg.downsample),)
+        return (llamagen.generate(gpt, cond, settings, seeds, progress=bridge.progress(gpt.cfg.num_image_tokens)),)
 
 
 def _aspect_label(h_div_w: float) -> str:
@@ -130,10 +125,10 @@ class InfinityGenerate:
         sampling = infinity_sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         checks.batch_size(batch_size, conditioning, "AR Infinity Generate")
         net = checks.infinity_model(model, "AR Infinity Generate")
-        schedule = scale_schedule(parse_resolution(resolution, net.resolutions), parse_aspect(aspect_ratio))
+        schedule = infinity.schedule_for(net, resolution, aspect_ratio)
         cond = conditioning.repeat_interleave(batch_size).to(net.device)
         seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])
         if negative is not None and negative.batch not in (1, conditioning.batch):
             raise ValueError(f"{negative.batch} negative prompts for {conditioning.batch} prompts: give 1 or one each")
         neg = None if negative is None else negative.repeat_interleave(batch_size if negative.batch > 1 else 1)
-        return (infinity_generate(net, cond, schedule, sampling, seeds, progress=bridge.progress(len(schedule)), negative=neg),)
+        return (infinity.generate(net, cond, schedule, sampling, seeds, progress=bridge.progress(len(schedule)), negative=neg),)

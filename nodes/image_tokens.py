@@ -1,13 +1,12 @@
 """Tokenizer nodes: images to tokens (VQ codes or Infinity's multi-scale bits) and back."""
 from __future__ import annotations
 
-from ..core import decode_tokens_to_images, encode_images
-from ..core.images import RESIZE_MODES, comfy_to_model, model_to_comfy
-from ..core.infinity.codec import bits_to_images, image_to_bits
+from ..core.images import RESIZE_MODES, model_to_comfy
+from ..core.infinity.codec import image_to_bits
 from ..core.infinity.generate import BitTokens
 from ..core.infinity.scales import parse_resolution
 from ..core.infinity.vae import BSQVAE
-from ..core.records import TokenBatch
+from ..core.pipelines import infinity, llamagen
 from . import checks
 from . import comfy_bridge as bridge
 from .types import AR_TOKENIZER, AR_TOKENS, CATEGORY
@@ -44,8 +43,7 @@ class ImageToTokens:
             tier = parse_resolution(size, vae.resolutions)
             return (image_to_bits(tokenizer.load(), image, tier, resize),)
         vq = checks.vq_tokenizer(tokenizer, node)
-        tokens = encode_images(vq, comfy_to_model(image, size or None, resize, vq.downsample))
-        return (TokenBatch(tokens, "encoded", stride=vq.downsample),)
+        return (llamagen.encode(vq, image, size or None, resize),)
 
 
 class TokensToImage:
@@ -66,10 +64,7 @@ class TokensToImage:
             raise ValueError("the tokens come from " + ("Infinity" if is_bits else "LlamaGen") + " but the tokenizer is "
                              + ("Infinity's BSQ VAE" if is_vae else "a LlamaGen VQ") + ": load the matching tokenizer")
         if is_vae:
-            return (model_to_comfy(bits_to_images(tokenizer.load(), tokens)).to(bridge.output_device()),)
+            return (model_to_comfy(infinity.decode(tokenizer.load(), tokens)).to(bridge.output_device()),)
         vq = tokenizer.load()
-        if tokens.tokens.numel() and int(tokens.tokens.max()) >= vq.cfg.codebook_size:
-            raise ValueError(f"the tokens use codes up to {int(tokens.tokens.max())} but '{tokenizer.name}' has "
-                             f"{vq.cfg.codebook_size}: decode them with the tokenizer that made them")
-        images = decode_tokens_to_images(vq, tokens.tokens)
-        return (model_to_comfy(images).to(bridge.output_device()),)
+        llamagen.check_codes(tokens.tokens, vq, f"'{tokenizer.name}'")
+        return (model_to_comfy(llamagen.decode(vq, tokens)).to(bridge.output_device()),)

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from ..core.condition import Condition
 from ..core.grid_image import labelled_grid
 from ..core.images import model_to_comfy
-from ..core.infinity.codec import bits_to_images
 from ..core.infinity.generate import InfinitySampling
-from ..core.infinity.scales import parse_resolution, scale_schedule
-from ..core.infinity.varedit import (DEFAULT_CFG, DEFAULT_TAU, SIZES, canvas, crop_back, default_size, mask_canvas,
-                                     supported_sizes, varedit_edit)
+from ..core.infinity.scales import scale_schedule
+from ..core.infinity.varedit import DEFAULT_CFG, DEFAULT_TAU, SIZES
+from ..core.pipelines import varedit
 from ..core.sampling import seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
 from ..core.text.encoders import validate_prompts
@@ -28,24 +26,19 @@ def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, 
     checks.mask(mask, node)
     combos = [(s, c) for s in seeds for c in cfgs]
     n_img = image.shape[0]
-    rows = checks.batch_rows(n_img, len(combos))
+    checks.batch_rows(n_img, len(combos))
     vae = checks.bsq_vae(tokenizer, node)
     net = checks.varedit_model(model, node)
-    size = parse_resolution(resolution, supported_sizes(net), default_size(net, getattr(model, "name", "")))
+    size = varedit.edit_size(net, resolution, getattr(model, "name", ""))
     encoder = checks.instruction_encoder(text_encoder, node, "VAREdit", "encode_infinity")
-    x, hw = canvas(image, size)
     text_encoder.load()
-    emb = encoder.encode_infinity([instruction])
-    src = torch.arange(n_img).repeat_interleave(len(combos))
-    cond = Condition(emb.features.expand(rows, -1, -1), emb.mask.expand(rows, -1), [instruction] * rows, "infinity")
     settings = [InfinitySampling(c, tau, top_p).validate() for _ in range(n_img) for _, c in combos]
     seeds_t = seed_tensor([seed_plus(s, i) for i in range(n_img) for s, _ in combos])
-    region = None if mask is None else mask_canvas(mask if mask.shape[0] == n_img else mask.expand(n_img, -1, -1), size)[src]
-    tokens = varedit_edit(net, vae, cond.to(net.device), x[src].to(vae.device), scale_schedule(size), settings, seeds_t,
-                          region, progress=bridge.progress(len(scale_schedule(size))))
-    images = model_to_comfy(crop_back(bits_to_images(vae, tokens), hw))
+    out = varedit.edit(net, vae, encoder, image, [instruction], size, settings, seeds_t, mask, len(combos),
+                       progress=bridge.progress(len(scale_schedule(size))))
+    images = model_to_comfy(torch.stack(out.images))  # one input size, so one shape
     labels = [f"seed={s}, cfg={c:g}" for s, c in combos] * n_img
-    return images, tokens, labels
+    return images, out.tokens, labels
 
 
 def varedit_inputs() -> dict:

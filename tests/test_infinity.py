@@ -491,11 +491,12 @@ def test_negative_prompt_replaces_the_null_text(model):
 
 
 def test_node_mask_follows_the_images_crop(model):
-    from ar_edit_pack.nodes.aredit import _region
+    from ar_edit_pack.core.infinity.scales import STRIDE
+    from ar_edit_pack.core.pipelines.common import pixel_region
 
     source = build_source(model, generate(model, infinity_condition(1), SCHED, PLAIN, torch.tensor([1])), None, PLAIN)
     mask = torch.zeros(1, 96, 192)  # a 2:1 image whose centre 96 x 96 became the 6x6-token (96 px) source
     mask[:, :, 48:96] = 1  # the left half of that centre square
-    region = _region(mask, source, "AR AREdit Edit")
+    region = pixel_region(mask, source.tokens.grid, STRIDE)
     assert region.shape == (1, 96, 96)
     assert region[0, :, :46].min() == 1 and region[0, :, 50:].max() == 0

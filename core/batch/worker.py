@@ -13,22 +13,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .. import condition_for_infinity, condition_from_text, decode_tokens_to_images, encode_images
-from ..condition import Condition
 from ..files import loaders
 from ..files.model_files import resolve_model
-from ..images import comfy_to_model, fit_image, mask_to_grid
-from ..infinity.aredit import AREditSettings, aredit_edit, build_source
-from ..infinity.codec import bits_to_images, image_to_bits
-from ..infinity.generate import BitTokens, InfinitySampling, generate as infinity_generate
-from ..infinity.scales import parse_aspect, parse_resolution, scale_schedule
+from ..images import comfy_to_model, model_to_comfy
+from ..infinity.aredit import AREditSettings
+from ..infinity.generate import InfinitySampling
+from ..infinity.scales import parse_resolution, scale_schedule
 from ..infinity.vae import BSQVAE
-from ..infinity.varedit import canvas, crop_back, default_size, mask_canvas, supported_sizes, varedit_edit
-from ..llamagen.atm import ATMSettings, atm_edit, build_source_cache, naive_edit
-from ..llamagen.editar import editar_generate, task_prompt
-from ..llamagen.generate import generate
+from ..llamagen.atm import ATMSettings
+from ..llamagen.editar import task_prompt
 from ..llamagen.vq import LlamaGenVQ
-from ..records import TokenBatch
+from ..pipelines import editar, infinity, llamagen, varedit
 from ..sampling import SamplingSettings, seed_tensor
 from ..shapes import bench as shapes
 from .jobs import MODEL_ROLES, Job
@@ -253,10 +248,17 @@ def _source_seeds(ready: list[Prepared]) -> torch.Tensor:
     return seed_tensor([p.job.source_seed for p in ready])
 
 
-def _fit(ready: list[Prepared], size, stride: int, resample: str = "auto") -> torch.Tensor:
-    """The sources fitted to the model, each by its job's `resize` -> [B, 3, h, w] in [-1, 1] (per image: they
-    come in any size)."""
-    return torch.cat([comfy_to_model(p.source, size, p.job.params["resize"], stride, resample) for p in ready])
+def _sources(ready: list[Prepared]) -> list[torch.Tensor]:
+    return [p.source for p in ready]
+
+
+def _regions(ready: list[Prepared]) -> list[torch.Tensor] | None:
+    """One region MASK per job (their batch either has one for every job or for none: group_key)."""
+    return None if ready[0].region is None else [p.region for p in ready]
+
+
+def _resize(ready: list[Prepared]) -> str:
+    return ready[0].job.params["resize"]  # a batch shares it (not per_row)
 
 
 def _source_sampling_llamagen(name: str, job: Job) -> SamplingSettings:
@@ -267,72 +269,6 @@ def _source_sampling_llamagen(name: str, job: Job) -> SamplingSettings:
     return shapes.EMBEDDED_SAMPLING if name.startswith("(embedded)") else SamplingSettings()
 
 
-# ---------------------------------------------------------------------------------------------- methods
-# Each: (worker, prepared jobs of one group, models) -> (edited images, one [3, H, W] in 0..1 per job (sizes may differ),
-# the generated sources [B, 3, H, W] or None)
-
-def _check_codes(vq: LlamaGenVQ, model) -> None:
-    if vq.cfg.codebook_size != model.cfg.vocab_size:
-        raise ValueError(f"the tokenizer has {vq.cfg.codebook_size} codes, the model {model.cfg.vocab_size}: they do "
-                         f"not belong together")
-
-
-def _token_region(ready: list[Prepared], model) -> torch.Tensor | None:
-    """The jobs' region masks on a LlamaGen-layout token grid (bool [B, g, g], True = may change), or None."""
-    if ready[0].region is None:
-        return None
-    g = model.cfg.grid_size
-    return torch.cat([mask_to_grid(r.region, g, g, 1, image_size=model.cfg.image_size) for r in ready])
-
-
-def _llamagen_source(gen, text, vq: LlamaGenVQ, ready: list[Prepared], settings: SamplingSettings):
-    """Generated sources: prompts + seeds -> (token grids [B, g, g], their condition, decoded images)."""
-    g = gen.cfg.grid_size
-    cond = condition_from_text(text.encode([r.job.source_prompt for r in ready])).to(gen.device)
-    ids = generate(gen, cond, settings, _source_seeds(ready)).view(len(ready), g, g)
-    return ids, cond, decode_tokens_to_images(vq, ids)
-
-
-def _run_llamagen(worker: Worker, ready: list[Prepared], models: dict):
-    gpt, vq, text = models["model"], models["tokenizer"], models["text_encoder"]
-    job0, B, g = ready[0].job, len(ready), gpt.cfg.grid_size
-    p = job0.params
-    _check_codes(vq, gpt)
-    sources = None
-    if job0.generated_source:
-        settings = _source_sampling_llamagen(job0.models["model"], job0)
-        ids, src_cond, sources = _llamagen_source(gpt, text, vq, ready, settings)
-        tokens = TokenBatch(ids, "generated", src_cond, _source_seeds(ready), settings, vq.downsample)
-    else:
-        ids = encode_images(vq, _fit(ready, gpt.cfg.image_size, vq.downsample))
-        tokens = TokenBatch(ids, "encoded", stride=vq.downsample)
-    if tuple(ids.shape[1:]) != (g, g):
-        raise ValueError(f"the source codes to {ids.shape[1]}x{ids.shape[2]} tokens; the model makes {g}x{g}")
-    cache = build_source_cache(tokens, vq.quantize.codebook().float())
-    cond = condition_from_text(text.encode([r.job.prompt for r in ready])).to(gpt.device)
-    sampling = SamplingSettings(p["cfg"], p["temperature"], p["top_k"], p["top_p"]).validate()
-    region = _token_region(ready, gpt)
-    region = None if region is None else region.to(gpt.device)
-    cfg = [r.job.params["cfg"] for r in ready]
-    if job0.method == "atm":
-        atm = [ATMSettings(*(r.job.params[k] for k in ("K", "alpha", "tau", "fallback", "candidates"))).validate()
-               for r in ready]
-        result = atm_edit(gpt, cache, cond, sampling, atm, _seeds(ready), region, cfg)
-    else:
-        result = naive_edit(gpt, cache, cond, sampling, _seeds(ready), region, cfg)
-    return list(decode_tokens_to_images(vq, result.tokens.view(B, g, g))), sources
-
-
-def _cat_bits(parts: list[BitTokens]) -> BitTokens:
-    first = parts[0]
-    return BitTokens([torch.cat(b) for b in zip(*(t.bits for t in parts))], list(first.schedule), first.origin,
-                     first.patchify)
-
-
-def _infinity_condition(text, prompts: list[str], device) -> Condition:
-    return condition_for_infinity(text.encode_infinity(prompts)).to(device)
-
-
 def _infinity_sampling(name: str, job: Job) -> InfinitySampling:
     p = job.params
     if job.method == "aredit":
@@ -340,97 +276,114 @@ def _infinity_sampling(name: str, job: Job) -> InfinitySampling:
     return shapes.EMBEDDED_INFINITY_SAMPLING if name.startswith("(embedded)") else InfinitySampling()
 
 
+# ---------------------------------------------------------------------------------------------- methods
+# Each: (worker, prepared jobs of one group, models) -> (edited images, one [3, H, W] in 0..1 per job (sizes may differ),
+# the generated sources [B, 3, H, W] or None). The work itself is the pipelines'; this maps jobs onto them.
+
+def _llamagen_source(gen, text, vq: LlamaGenVQ, ready: list[Prepared], settings: SamplingSettings):
+    """Generated sources: prompts + seeds -> (tokens, decoded images)."""
+    cond = llamagen.text_condition(text, [r.job.source_prompt for r in ready], gen.device)
+    tokens = llamagen.generate(gen, cond, settings, _source_seeds(ready))
+    return tokens, llamagen.decode(vq, tokens)
+
+
+def _run_llamagen(worker: Worker, ready: list[Prepared], models: dict):
+    gpt, vq, text = models["model"], models["tokenizer"], models["text_encoder"]
+    job0, g = ready[0].job, gpt.cfg.grid_size
+    p = job0.params
+    llamagen.check_pair(vq, gpt)
+    sources = None
+    if job0.generated_source:
+        tokens, sources = _llamagen_source(gpt, text, vq, ready, _source_sampling_llamagen(job0.models["model"], job0))
+    else:
+        tokens = llamagen.encode(vq, _sources(ready), gpt.cfg.image_size, _resize(ready))
+    if tokens.grid != (g, g):
+        raise ValueError(f"the source codes to {tokens.grid[0]}x{tokens.grid[1]} tokens; the model makes {g}x{g}")
+    cache = llamagen.source_cache(tokens, vq)
+    cond = llamagen.text_condition(text, [r.job.prompt for r in ready], gpt.device)
+    sampling = SamplingSettings(p["cfg"], p["temperature"], p["top_k"], p["top_p"]).validate()
+    atm = None
+    if job0.method == "atm":
+        atm = [ATMSettings(*(r.job.params[k] for k in ("K", "alpha", "tau", "fallback", "candidates"))).validate()
+               for r in ready]
+    result = llamagen.edit(gpt, cache, cond, sampling, atm, _seeds(ready), job0.method, _regions(ready),
+                           cfg_scale=[r.job.params["cfg"] for r in ready])
+    return list(llamagen.decode(vq, result.tokens)), sources
+
+
 def _run_aredit(worker: Worker, ready: list[Prepared], models: dict):
     net, vae, text = models["model"], models["tokenizer"], models["text_encoder"]
     job0 = ready[0].job
     p = job0.params
-    tier = parse_resolution(p["resolution"], net.resolutions)
     sampling = _infinity_sampling(job0.models["model"], job0)
     if job0.generated_source:
-        schedule = scale_schedule(tier, parse_aspect(p["aspect_ratio"]))
-        cond = _infinity_condition(text, [r.job.source_prompt for r in ready], net.device)
-        tokens = infinity_generate(net, cond, schedule, sampling, _source_seeds(ready))
-        return _aredit_pass(net, vae, text, ready, build_source(net, tokens, None)), bits_to_images(vae, tokens)
-    encoded = [image_to_bits(vae, r.source, tier, r.job.params["resize"]) for r in ready]
-    schedules = [tuple(e.schedule) for e in encoded]
-    if len(set(schedules)) > 1:  # different aspect ratios code to different grids: one pass per grid
-        out = [None] * len(ready)
-        for schedule in dict.fromkeys(schedules):
-            idx = [i for i, s in enumerate(schedules) if s == schedule]
-            images, _ = _run_aredit(worker, [ready[i] for i in idx], models)
-            for k, i in enumerate(idx):
-                out[i] = images[k]
-        return out, None
-    cond = _infinity_condition(text, [r.job.source_prompt for r in ready], net.device)
-    source = build_source(net, _cat_bits(encoded), cond, sampling)
-    return _aredit_pass(net, vae, text, ready, source), None
+        cond = infinity.text_condition(text, [r.job.source_prompt for r in ready], net.device)
+        schedule = infinity.schedule_for(net, p["resolution"], p["aspect_ratio"])
+        made = infinity.generate(net, cond, schedule, sampling, _source_seeds(ready))
+        edited = _aredit_pass(net, vae, text, ready, infinity.aredit_source(net, made))
+        return edited, infinity.decode(vae, made)
+    tier = parse_resolution(p["resolution"], net.resolutions)
+    out = [None] * len(ready)
+    # different aspect ratios code to different grids: one pass per grid
+    for rows, bits in infinity.encode(vae, _sources(ready), tier, _resize(ready)):
+        group = [ready[i] for i in rows]
+        cond = infinity.text_condition(text, [r.job.source_prompt for r in group], net.device)
+        images = _aredit_pass(net, vae, text, group, infinity.aredit_source(net, bits, cond, sampling))
+        for k, i in enumerate(rows):
+            out[i] = images[k]
+    return out, None
 
 
-def _aredit_pass(net, vae, text, ready: list[Prepared], source) -> torch.Tensor:
+def _aredit_pass(net, vae, text, ready: list[Prepared], source) -> list[torch.Tensor]:
     settings = [AREditSettings(r.job.params["gamma"], r.job.params["threshold"]) for r in ready]
-    target = _infinity_condition(text, [r.job.prompt for r in ready], net.device)
-    region = None
-    if ready[0].region is not None:
-        H, W = source.tokens.grid
-        region = torch.cat([fit_image(r.region[:, None], (H * 16, W * 16), "center_crop", 1)[:, 0] for r in ready])
-    result = aredit_edit(net, source, target, settings, _seeds(ready), region)
-    return list(bits_to_images(vae, result.tokens))
+    target = infinity.text_condition(text, [r.job.prompt for r in ready], net.device)
+    result = infinity.aredit(net, source, target, settings, _seeds(ready), _regions(ready))
+    return list(infinity.decode(vae, result.tokens))
 
 
 def _run_editar(worker: Worker, ready: list[Prepared], models: dict):
     editor, vq, text = models["model"], models["tokenizer"], models["text_encoder"]
-    job0, B, g = ready[0].job, len(ready), editor.cfg.grid_size
+    job0, g = ready[0].job, editor.cfg.grid_size
     p = job0.params
-    _check_codes(vq, editor)
+    llamagen.check_pair(vq, editor)
     sources = None
     if job0.generated_source:
         gen, gen_text = models["source_model"], models["source_text_encoder"]
         if loaders.model_family(gen) != "llamagen" or gen.cfg.grid_size != g or gen.cfg.vocab_size != editor.cfg.vocab_size:
             raise ValueError(f"source_model {job0.models['source_model']} must be a LlamaGen text-to-image model with "
                              f"the editor's tokenizer and size")
-        settings = _source_sampling_llamagen(job0.models["source_model"], job0)
-        ids, _, sources = _llamagen_source(gen, gen_text, vq, ready, settings)
+        inputs, sources = _llamagen_source(gen, gen_text, vq, ready,
+                                           _source_sampling_llamagen(job0.models["source_model"], job0))
     else:
-        ids = encode_images(vq, _fit(ready, editor.cfg.image_size, vq.downsample, "lanczos")).flatten(1)
+        inputs = editar.prepare(editor, vq, _sources(ready), _resize(ready))
     prompts = [task_prompt(r.job.params["task"], r.job.prompt) for r in ready]
-    emb = text.encode_raw(prompts, editor.cfg.cls_token_num)
     sampling = SamplingSettings(1.0, p["temperature"], p["top_k"], p["top_p"]).validate()
-    region = _token_region(ready, editor)
-    keep = None if region is None else ~region
-    tokens = editar_generate(editor, ids.reshape(B, -1), Condition(emb.features, None, prompts), sampling, _seeds(ready),
-                             [r.job.params["text_cfg"] for r in ready], [r.job.params["image_cfg"] for r in ready], keep)
-    return list(decode_tokens_to_images(vq, tokens.view(B, g, g))), sources
+    tokens = editar.edit(editor, vq, text, inputs, prompts, _seeds(ready), [r.job.params["text_cfg"] for r in ready],
+                         [r.job.params["image_cfg"] for r in ready], sampling, _regions(ready))
+    return list(llamagen.decode(vq, tokens)), sources
 
 
 def _run_varedit(worker: Worker, ready: list[Prepared], models: dict):
     net, vae, text = models["model"], models["tokenizer"], models["text_encoder"]
     job0 = ready[0].job
-    size = parse_resolution(job0.params["resolution"], supported_sizes(net), default_size(net, job0.models["model"]))
-    schedule = scale_schedule(size)
+    size = varedit.edit_size(net, job0.params["resolution"], job0.models["model"])
     sources = None
     if job0.generated_source:
         gen, gen_text = models["source_model"], models["source_text_encoder"]
         if loaders.model_family(gen) != "infinity" or size not in gen.resolutions:
             raise ValueError(f"source_model {job0.models['source_model']} must be an Infinity text-to-image model that "
                              f"makes {size} px images")
-        cond = _infinity_condition(gen_text, [r.job.source_prompt for r in ready], gen.device)
-        made = infinity_generate(gen, cond, schedule, _infinity_sampling(job0.models["source_model"], job0),
+        cond = infinity.text_condition(gen_text, [r.job.source_prompt for r in ready], gen.device)
+        made = infinity.generate(gen, cond, scale_schedule(size), _infinity_sampling(job0.models["source_model"], job0),
                                  _source_seeds(ready))
-        sources = bits_to_images(vae, made)
-        x, sizes = sources * 2 - 1, [(size, size)] * len(ready)
+        sources = infinity.decode(vae, made)
+        pictures = model_to_comfy(sources)
     else:
-        fitted = [canvas(r.source, size) for r in ready]
-        x, sizes = torch.cat([f[0] for f in fitted]), [f[1] for f in fitted]
-    cond = _infinity_condition(text, [r.job.prompt for r in ready], net.device)
+        pictures = _sources(ready)
     settings = [InfinitySampling(r.job.params["cfg"], r.job.params["tau"], r.job.params["top_p"]).validate() for r in ready]
-    region = None
-    if ready[0].region is not None:
-        region = torch.cat([mask_canvas(r.region, size) for r in ready])
-    tokens = varedit_edit(net, vae, cond, x.to(vae.device), schedule, settings, _seeds(ready), region)
-    edited = bits_to_images(vae, tokens)
-    if len(set(sizes)) == 1:
-        return list(crop_back(edited, sizes[0])), sources
-    return [crop_back(edited[i:i + 1], hw)[0] for i, hw in enumerate(sizes)], sources  # each back to its own shape
+    out = varedit.edit(net, vae, text, pictures, [r.job.prompt for r in ready], size, settings, _seeds(ready),
+                       _regions(ready))
+    return out.images, sources
 
 
 RUNNERS = {"atm": _run_llamagen, "naive": _run_llamagen, "aredit": _run_aredit, "editar": _run_editar,

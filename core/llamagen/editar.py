@@ -30,6 +30,9 @@ TASK_TEMPLATES = {
     "canny": "Given the canny edge image, generate an image following the description: {}",
     "segmentation": "Given the segmentation mask, generate an image following the description: {}",
 }
+# The released code's guidance: text 3.0, no extra image guidance.
+DEFAULT_TEXT_CFG = 3.0
+DEFAULT_IMAGE_CFG = 1.0
 # Keys in released checkpoints that belong to training only (a feature-distillation head).
 TRAINING_ONLY_PREFIXES = ("alignment.",)
 
@@ -116,8 +119,8 @@ def editar_logits(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition, 
 
 
 def editar_generate(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition, sampling: SamplingSettings,
-                    seeds: Sequence[int] | torch.Tensor, text_cfg: float | Sequence[float] = 3.0,
-                    image_cfg: float | Sequence[float] = 1.0, keep: torch.Tensor | None = None,
+                    seeds: Sequence[int] | torch.Tensor, text_cfg: float | Sequence[float] = DEFAULT_TEXT_CFG,
+                    image_cfg: float | Sequence[float] = DEFAULT_IMAGE_CFG, keep: torch.Tensor | None = None,
                     progress: ProgressFn | None = None, max_chunk: int = DRAFT_CHUNK,
                     stats: DecodeStats | None = None) -> torch.Tensor:
     """Sample output tokens [B, N]. `keep` (optional bool [B, N] or [B, g, g]): positions that keep the

@@ -1,0 +1,55 @@
+"""EditAR pipeline: a picture (or a depth / canny / segmentation map) and an instruction -> the edited picture's
+tokens. Nodes, batch jobs, the command line's demo and the benchmark call this."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ..condition import Condition
+from ..llamagen.editar import DEFAULT_IMAGE_CFG, DEFAULT_TEXT_CFG, EditARGPT, editar_generate, task_prompt
+from ..llamagen.generate import DRAFT_CHUNK, ProgressFn
+from ..llamagen.vq import LlamaGenVQ
+from ..records import TokenBatch
+from ..sampling import SamplingSettings, seed_tensor
+from .common import Images, per_row_prompts, token_region
+from .llamagen import check_pair, encode
+
+# EditAR samples without the LlamaGen cfg (its guidance is text_cfg / image_cfg); top-k and top-p as LlamaGen.
+DEFAULT_SAMPLING = SamplingSettings(cfg_scale=1.0)
+
+
+def prepare(editor: EditARGPT, vq: LlamaGenVQ, images: Images, resize: str = "center_crop") -> TokenBatch:
+    """Pictures -> the editor's input tokens, fitted as EditAR's training data was (Lanczos, then `resize`)."""
+    check_pair(vq, editor)
+    return encode(vq, images, editor.cfg.image_size, resize, resample="lanczos")
+
+
+def instruction_prompts(task: str, instructions: Sequence[str]) -> list[str]:
+    """The prompts EditAR was trained with: the instruction as is (edit), or inside the task's template."""
+    return [task_prompt(task, text) for text in instructions]
+
+
+def edit(editor: EditARGPT, vq: LlamaGenVQ, encoder, inputs: TokenBatch, prompts: Sequence[str], seeds,
+         text_cfg: float | Sequence[float] = DEFAULT_TEXT_CFG, image_cfg: float | Sequence[float] = DEFAULT_IMAGE_CFG,
+         sampling: SamplingSettings = DEFAULT_SAMPLING, mask=None, progress: ProgressFn | None = None,
+         max_chunk: int = DRAFT_CHUNK, region: torch.Tensor | None = None) -> TokenBatch:
+    """One edit per row of `inputs` (its tokens, from `prepare`) with its prompt (1 for all rows, or one per row,
+    already in the task's template: `instruction_prompts`). `mask`: a MASK on the input picture (or one per row;
+    1 = may change), or `region` already on the token grid; outside it the input's tokens are kept."""
+    check_pair(vq, editor)
+    sampling.validate()
+    rows, g = inputs.batch, editor.cfg.grid_size
+    prompts = per_row_prompts(prompts, rows)
+    if len(set(prompts)) == 1:  # one prompt: encoded once, shared by every row
+        features = encoder.encode_raw(prompts[:1], editor.cfg.cls_token_num).features.expand(rows, -1, -1)
+    else:
+        features = encoder.encode_raw(prompts, editor.cfg.cls_token_num).features
+    text = Condition(features.to(editor.device), None, prompts)
+    if region is None:
+        region = token_region(mask, (g, g), vq.downsample, rows)
+    keep = None if region is None else ~region
+    seeds = seed_tensor(seeds)
+    tokens = editar_generate(editor, inputs.flat.to(editor.device), text, sampling, seeds, text_cfg, image_cfg, keep,
+                             progress=progress, max_chunk=max_chunk)
+    return TokenBatch(tokens.view(rows, g, g), "edited", None, seeds, sampling, vq.downsample)

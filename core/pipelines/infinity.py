@@ -1,0 +1,92 @@
+"""Infinity pipelines: next-scale text-to-image, and AREdit (training-free editing from a cached source).
+Nodes, batch jobs, the command line's demo and the benchmark call these."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ..condition import Condition
+from ..infinity.aredit import AREditResult, AREditSettings, AREditSource, aredit_edit, build_source
+from ..infinity.codec import bits_to_images, image_to_bits
+from ..infinity.generate import BitTokens, InfinitySampling, ProgressFn
+from ..infinity.generate import generate as _generate
+from ..infinity.model import InfinityTransformer
+from ..infinity.scales import STRIDE, parse_aspect, parse_resolution, scale_schedule, tier_of
+from ..infinity.vae import BSQVAE
+from ..sampling import seed_tensor
+from .common import pixel_region
+
+# The published Infinity sampler (cfg 3, tau 0.5, per-bit top-p 0.97): InfinitySampling's own defaults.
+DEFAULT_SAMPLING = InfinitySampling()
+
+
+def text_condition(text_encoder, prompts: Sequence[str], device=None) -> Condition:
+    """Caption features the Infinity way (raw text, valid tokens only, right-padded)."""
+    emb = text_encoder.encode_infinity(list(prompts))
+    cond = Condition(emb.features, emb.mask, list(emb.prompts), "infinity")
+    return cond if device is None else cond.to(device)
+
+
+def schedule_for(net: InfinityTransformer, resolution="auto", aspect_ratio="1:1") -> list[tuple[int, int]]:
+    """The scales of a picture at a resolution tier ("auto": the model's largest) and width:height."""
+    return scale_schedule(parse_resolution(resolution, net.resolutions), parse_aspect(aspect_ratio))
+
+
+def check_schedule(net: InfinityTransformer, schedule) -> None:
+    """Tokens coded at a tier the model was not trained for would run (slowly) and give nonsense."""
+    if tier_of(schedule) not in net.resolutions:
+        raise ValueError(f"these tokens span {len(schedule)} scales up to {schedule[-1][0]}x{schedule[-1][1]}, a size "
+                         f"this model does not make: encode the image at one of {list(net.resolutions)} "
+                         f"(AR Image to Tokens, size)")
+
+
+def generate(net: InfinityTransformer, cond: Condition, schedule, sampling: InfinitySampling | Sequence[InfinitySampling],
+             seeds, progress: ProgressFn | None = None, negative: Condition | None = None) -> BitTokens:
+    """One picture per condition row, each with its own seed; the bits keep their probabilities (a free AREdit
+    source)."""
+    return _generate(net, cond, schedule, sampling, seed_tensor(seeds), progress=progress, negative=negative)
+
+
+def encode(vae: BSQVAE, images, resolution: int, resize: str = "center_crop") -> list[tuple[list[int], BitTokens]]:
+    """Pictures (an IMAGE batch, or one [1, H, W, C] per row, any sizes) -> their multi-scale bits, one group per
+    grid: rows of the same aspect template share a group (in first-seen order) -> [(rows, bits)]."""
+    if isinstance(images, torch.Tensor):
+        return [(list(range(images.shape[0] if images.dim() == 4 else 1)), image_to_bits(vae, images, resolution, resize))]
+    groups: dict[tuple, tuple[list[int], list[BitTokens]]] = {}
+    for i, image in enumerate(images):
+        bits = image_to_bits(vae, image, resolution, resize)
+        rows, parts = groups.setdefault(tuple(map(tuple, bits.schedule)), ([], []))
+        rows.append(i)
+        parts.append(bits)
+    return [(rows, cat_bits(parts)) for rows, parts in groups.values()]
+
+
+def cat_bits(parts: list[BitTokens]) -> BitTokens:
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    return BitTokens([torch.cat(b) for b in zip(*(t.bits for t in parts))], list(first.schedule), first.origin,
+                     first.patchify)
+
+
+def decode(vae: BSQVAE, tokens: BitTokens) -> torch.Tensor:
+    """Bits -> pictures [B, 3, H, W] in 0..1."""
+    return bits_to_images(vae, tokens)
+
+
+def aredit_source(net: InfinityTransformer, tokens: BitTokens, source_cond: Condition | None = None,
+                  sampling: InfinitySampling | None = None, progress: ProgressFn | None = None) -> AREditSource:
+    """The source's bits and per-bit probabilities under its prompt: free for generated tokens (their own), one
+    teacher-forced pass for a picture's bits (which need `source_cond` and `sampling`)."""
+    check_schedule(net, tokens.schedule)
+    return build_source(net, tokens, source_cond, sampling, progress=progress)
+
+
+def aredit(net: InfinityTransformer, source: AREditSource, target: Condition,
+           settings: AREditSettings | Sequence[AREditSettings], seeds, mask=None,
+           progress: ProgressFn | None = None) -> AREditResult:
+    """One AREdit pass for every source row under its target prompt (1 for all, or one per row). `mask`: a MASK
+    on the source picture (or one per row; 1 = may change)."""
+    region = pixel_region(mask, source.tokens.grid, STRIDE)
+    return aredit_edit(net, source, target.to(net.device), settings, seed_tensor(seeds), region, progress=progress)
