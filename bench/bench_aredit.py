@@ -12,7 +12,7 @@ import json
 
 import torch
 
-from bench_common import device_and_dtype, device_name, random_infinity, timed  # also imports the pack
+from bench_common import device_and_dtype, device_name, random_infinity, timed
 from ar_edit_pack.core.infinity.aredit import AREditSettings, aredit_edit, build_source
 from ar_edit_pack.core.infinity.generate import BitTokens, InfinitySampling, generate
 from ar_edit_pack.core.infinity.scales import scale_schedule

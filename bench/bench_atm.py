@@ -10,7 +10,7 @@ import json
 
 import torch
 
-from bench_common import device_and_dtype, device_name, random_captions, random_gpt, timed  # also imports the pack as ar_edit_pack
+from bench_common import device_and_dtype, device_name, random_captions, random_gpt, timed
 from ar_edit_pack.core.llamagen.atm import ATMSettings, atm_edit, build_source_cache
 from ar_edit_pack.core.llamagen.generate import generate
 from ar_edit_pack.core.records import TokenBatch

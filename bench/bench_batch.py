@@ -17,7 +17,6 @@ import time
 
 import torch
 
-import bench_common  # noqa: F401  (imports the pack as ar_edit_pack)
 from ar_edit_pack.core.batch import engine, shapes_jobs
 from ar_edit_pack.core.batch.store import latest_rows
 

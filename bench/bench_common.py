@@ -1,21 +1,13 @@
-"""Shared by the benchmarks: the pack imported as `ar_edit_pack`, best-of-N timing, device and dtype, and
+"""Shared by the benchmarks (the pack installed as `ar_edit_pack`): best-of-N timing, device and dtype, and
 Infinity models with random weights (speed does not depend on the weights)."""
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
 
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if "ar_edit_pack" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("ar_edit_pack", os.path.join(ROOT, "__init__.py"),
-                                                   submodule_search_locations=[ROOT])
-    _pack = importlib.util.module_from_spec(_spec)
-    sys.modules["ar_edit_pack"] = _pack
-    _spec.loader.exec_module(_pack)
 
 from ar_edit_pack.core.condition import Condition  # noqa: E402
 from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer  # noqa: E402

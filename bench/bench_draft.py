@@ -16,8 +16,9 @@ import time
 
 import torch
 
-from bench_common import device_and_dtype, device_name, random_captions, random_gpt, timed  # also imports the pack as ar_edit_pack
+from bench_common import device_and_dtype, device_name, random_captions, random_gpt, timed
 from ar_edit_pack.core.condition import Condition
+from ar_edit_pack.core.defaults import defaults
 from ar_edit_pack.core.llamagen.atm import ATMSettings, atm_edit, build_source_cache, naive_edit
 from ar_edit_pack.core.llamagen.generate import DRAFT_CHUNK, DecodeStats, generate
 from ar_edit_pack.core.records import TokenBatch
@@ -84,9 +85,10 @@ def embedded_part(args) -> dict:
         emb = text.encode([case.prompt])
         cond = Condition(emb.features, emb.mask, emb.prompts)
         t0 = time.perf_counter()
-        a = atm_edit(gpt, cache, cond, bench.EMBEDDED_SAMPLING, bench.EMBEDDED_ATM, [i], max_chunk=1, stats=seq)
+        a = atm_edit(gpt, cache, cond, defaults(gpt, "sampling"), defaults(gpt, "atm"), [i], max_chunk=1,
+                     stats=seq)
         t1 = time.perf_counter()
-        b = atm_edit(gpt, cache, cond, bench.EMBEDDED_SAMPLING, bench.EMBEDDED_ATM, [i], stats=draft)
+        b = atm_edit(gpt, cache, cond, defaults(gpt, "sampling"), defaults(gpt, "atm"), [i], stats=draft)
         t_seq, t_draft = t_seq + t1 - t0, t_draft + time.perf_counter() - t1
         identical += bool(torch.equal(a.tokens, b.tokens))
     n = len(cases)

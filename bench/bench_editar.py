@@ -9,7 +9,7 @@ import json
 
 import torch
 
-from bench_common import timed  # also imports the pack as ar_edit_pack
+from bench_common import timed
 from ar_edit_pack.core.llamagen.editar import EditARGPT, editar_generate
 from ar_edit_pack.core.condition import Condition
 from ar_edit_pack.core.llamagen.generate import generate

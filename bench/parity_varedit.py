@@ -49,7 +49,6 @@ import math  # noqa: E402
 import numpy as np  # noqa: E402
 import torch
 import torch.nn.functional as F
-import train_embedded  # noqa: E402,F401  (registers the pack as ar_edit_pack)
 # fused_op.py wraps plain torch functions in torch.compile (an inductor kernel); run them eagerly, same arithmetic
 torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)
 from infinity.models.infinity import Infinity

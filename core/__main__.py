@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import replace
 
 
 EXAMPLE_SOURCE = "a red circle at the top left and a small blue square in the center on a white background"
@@ -16,25 +15,20 @@ EXAMPLE_INSTRUCTION = "replace the blue square with a yellow star"  # EXAMPLE_SO
 
 
 def _demo(args) -> int:
-    from .shapes.embedded import EMBEDDED_CHOICES, embedded_path
-
     if args.method == "aredit":
         return _demo_aredit(args)
     if args.method in ("editar", "varedit"):
         return _demo_editor(args)
-    if all(os.path.isfile(embedded_path(k)) for k in EMBEDDED_CHOICES):
-        return _demo_embedded(args)
-    return _demo_random(args)
+    return _demo_atm(args)
 
 
 def _save_side_by_side(args, images, changed, stride, params, edit_name: str = "ATM edit") -> str:
-    """images [2, 3, H, W] (source, edit), changed [1, N] bool -> demo.png and demo.json in args.out."""
+    """images [2, 3, H, W] (source, edit), changed [1, h, w] bool -> demo.png and demo.json in args.out."""
     import numpy as np
     import torch
     from PIL import Image
 
-    g = int(round(changed.numel() ** 0.5))
-    mask_img = changed.view(g, g).float().repeat_interleave(stride, 0).repeat_interleave(stride, 1)
+    mask_img = changed[0].float().repeat_interleave(stride, 0).repeat_interleave(stride, 1)
     panels = [images[0], images[1], mask_img.expand(3, -1, -1)]
     arr = (torch.cat([p.permute(1, 2, 0).cpu() for p in panels], 1).numpy() * 255).round().astype(np.uint8)
     os.makedirs(args.out, exist_ok=True)
@@ -46,35 +40,28 @@ def _save_side_by_side(args, images, changed, stride, params, edit_name: str = "
     return png
 
 
-def _demo_embedded(args) -> int:
+def _demo_atm(args) -> int:
+    """ATM on the embedded LlamaGen-architecture models: generate the source, cache it, edit, decode."""
     import torch
 
-    from . import SamplingSettings, condition_from_text, decode_tokens_to_images, generate
-    from .llamagen.atm import ATMSettings, atm_edit, build_source_cache
+    from .defaults import resolve
+    from .pipelines import llamagen
     from .shapes.embedded import load_embedded
-    from .records import TokenBatch
-    from .shapes.bench import EMBEDDED_ATM, EMBEDDED_SAMPLING
 
     t0 = time.time()
     gpt, text, vq = load_embedded()
     prompt = EXAMPLE_SOURCE if args.prompt is None else args.prompt
     edit = EXAMPLE_EDIT if args.edit is None else args.edit
-    settings = SamplingSettings(args.cfg if args.cfg is not None else EMBEDDED_SAMPLING.cfg_scale,
-                                EMBEDDED_SAMPLING.temperature, EMBEDDED_SAMPLING.top_k, EMBEDDED_SAMPLING.top_p)
-    atm = ATMSettings(K=args.K, alpha=args.alpha, tau=args.tau,
-                      candidates=args.candidates or EMBEDDED_ATM.candidates).validate()
-    src_cond = condition_from_text(text.encode([prompt]))
-    g = gpt.cfg.grid_size
-    tokens = generate(gpt, src_cond, settings, [args.seed])
-    with torch.inference_mode():
-        cache = build_source_cache(TokenBatch(tokens.view(1, g, g), "generated", src_cond, torch.tensor([args.seed]),
-                                              settings), vq.quantize.codebook())
-    result = atm_edit(gpt, cache, condition_from_text(text.encode([edit])), settings, atm, [args.seed])
-    images = decode_tokens_to_images(vq, torch.cat([tokens, result.tokens]).view(2, g, g))
+    sampling = resolve(gpt, "sampling", cfg_scale=args.cfg)
+    atm = resolve(gpt, "atm", K=args.K, alpha=args.alpha, tau=args.tau, candidates=args.candidates)
+    source = llamagen.generate(gpt, llamagen.text_condition(text, [prompt]), sampling, [args.seed])
+    result = llamagen.edit(gpt, llamagen.source_cache(source, vq), llamagen.text_condition(text, [edit]), sampling, atm,
+                           [args.seed])
+    images = llamagen.decode(vq, torch.cat([source.tokens, result.tokens.tokens]))
     seconds = time.time() - t0
     png = _save_side_by_side(args, images, result.changed, vq.downsample, {
         "model": "embedded ShapesWorld models (shapes_gpt, shapes_words, shapes_vq)", "source_prompt": prompt,
-        "edit_prompt": edit, "seed": args.seed, "sampling": settings.to_dict(), "atm": atm.to_dict(),
+        "edit_prompt": edit, "seed": args.seed, "sampling": sampling.to_dict(), "atm": atm.to_dict(),
         "locked_fraction": round(float(result.locked_fraction[0]), 4), "seconds": round(seconds, 3)})
     print(f"wrote {png} (source | ATM edit | changed tokens) in {seconds:.2f} s with the embedded models")
     return 0
@@ -84,30 +71,29 @@ def _demo_aredit(args) -> int:
     """AREdit on the embedded Infinity-architecture models: generate, cache (free for generated tokens), edit."""
     import torch
 
-    from .infinity.aredit import AREditSettings, aredit_edit, build_source
-    from .shapes.embedded import load_embedded_infinity
-    from .infinity.generate import generate as infinity_generate
+    from .defaults import resolve
+    from .infinity.generate import BitTokens
     from .infinity.scales import STRIDE
-    from .sampling import seed_tensor
-    from .shapes.bench import (EMBEDDED_AREDIT, EMBEDDED_INFINITY_SAMPLING, EMBEDDED_INFINITY_SCHEDULE,
-                               infinity_condition)
+    from .pipelines import infinity
+    from .shapes.bench import EMBEDDED_INFINITY_SCHEDULE
+    from .shapes.embedded import load_embedded_infinity
 
     t0 = time.time()
     model, text, vae = load_embedded_infinity()
     prompt = EXAMPLE_SOURCE if args.prompt is None else args.prompt
     edit = EXAMPLE_EDIT if args.edit is None else args.edit
-    sampling = EMBEDDED_INFINITY_SAMPLING if args.cfg is None else replace(EMBEDDED_INFINITY_SAMPLING, cfg=args.cfg)
-    settings = AREditSettings(EMBEDDED_AREDIT.gamma if args.gamma is None else args.gamma,
-                              EMBEDDED_AREDIT.threshold if args.threshold is None else args.threshold)
+    sampling = resolve(model, "sampling", cfg=args.cfg)
+    settings = resolve(model, "aredit", gamma=args.gamma, threshold=args.threshold)
     settings.validate(len(EMBEDDED_INFINITY_SCHEDULE))
-    seeds = seed_tensor([args.seed])
-    tokens = infinity_generate(model, infinity_condition(text, [prompt]), EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
-    source = build_source(model, tokens, None)
-    result = aredit_edit(model, source, infinity_condition(text, [edit]), settings, seeds)
-    with torch.inference_mode():
-        images = (vae.decode_bits([torch.cat([a, b]) for a, b in zip(tokens.bits, result.tokens.bits)]) + 1) / 2
+    tokens = infinity.generate(model, infinity.text_condition(text, [prompt]), EMBEDDED_INFINITY_SCHEDULE, sampling,
+                               [args.seed])
+    result = infinity.aredit(model, infinity.aredit_source(model, tokens), infinity.text_condition(text, [edit]),
+                             settings, [args.seed])
+    both = BitTokens([torch.cat([a, b.to(a.device)]) for a, b in zip(tokens.bits, result.tokens.bits)],
+                     tokens.schedule, "edited", tokens.patchify)
+    images = infinity.decode(vae, both)
     seconds = time.time() - t0
-    changed = result.changed[-1].flatten(1)
+    changed = result.changed[-1]
     png = _save_side_by_side(args, images, changed, STRIDE, {
         "model": "embedded ShapesWorld models (shapes_infinity, shapes_words, shapes_infinity_vae)",
         "source_prompt": prompt, "edit_prompt": edit, "seed": args.seed, "sampling": sampling.to_dict(),
@@ -122,88 +108,46 @@ def _demo_editor(args) -> int:
     the editor has not generated itself: the real-image setting), edited by the instruction --edit."""
     import torch
 
-    from .infinity.generate import InfinitySampling
-    from .infinity.scales import STRIDE
-    from .infinity.varedit import varedit_edit
-    from .sampling import seed_tensor
-    from .shapes import world
-    from .shapes.bench import (EMBEDDED_EDITAR_CFG, EMBEDDED_EDITAR_SAMPLING, EMBEDDED_INFINITY_SCHEDULE,
-                               EMBEDDED_VAREDIT_SAMPLING, editar_images, infinity_condition, to_model)
-    from .shapes.embedded import embedded_path, load_embedded_editor
+    from .defaults import defaults, resolve
     from .files.loaders import load_vq
+    from .infinity.scales import STRIDE
+    from .pipelines import editar, infinity, llamagen, varedit
+    from .shapes import world
+    from .shapes.bench import to_image
+    from .shapes.embedded import embedded_path, load_embedded_editor
 
     t0 = time.time()
     editor, text = load_embedded_editor(args.method)
     prompt = EXAMPLE_SOURCE if args.prompt is None else args.prompt
     instruction = EXAMPLE_INSTRUCTION if args.edit is None else args.edit
-    scene = world.render(world.parse_caption(prompt))[None]  # uint8 [1, 48, 48, 3]
-    source = to_model(scene)
-    seeds = seed_tensor([args.seed])
-    with torch.inference_mode():
-        if args.method == "editar":
-            vq = load_vq(embedded_path("vq"))
-            text_cfg = EMBEDDED_EDITAR_CFG[0] if args.cfg is None else args.cfg
-            ids, tokens, edited = editar_images(editor, text, vq, scene, [instruction], seeds, text_cfg)
-            changed, stride = tokens != ids, vq.downsample
-            params = {"model": "embedded ShapesWorld editor (shapes_editar, shapes_instructions, shapes_vq)",
-                      "text_cfg": text_cfg, "image_cfg": EMBEDDED_EDITAR_CFG[1],
-                      "sampling": EMBEDDED_EDITAR_SAMPLING.to_dict()}
-        else:
-            vae = load_vq(embedded_path("vq", True))
-            sampling = EMBEDDED_VAREDIT_SAMPLING if args.cfg is None else InfinitySampling(
-                args.cfg, EMBEDDED_VAREDIT_SAMPLING.tau, EMBEDDED_VAREDIT_SAMPLING.top_p)
-            result = varedit_edit(editor, vae, infinity_condition(text, [instruction]), source,
-                                  EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
-            edited = (vae.decode_bits(result.bits) + 1) / 2
-            before = vae.encode_bits(source, EMBEDDED_INFINITY_SCHEDULE)[-1]
-            changed, stride = (result.bits[-1] != before).any(-1).flatten(1), STRIDE
-            params = {"model": "embedded ShapesWorld editor (shapes_varedit, shapes_instructions, shapes_infinity_vae)",
-                      "sampling": sampling.to_dict()}
-    images = torch.cat([(source + 1) / 2, edited.cpu()])
+    scene = to_image(world.render(world.parse_caption(prompt))[None])  # IMAGE [1, 48, 48, 3]
+    if args.method == "editar":
+        vq = load_vq(embedded_path("vq"))
+        guidance = resolve(editor, "editar", text_cfg=args.cfg)
+        sampling = defaults(editor, "sampling")
+        inputs = editar.prepare(editor, vq, scene)
+        tokens = editar.edit(editor, vq, text, inputs, editar.instruction_prompts("edit", [instruction]), [args.seed],
+                             guidance.text_cfg, guidance.image_cfg, sampling)
+        edited, changed, stride = llamagen.decode(vq, tokens), tokens.tokens != inputs.tokens, vq.downsample
+        params = {"model": "embedded ShapesWorld editor (shapes_editar, shapes_instructions, shapes_vq)",
+                  **guidance.__dict__, "sampling": sampling.to_dict()}
+    else:
+        vae = load_vq(embedded_path("vq", True))
+        sampling = resolve(editor, "sampling", cfg=args.cfg)
+        out = varedit.edit(editor, vae, text, scene, [instruction], world.SIZE, sampling, [args.seed])
+        [(_, before)] = infinity.encode(vae, scene, world.SIZE)
+        edited = torch.stack(out.images)
+        changed = (out.tokens.bits[-1] != before.bits[-1].to(out.tokens.bits[-1].device)).any(-1)
+        stride = STRIDE
+        params = {"model": "embedded ShapesWorld editor (shapes_varedit, shapes_instructions, shapes_infinity_vae)",
+                  "sampling": sampling.to_dict()}
+    images = torch.cat([scene.permute(0, 3, 1, 2), edited.cpu()])
     seconds = time.time() - t0
     name = {"editar": "EditAR edit", "varedit": "VAREdit edit"}[args.method]
     png = _save_side_by_side(args, images, changed.cpu(), stride, {
         **params, "source_prompt": prompt, "instruction": instruction, "seed": args.seed,
         "changed_fraction": round(float(changed.float().mean()), 4), "seconds": round(seconds, 3)}, name)
     print(f"wrote {png} (source | {name} | changed tokens) in {seconds:.2f} s with the embedded editors")
-    return 0
-
-
-def _demo_random(args) -> int:
-    import torch
-
-    from . import Condition, GPTConfig, LlamaGenGPT, LlamaGenVQ, SamplingSettings, VQConfig, decode_tokens_to_images, generate
-    from .llamagen.atm import ATMSettings, atm_edit, build_source_cache
-    from .records import TokenBatch
-
-    # Without the embedded models the demo runs the real pipeline (generate, anchor-token-matching edit,
-    # decode) on a tiny RANDOM model, so the pictures are noise: it proves the install works end to end.
-    torch.manual_seed(0)
-    gpt = LlamaGenGPT(GPTConfig.preset("GPT-tiny", vocab_size=64, image_size=64)).eval().requires_grad_(False)
-    vq = LlamaGenVQ(VQConfig.preset("VQ-tiny")).eval().requires_grad_(False)
-    T, C = gpt.cfg.cls_token_num, gpt.cfg.caption_dim
-    mask = torch.ones(2, T, dtype=torch.bool)
-    feats = torch.randn(2, T, C)  # stand-ins for the source and edit prompts' features
-    src_cond = Condition(feats[:1], mask[:1], [args.prompt or "source"])
-    edit_cond = Condition(feats[1:], mask[1:], [args.edit or "edit"])
-    settings = SamplingSettings(cfg_scale=4.0 if args.cfg is None else args.cfg, temperature=1.0, top_k=0, top_p=1.0)
-    atm = ATMSettings(K=args.K, alpha=args.alpha, tau=args.tau, candidates=args.candidates or "distinct").validate()
-    t0 = time.time()
-    g = gpt.cfg.grid_size
-    tokens = generate(gpt, src_cond, settings, [args.seed])
-    source = TokenBatch(tokens.view(1, g, g), "generated", src_cond, torch.tensor([args.seed]), settings)
-    with torch.inference_mode():
-        cache = build_source_cache(source, vq.quantize.codebook())
-    result = atm_edit(gpt, cache, edit_cond, settings, atm, [args.seed])
-    images = decode_tokens_to_images(vq, torch.cat([tokens, result.tokens]).view(2, g, g))
-    seconds = time.time() - t0
-    png = _save_side_by_side(args, images, result.changed, vq.downsample, {
-        "model": "GPT-tiny (random weights)", "tokenizer": "VQ-tiny (random weights)",
-        "source_prompt": args.prompt, "edit_prompt": args.edit, "seed": args.seed, "sampling": settings.to_dict(),
-        "atm": atm.to_dict(), "locked_fraction": round(float(result.locked_fraction[0]), 4),
-        "seconds": round(seconds, 3)})
-    print(f"wrote {png} (source | edit | changed tokens) in {seconds:.2f} s. "
-          f"NOTE: random tiny model, no trained default model ships yet.")
     return 0
 
 
@@ -341,9 +285,11 @@ def main(argv=None) -> int:
                         "Infinity-architecture ones; editar / varedit: the embedded instruction editors, editing "
                         "the render of --prompt by the instruction --edit")
     d.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the embedded models' own)")
-    d.add_argument("--K", type=int, default=150, help="ATM: candidates drawn per token")
-    d.add_argument("--alpha", type=float, default=0.6, help="ATM: how fast the candidate window shrinks")
-    d.add_argument("--tau", type=float, default=1.0, help="ATM: how close a candidate must be to keep the source")
+    d.add_argument("--K", type=int, default=None, help="ATM: candidates drawn per token (default: the model's own)")
+    d.add_argument("--alpha", type=float, default=None,
+                   help="ATM: how fast the candidate window shrinks (default: the model's own)")
+    d.add_argument("--tau", type=float, default=None,
+                   help="ATM: how close a candidate must be to keep the source (default: the model's own)")
     d.add_argument("--candidates", choices=["distinct", "sampled"], default=None,
                    help="ATM candidate draws (default: sampled for the embedded models, else distinct)")
     d.add_argument("--gamma", type=int, default=None, help="AREdit: scales reused (default: the embedded default)")

@@ -111,7 +111,7 @@ class SweepSetting:
 
 
 def expand(K: list[int], alpha: list[float], tau: list[float], seeds: list[int], cfg: list[float],
-           fallback: str, candidates: str = "distinct") -> tuple[list[SweepSetting], set[str]]:
+           fallback: str, candidates: str = "auto") -> tuple[list[SweepSetting], set[str]]:
     """Cartesian product, tau varying fastest. Returns the settings and which parameters vary."""
     n = math.prod(len(v) for v in (K, alpha, tau, seeds, cfg))
     if n > MAX_SWEEP_ROWS:  # from the sizes, before the product is made

@@ -39,8 +39,8 @@ class AREditSourceCache:
     def build(self, model, tokens, cfg, tau, top_p, cfg_per_scale, tau_per_scale, source_conditioning=None):
         node = "AR AREdit Source Cache"
         tokens = checks.bit_tokens(tokens, node)
-        sampling = infinity_sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         net = checks.infinity_model(model, node)
+        sampling = infinity_sampling(net, cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         cond = None if source_conditioning is None else source_conditioning.to(net.device)
         return (infinity.aredit_source(net, tokens, cond, sampling, progress=bridge.progress(len(tokens.schedule))),)
 

@@ -1,8 +1,7 @@
 """Nodes for Anchor Token Matching (ISLock) editing: source cache, edit, parameter sweep."""
 from __future__ import annotations
 
-import torch
-
+from ..core.defaults import AUTO, defaults
 from ..core.grid_image import labelled_grid
 from ..core.images import grid_to_mask, model_to_comfy
 from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings
@@ -10,11 +9,11 @@ from ..core.llamagen.generate import DRAFT_CHUNK
 from ..core.pipelines import llamagen
 from ..core.pipelines.common import batch_seeds, token_region
 from ..core.records import TokenBatch
-from ..core.sampling import SEED_RANGE, SamplingSettings, seed_tensor
+from ..core.sampling import SEED_RANGE, seed_tensor
 from ..core.sweeps import check_rows, expand, parse_values, run_sweep
 from . import checks
 from . import comfy_bridge as bridge
-from .generate import sampling_inputs
+from .generate import auto_tooltip, llamagen_sampling, sampling_inputs
 from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY, DRAFT_INPUT
 
 METHODS = list(llamagen.EDIT_METHODS)
@@ -50,14 +49,17 @@ CANDIDATES_INPUT = (list(CANDIDATE_MODES), {
     "or edits snap back to the source. auto: sampled when K is 10% of the codes or more, else distinct"})
 
 
+_ATM = ATMSettings()  # the paper's K, alpha, tau (the embedded model's are the same)
+
+
 def atm_inputs() -> dict:
     return {
-        "K": ("INT", {"default": 150, "min": 1, "max": 16384, "tooltip": "how many candidates are drawn at each step to find one close to the source: more = keeps more of the source, slower"}),
-        "alpha": ("FLOAT", {"default": 0.6, "min": 0.0, "max": 1.0, "step": 0.01,
+        "K": ("INT", {"default": _ATM.K, "min": 1, "max": 16384, "tooltip": "how many candidates are drawn at each step to find one close to the source: more = keeps more of the source, slower"}),
+        "alpha": ("FLOAT", {"default": _ATM.alpha, "min": 0.0, "max": 1.0, "step": 0.01,
                   "tooltip": "how fast the candidates narrow down towards the end of the image: higher = later parts keep less of the source; 0 = never narrows"}),
-        "tau": ("FLOAT", {"default": 1.0, "min": -1.0, "max": 4.0, "step": 0.05,
+        "tau": ("FLOAT", {"default": _ATM.tau, "min": -1.0, "max": 4.0, "step": 0.05,
                 "tooltip": "how close a candidate must be to the source to keep it: higher = keeps more of the source (smaller, safer edits); lower = changes more"}),
-        "fallback": (list(FALLBACKS), {"default": "greedy", "tooltip": "what is drawn where no candidate is close to the source: greedy = the most likely choice; sample = a random one (more variety)"}),
+        "fallback": (list(FALLBACKS), {"default": _ATM.fallback, "tooltip": "what is drawn where no candidate is close to the source: greedy = the most likely choice; sample = a random one (more variety)"}),
     }
 
 
@@ -110,10 +112,10 @@ class ATMEdit:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         source = checks.atm_source(source, node)
-        sampling = SamplingSettings(cfg_scale, temperature, top_k, top_p).validate()
         atm = ATMSettings(K, alpha, tau, fallback, candidates).validate()
         region = _region(mask, source, node)
         gpt = checks.llamagen_model(model, node)
+        sampling = llamagen_sampling(gpt, cfg_scale, temperature, top_k, top_p)
         result = llamagen.edit(gpt, source, conditioning, sampling, atm, _seeds(source, seed, use_source_seed), method,
                                region=region, progress=bridge.progress(source.anchors.shape[1]),
                                max_chunk=_chunk(draft_decoding))
@@ -134,12 +136,13 @@ class ATMSweep:
                 "model": (AR_MODEL,), "tokenizer": (AR_TOKENIZER,), "source": (AR_SOURCE,),
                 "conditioning": (AR_CONDITIONING,), "method": (METHODS, {"default": "atm"}),
                 "tau_values": ("STRING", {"default": "0.5, 1.0, 2.0"}),
-                "K_values": ("STRING", {"default": "150"}),
-                "alpha_values": ("STRING", {"default": "0.6"}),
+                "K_values": ("STRING", {"default": str(_ATM.K)}),
+                "alpha_values": ("STRING", {"default": f"{_ATM.alpha:g}"}),
                 "seed_values": ("STRING", {"default": "0", "tooltip": "ignored with use_source_seed on a generated source"}),
-                "cfg_values": ("STRING", {"default": "7.5"}),
+                "cfg_values": ("STRING", {"default": str(AUTO), "tooltip": "guidance scales to try; " +
+                                          auto_tooltip("llamagen", "sampling", "cfg_scale")}),
                 "use_source_seed": ("BOOLEAN", {"default": True}),
-                "fallback": (list(FALLBACKS), {"default": "greedy"}),
+                "fallback": (list(FALLBACKS), {"default": _ATM.fallback}),
                 "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
                 "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = automatic"}),
             },
@@ -168,12 +171,13 @@ class ATMSweep:
             seeds = [int(source.seeds[0]) % SEED_RANGE]
         else:
             seeds = parse_values(seed_values, int, "seed_values")
-        settings, varying = expand(parse_values(K_values, int, "K_values"), parse_values(alpha_values, float, "alpha_values"),
-                                   parse_values(tau_values, float, "tau_values"), seeds,
-                                   parse_values(cfg_values, float, "cfg_values"), fallback, candidates)
-        sampling = SamplingSettings(settings[0].cfg_scale, temperature, top_k, top_p).validate()
-        region = _region(mask, source, node)
         gpt = checks.llamagen_model(model, node)
+        own_cfg = defaults(gpt, "sampling").cfg_scale
+        cfgs = [own_cfg if c == AUTO else c for c in parse_values(cfg_values, float, "cfg_values")]
+        settings, varying = expand(parse_values(K_values, int, "K_values"), parse_values(alpha_values, float, "alpha_values"),
+                                   parse_values(tau_values, float, "tau_values"), seeds, cfgs, fallback, candidates)
+        sampling = llamagen_sampling(gpt, settings[0].cfg_scale, temperature, top_k, top_p)
+        region = _region(mask, source, node)
         result = run_sweep(gpt, source, conditioning, sampling, settings, method, region,
                            progress=bridge.progress(source.anchors.shape[1]), max_chunk=_chunk(draft_decoding))
         gh, gw = source.grid

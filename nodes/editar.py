@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import torch
 
+from ..core.defaults import AUTO, auto, defaults, resolve
 from ..core.grid_image import labelled_grid
 from ..core.images import model_to_comfy
-from ..core.llamagen.editar import DEFAULT_IMAGE_CFG, DEFAULT_TEXT_CFG, TASK_TEMPLATES, task_prompt
+from ..core.llamagen.editar import DEFAULT_IMAGE_CFG, TASK_TEMPLATES, task_prompt
 from ..core.llamagen.generate import DRAFT_CHUNK
 from ..core.pipelines import editar, llamagen
 from ..core.pipelines.common import token_region
 from ..core.records import TokenBatch
-from ..core.sampling import SamplingSettings, seed_plus, seed_tensor
+from ..core.sampling import seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
-from .generate import sampling_inputs
+from .generate import auto_tooltip, sampling_inputs
 from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY, DRAFT_INPUT
 
 
@@ -26,7 +27,7 @@ class EditAR:
 
     @classmethod
     def INPUT_TYPES(cls):
-        s = sampling_inputs()
+        s = sampling_inputs("editar")
         return {
             "required": {
                 "model": (AR_MODEL,), "tokenizer": (AR_TOKENIZER,), "text_encoder": (AR_TEXT_ENCODER,),
@@ -36,9 +37,10 @@ class EditAR:
                 "task": (list(TASK_TEMPLATES), {"default": "edit", "tooltip": "edit: change the picture by the instruction. depth / canny / "
                       "segmentation: make a new picture from that kind of map and the description"}),
                 "seed": s["seed"],
-                "text_cfg": ("FLOAT", {"default": DEFAULT_TEXT_CFG, "min": 0.0, "max": 30.0, "step": 0.1,
+                "text_cfg": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1,
                              "tooltip": "how strongly the edit follows the instruction: higher = a clearer "
-                                        "change, less of the picture kept; 1 = no extra push (released EditAR: 3.0)"}),
+                                        "change, less of the picture kept; 1 = no extra push; " +
+                                        auto_tooltip("editar", "editar", "text_cfg")}),
                 "image_cfg": ("FLOAT", {"default": DEFAULT_IMAGE_CFG, "min": 0.0, "max": 30.0, "step": 0.1,
                               "tooltip": "how strongly the result sticks to the input picture: higher = "
                                          "keeps more of it; 1 = no extra push (the released code's setting)"}),
@@ -66,14 +68,15 @@ def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, 
     Row order: image, then seed, then text_cfg, then image_cfg (fastest); image i uses seed + i.
     -> (edited, inputs, labels)."""
     node = "AR EditAR"
-    sampling = SamplingSettings(1.0, temperature, top_k, top_p).validate()
     prompt = task_prompt(task, instruction)
     checks.image(image, node)
     checks.mask(mask, node)
-    combos = [(s, t, i) for s in seeds for t in text_cfgs for i in image_cfgs]
-    rows = checks.batch_rows(image.shape[0], len(combos))
+    checks.batch_rows(image.shape[0], len(seeds) * len(text_cfgs) * len(image_cfgs))
     vq = checks.vq_tokenizer(tokenizer, node)
     gpt = checks.editar_model(model, node)
+    own = defaults(gpt, "editar").text_cfg
+    combos = [(s, own if t == AUTO else t, i) for s in seeds for t in text_cfgs for i in image_cfgs]
+    sampling = resolve(gpt, "sampling", temperature=temperature, top_k=auto(top_k), top_p=top_p)
     encoder = checks.instruction_encoder(text_encoder, node, "EditAR", "encode_raw")
     try:
         llamagen.check_pair(vq, gpt)

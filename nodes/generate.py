@@ -3,26 +3,44 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from ..core.defaults import AUTO, PUBLISHED, auto, defaults, resolve
 from ..core.infinity.generate import InfinitySampling
 from ..core.infinity.scales import RESOLUTIONS, TEMPLATES
 from ..core.pipelines import infinity, llamagen
 from ..core.sampling import SamplingSettings, seed_plus, seed_tensor
+from ..core.shapes.embedded import embedded_defaults
 from ..core.sweeps import parse_values
 from . import comfy_bridge as bridge
 from . import checks
 from .types import AR_CONDITIONING, AR_MODEL, AR_TOKENS, CATEGORY, MAX_SEED
 
 
-def sampling_inputs(cfg_default: float = 7.5) -> dict:
-    """Widgets every sampler node shares (LlamaGen t2i defaults)."""
+def auto_tooltip(family: str, kind: str, field: str) -> str:
+    """What AUTO means for a widget, in words: the embedded model's value and the official files' one."""
+    return (f"-1 = the model file's own (the embedded model: {getattr(embedded_defaults(family, kind), field):g}; "
+            f"official files: {getattr(PUBLISHED[(family, kind)], field):g})")
+
+
+def sampling_inputs(family: str = "llamagen") -> dict:
+    """Widgets every LlamaGen-style sampler node shares; cfg_scale and top_k default to the model's own (AUTO)."""
+    base = PUBLISHED[(family, "sampling")]
     return {
         "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
-        "cfg_scale": ("FLOAT", {"default": cfg_default, "min": 0.0, "max": 30.0, "step": 0.1,
-                      "tooltip": "how strongly the picture follows the prompt: higher = closer to the words but less varied and harsher; 1 = no extra push"}),
-        "temperature": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 5.0, "step": 0.01, "tooltip": "randomness: lower = safer, more repetitive choices; 0 = always the most likely; higher = wilder"}),
-        "top_k": ("INT", {"default": 1000, "min": 0, "max": 65536, "tooltip": "only the k most likely choices are allowed at each step (0 = no limit); lower = safer, less varied"}),
-        "top_p": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "only the most likely choices that together make up this share are allowed; lower = safer, less varied; 1 = no limit"}),
+        "cfg_scale": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1,
+                      "tooltip": "how strongly the picture follows the prompt: higher = closer to the words but less "
+                                 "varied and harsher; 1 = no extra push; " + auto_tooltip(family, "sampling", "cfg_scale")}),
+        "temperature": ("FLOAT", {"default": base.temperature, "min": 0.0, "max": 5.0, "step": 0.01, "tooltip": "randomness: lower = safer, more repetitive choices; 0 = always the most likely; higher = wilder"}),
+        "top_k": ("INT", {"default": AUTO, "min": AUTO, "max": 65536,
+                  "tooltip": "only the k most likely choices are allowed at each step (0 = no limit); lower = safer, "
+                             "less varied; " + auto_tooltip(family, "sampling", "top_k")}),
+        "top_p": ("FLOAT", {"default": base.top_p, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "only the most likely choices that together make up this share are allowed; lower = safer, less varied; 1 = no limit"}),
     }
+
+
+def llamagen_sampling(model, cfg_scale, temperature, top_k, top_p) -> SamplingSettings:
+    """The sampler widgets -> settings, AUTO fields from the model file (ManagedModel or module)."""
+    return resolve(model, "sampling", cfg_scale=auto(cfg_scale), temperature=temperature, top_k=auto(top_k),
+                   top_p=top_p)
 
 
 class Generate:
@@ -46,9 +64,9 @@ class Generate:
     CATEGORY = f"{CATEGORY}/sampling"
 
     def generate(self, model, conditioning, seed, batch_size, cfg_scale, temperature, top_k, top_p):
-        settings = SamplingSettings(cfg_scale, temperature, top_k, top_p).validate()
         checks.batch_size(batch_size, conditioning, "AR Generate")
         gpt = checks.llamagen_model(model, "AR Generate")
+        settings = llamagen_sampling(gpt, cfg_scale, temperature, top_k, top_p)
         cond = conditioning.repeat_interleave(batch_size).to(gpt.device)
         seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])
         return (llamagen.generate(gpt, cond, settings, seeds, progress=bridge.progress(gpt.cfg.num_image_tokens)),)
@@ -74,10 +92,13 @@ def _per_scale(text: str, fallback: float, name: str) -> float | tuple[float, ..
 
 
 def infinity_sampling_inputs() -> dict:
+    base = PUBLISHED[("infinity", "sampling")]
     return {
-        "cfg": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip": "how strongly the picture follows the prompt: higher = closer to the words, less varied; 1 = no extra push (the 2B model: 3-4)"}),
-        "tau": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 5.0, "step": 0.01, "tooltip": "randomness of each step: lower = safer, smoother pictures; higher = more varied and noisier"}),
-        "top_p": ("FLOAT", {"default": 0.97, "min": 0.01, "max": 1.0, "step": 0.01,
+        "cfg": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1,
+                "tooltip": "how strongly the picture follows the prompt: higher = closer to the words, less varied; "
+                           "1 = no extra push; " + auto_tooltip("infinity", "sampling", "cfg")}),
+        "tau": ("FLOAT", {"default": base.tau, "min": 0.01, "max": 5.0, "step": 0.01, "tooltip": "randomness of each step: lower = safer, smoother pictures; higher = more varied and noisier"}),
+        "top_p": ("FLOAT", {"default": base.top_p, "min": 0.01, "max": 1.0, "step": 0.01,
                   "tooltip": "lower = only confident choices are kept (safer, less varied); 1 = no limit"}),
         "cfg_per_scale": ("STRING", {"default": "", "tooltip": "optional: one cfg per scale, coarse to fine "
                                      "(comma list); empty = cfg everywhere"}),
@@ -85,8 +106,10 @@ def infinity_sampling_inputs() -> dict:
     }
 
 
-def infinity_sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale) -> InfinitySampling:
-    """The Infinity sampling widgets (shared by the generate and AREdit cache nodes) -> checked settings."""
+def infinity_sampling(model, cfg, tau, top_p, cfg_per_scale, tau_per_scale) -> InfinitySampling:
+    """The Infinity sampling widgets (shared by the generate and AREdit cache nodes) -> checked settings; cfg AUTO:
+    the model file's own."""
+    cfg = defaults(model, "sampling").cfg if cfg == AUTO else cfg
     return InfinitySampling(_per_scale(cfg_per_scale, cfg, "cfg_per_scale"), _per_scale(tau_per_scale, tau, "tau_per_scale"),
                             top_p).validate()
 
@@ -122,9 +145,9 @@ class InfinityGenerate:
 
     def generate(self, model, conditioning, seed, batch_size, resolution, aspect_ratio, cfg, tau, top_p,
                  cfg_per_scale, tau_per_scale, negative=None):
-        sampling = infinity_sampling(cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         checks.batch_size(batch_size, conditioning, "AR Infinity Generate")
         net = checks.infinity_model(model, "AR Infinity Generate")
+        sampling = infinity_sampling(net, cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         schedule = infinity.schedule_for(net, resolution, aspect_ratio)
         cond = conditioning.repeat_interleave(batch_size).to(net.device)
         seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])

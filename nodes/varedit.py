@@ -7,13 +7,15 @@ from ..core.grid_image import labelled_grid
 from ..core.images import model_to_comfy
 from ..core.infinity.generate import InfinitySampling
 from ..core.infinity.scales import scale_schedule
-from ..core.infinity.varedit import DEFAULT_CFG, DEFAULT_TAU, SIZES
+from ..core.defaults import AUTO, PUBLISHED, defaults
+from ..core.infinity.varedit import SIZES
 from ..core.pipelines import varedit
 from ..core.sampling import seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
 from ..core.text.encoders import validate_prompts
 from . import checks
 from . import comfy_bridge as bridge
+from .generate import auto_tooltip
 from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY, MAX_SEED
 
 
@@ -32,6 +34,8 @@ def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, 
     size = varedit.edit_size(net, resolution, getattr(model, "name", ""))
     encoder = checks.instruction_encoder(text_encoder, node, "VAREdit", "encode_infinity")
     text_encoder.load()
+    own = defaults(net, "sampling").cfg
+    combos = [(s, own if c == AUTO else c) for s, c in combos]
     settings = [InfinitySampling(c, tau, top_p).validate() for _ in range(n_img) for _, c in combos]
     seeds_t = seed_tensor([seed_plus(s, i) for i in range(n_img) for s, _ in combos])
     out = varedit.edit(net, vae, encoder, image, [instruction], size, settings, seeds_t, mask, len(combos),
@@ -54,6 +58,13 @@ def varedit_inputs() -> dict:
     }
 
 
+def _tau_top_p() -> dict:
+    base = PUBLISHED[("varedit", "sampling")]
+    return {"tau": ("FLOAT", {"default": base.tau, "min": 0.01, "max": 5.0, "step": 0.01,
+                              "tooltip": "randomness of each step: lower = safer, smoother; higher = more varied"}),
+            "top_p": ("FLOAT", {"default": base.top_p, "min": 0.01, "max": 1.0, "step": 0.01})}
+
+
 class VAREdit:
     DESCRIPTION = ("VAREdit: edits an image by instruction with a fine-tuned Infinity (Scale-Aligned Reference). "
                    "Non-square images are pasted on a white square and cropped back. Optional mask: outside it "
@@ -65,13 +76,11 @@ class VAREdit:
             "required": {
                 **varedit_inputs(),
                 "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
-                "cfg": ("FLOAT", {"default": DEFAULT_CFG, "min": 0.0, "max": 30.0, "step": 0.1,
+                "cfg": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1,
                         "tooltip": "how strongly the edit follows the instruction: higher = a clearer change, "
-                                "less of the picture kept; 1 = no extra push (paper 4.0)"}),
-                "tau": ("FLOAT", {"default": DEFAULT_TAU, "min": 0.01, "max": 5.0, "step": 0.01,
-                        "tooltip": "randomness of each step: lower = safer, smoother; higher = more varied "
-                                "(paper 0.5)"}),
-                "top_p": ("FLOAT", {"default": 0.97, "min": 0.01, "max": 1.0, "step": 0.01}),
+                                "less of the picture kept; 1 = no extra push; " +
+                                   auto_tooltip("varedit", "sampling", "cfg")}),
+                **_tau_top_p(),
             },
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change)"})},
         }
@@ -98,8 +107,7 @@ class VAREditSweep:
                 **varedit_inputs(),
                 "seed_values": ("STRING", {"default": "0, 1"}),
                 "cfg_values": ("STRING", {"default": "3.0, 4.0, 5.0"}),
-                "tau": ("FLOAT", {"default": DEFAULT_TAU, "min": 0.01, "max": 5.0, "step": 0.01}),
-                "top_p": ("FLOAT", {"default": 0.97, "min": 0.01, "max": 1.0, "step": 0.01}),
+                **_tau_top_p(),
                 "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = one per cfg"}),
             },
             "optional": {"mask": ("MASK",)},

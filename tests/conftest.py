@@ -1,29 +1,17 @@
-"""Test setup: import the repository as a package (as ComfyUI does) and build tiny real models."""
+"""Test setup: the pack as installed (`pip install -e .`: `ar_edit_pack`, this checkout), tiny real models."""
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 
 import pytest
 import torch
 
+import ar_edit_pack
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGE = "ar_edit_pack"
-
-
-def _import_pack():
-    if PACKAGE in sys.modules:
-        return sys.modules[PACKAGE]
-    spec = importlib.util.spec_from_file_location(PACKAGE, os.path.join(ROOT, "__init__.py"),
-                                                  submodule_search_locations=[ROOT])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[PACKAGE] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_import_pack()
+if not os.path.samefile(os.path.dirname(ar_edit_pack.__file__), ROOT):
+    raise RuntimeError(f"ar_edit_pack is imported from {os.path.dirname(ar_edit_pack.__file__)}, not this checkout "
+                       f"({ROOT}): run pip install -e . here")
 torch.set_num_threads(2)
 
 CAPTIONS = ["a red circle at the top left on a white background", "a small blue square", "a green star",

@@ -36,7 +36,7 @@ def setup():
 
 def test_max_tau_with_every_token_a_candidate_returns_the_anchors(setup):
     model, vq, cache, edit, sampling = setup
-    out = atm_edit(model, cache, edit, SamplingSettings(cfg_scale=3.0, top_k=0), ATMSettings(K=64, alpha=0.0, tau=4.0),
+    out = atm_edit(model, cache, edit, SamplingSettings(cfg_scale=3.0, top_k=0), ATMSettings(K=64, alpha=0.0, tau=4.0, candidates="distinct"),
                    [7, 8])
     assert torch.equal(out.tokens, cache.anchors)
     assert out.locked_fraction.tolist() == [1.0, 1.0] and not out.changed.any()
@@ -45,11 +45,11 @@ def test_max_tau_with_every_token_a_candidate_returns_the_anchors(setup):
 def test_negative_tau_equals_the_naive_edit(setup):
     model, vq, cache, edit, sampling = setup
     naive = naive_edit(model, cache, edit, sampling, [7, 8])
-    atm = atm_edit(model, cache, edit, sampling, ATMSettings(K=20, tau=-1.0, fallback="sample"), [7, 8])
+    atm = atm_edit(model, cache, edit, sampling, ATMSettings(K=20, tau=-1.0, fallback="sample", candidates="distinct"), [7, 8])
     assert torch.equal(atm.tokens, naive.tokens)
     # and naive editing is plain generation under the edit prompt with the same seeds
     assert torch.equal(naive.tokens, generate(model, edit, sampling, [7, 8]))
-    greedy = atm_edit(model, cache, edit, sampling, ATMSettings(K=20, tau=-1.0, fallback="greedy"), [7, 8])
+    greedy = atm_edit(model, cache, edit, sampling, ATMSettings(K=20, tau=-1.0, fallback="greedy", candidates="distinct"), [7, 8])
     assert torch.equal(greedy.tokens, generate(model, edit, SamplingSettings(cfg_scale=3.0, temperature=0.0), [0, 0]))
 
 
@@ -57,7 +57,7 @@ def test_negative_tau_equals_the_naive_edit(setup):
 def test_window_sizes_follow_the_formula_at_every_step(setup, K, alpha):
     model, vq, cache, edit, sampling = setup
     trace = ATMTrace()
-    atm_edit(model, cache, edit, sampling, ATMSettings(K=K, alpha=alpha), [1, 2], trace=trace)
+    atm_edit(model, cache, edit, sampling, ATMSettings(K=K, alpha=alpha, candidates="distinct"), [1, 2], trace=trace)
     assert len(trace.windows) == N
     for i, w in enumerate(trace.windows):
         assert w.tolist() == [max(1, math.floor(K * (1 - alpha * i / N)))] * 2
@@ -96,8 +96,8 @@ def reference_edit(model, cache, edit, sampling, s: ATMSettings, seeds):
     return tokens
 
 
-@pytest.mark.parametrize("s", [ATMSettings(K=10, alpha=0.6, tau=0.5), ATMSettings(K=40, alpha=0.3, tau=1.5, fallback="sample"),
-                               ATMSettings(K=200, alpha=0.9, tau=1.0),
+@pytest.mark.parametrize("s", [ATMSettings(K=10, alpha=0.6, tau=0.5, candidates="distinct"), ATMSettings(K=40, alpha=0.3, tau=1.5, fallback="sample", candidates="distinct"),
+                               ATMSettings(K=200, alpha=0.9, tau=1.0, candidates="distinct"),
                                ATMSettings(K=12, alpha=0.6, tau=0.5, candidates="sampled"),
                                ATMSettings(K=200, alpha=0.2, tau=1.0, fallback="sample", candidates="sampled")])
 def test_batched_rule_equals_an_explicit_reference(setup, s):
@@ -112,13 +112,13 @@ def test_region_mask_keeps_every_token_outside(setup):
     region = torch.zeros(2, 4, 4, dtype=torch.bool)
     region[0, 1:3, 1:3] = True
     region[1, :, 2:] = True
-    for out in (atm_edit(model, cache, edit, sampling, ATMSettings(tau=-1.0, fallback="sample"), [1, 2], region=region),
+    for out in (atm_edit(model, cache, edit, sampling, ATMSettings(tau=-1.0, fallback="sample", candidates="distinct"), [1, 2], region=region),
                 naive_edit(model, cache, edit, sampling, [1, 2], region=region)):
         outside = ~region.view(2, -1)
         assert torch.equal(out.tokens[outside], cache.anchors[outside])
         assert out.changed[region.view(2, -1)].any()  # and the inside is really edited
     with pytest.raises(ValueError, match="region mask"):
-        atm_edit(model, cache, edit, sampling, ATMSettings(), [1, 2], region=torch.ones(2, 3, 3, dtype=torch.bool))
+        atm_edit(model, cache, edit, sampling, ATMSettings(candidates="distinct"), [1, 2], region=torch.ones(2, 3, 3, dtype=torch.bool))
 
 
 def test_sweep_item_equals_the_single_edit(setup):
@@ -152,19 +152,19 @@ def test_cache_from_a_real_image_holds_the_encoder_tokens(setup):
 def test_bad_inputs(setup):
     model, vq, cache, edit, sampling = setup
     with pytest.raises(ValueError, match="K"):
-        atm_edit(model, cache, edit, sampling, ATMSettings(K=0), [1, 2])
+        atm_edit(model, cache, edit, sampling, ATMSettings(K=0, candidates="distinct"), [1, 2])
     with pytest.raises(ValueError, match="alpha"):
-        atm_edit(model, cache, edit, sampling, ATMSettings(alpha=1.5), [1, 2])
+        atm_edit(model, cache, edit, sampling, ATMSettings(alpha=1.5, candidates="distinct"), [1, 2])
     with pytest.raises(ValueError, match="fallback"):
-        atm_edit(model, cache, edit, sampling, ATMSettings(fallback="maybe"), [1, 2])
+        atm_edit(model, cache, edit, sampling, ATMSettings(fallback="maybe", candidates="distinct"), [1, 2])
     big = build_source_cache(TokenBatch(torch.zeros(2, 8, 8, dtype=torch.long), "encoded"), cache.codebook)
     with pytest.raises(ValueError, match="encode the image at 64 px"):
-        atm_edit(model, big, edit, sampling, ATMSettings(), [1, 2])
+        atm_edit(model, big, edit, sampling, ATMSettings(candidates="distinct"), [1, 2])
     with pytest.raises(ValueError, match="tokenizer and"):
         build_source_cache(TokenBatch(torch.full((1, 4, 4), 64), "encoded"), cache.codebook)
     other_vq = build_source_cache(TokenBatch(torch.zeros(2, 4, 4, dtype=torch.long), "encoded"), torch.randn(32, 4))
     with pytest.raises(ValueError, match="tokenizer and model do not match"):
-        atm_edit(model, other_vq, edit, sampling, ATMSettings(), [1, 2])
+        atm_edit(model, other_vq, edit, sampling, ATMSettings(candidates="distinct"), [1, 2])
 
 
 def test_parse_values():

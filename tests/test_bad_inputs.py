@@ -265,7 +265,7 @@ CASES = [
     # parameters
     ("seed beyond 64 bits", lambda c: seed_tensor([2 ** 64]), ValueError, r"seed 18446744073709551616 is outside"),
     ("negative seed", lambda c: c.generate(seed=-1), ValueError, r"seed -1 is outside"),
-    ("negative cfg", lambda c: c.generate(cfg_scale=-1.0), ValueError, r"cfg_scale must be a number >= 0"),
+    ("negative cfg", lambda c: c.generate(cfg_scale=-0.5), ValueError, r"cfg_scale must be a number >= 0"),
     ("infinite cfg", lambda c: c.generate(cfg_scale=float("inf")), ValueError, r"cfg_scale must be a number"),
     ("negative temperature", lambda c: c.generate(temperature=-0.5), ValueError, r"temperature must be >= 0"),
     ("top_p zero", lambda c: c.generate(top_p=0.0), ValueError, r"top_p must be in \(0, 1\]"),
@@ -426,5 +426,5 @@ def test_command_line_bad_input_is_a_clear_error(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     shown = " ".join(capsys.readouterr().out.split())  # help text is wrapped to the terminal
-    assert "(default: 150)" in shown and "(default: demo_output)" in shown
+    assert "(default: the model's own)" in shown and "(default: demo_output)" in shown
     assert "--threshold" in shown and "probability drop" in shown

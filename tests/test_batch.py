@@ -15,7 +15,8 @@ from ar_edit_pack.core import __main__ as cli
 from ar_edit_pack.core.batch import engine, shapes_jobs, store
 from ar_edit_pack.core.batch.jobs import Job, JobError, JobSpecError, parse_job, read_jobs
 from ar_edit_pack.core.shapes import bench, world
-from ar_edit_pack.core.shapes.embedded import load_embedded, load_embedded_editor, load_embedded_infinity
+from ar_edit_pack.core.defaults import defaults
+from ar_edit_pack.core.shapes.embedded import embedded_defaults, load_embedded, load_embedded_editor, load_embedded_infinity
 
 SOURCE = "a red circle at the top left and a small blue square in the center on a white background"
 
@@ -54,7 +55,7 @@ def test_shapes_edit_through_jobs_matches_the_benchmark(tmp_path, capsys):
     net, _, vae = load_embedded_infinity()
     editar, instructions = load_embedded_editor("editar")
     varedit, _ = load_embedded_editor("varedit")
-    naive_inf, aredit = bench.aredit_benchmark(net, text, vae, cases, [bench.AREditSettings(0, -2.0), bench.EMBEDDED_AREDIT])
+    naive_inf, aredit = bench.aredit_benchmark(net, text, vae, cases, [bench.AREditSettings(0, -2.0), defaults(net, "aredit")])
     expected = {"naive": bench.edit_benchmark(gpt, text, vq, cases, "naive"),
                 "atm": bench.edit_benchmark(gpt, text, vq, cases, "atm"), "naive-infinity": naive_inf, "aredit": aredit,
                 "editar": bench.editar_benchmark(editar, instructions, vq, cases),
@@ -224,7 +225,8 @@ def test_job_lines_are_checked_before_anything_runs(tmp_path):
     base = {"method": "atm", "source": "src.png", "prompt": SOURCE}
     check = lambda spec: parse_job(spec, 1, str(tmp_path))
     job = check(base)
-    assert job.params["K"] == bench.EMBEDDED_ATM.K and job.params["cfg"] == bench.EMBEDDED_SAMPLING.cfg_scale
+    assert job.params["K"] == embedded_defaults("llamagen", "atm").K
+    assert job.params["cfg"] == embedded_defaults("llamagen", "sampling").cfg_scale == 1.5  # not the official 7.5
     assert job.models["model"] == "(embedded) shapes-t2i"
     assert check({**base, "seed": 2 ** 64 - 1}).seed == 2 ** 64 - 1 and check({**base, "seed": 3.0}).seed == 3
     official = check({**base, "models": {"model": "t2i_XL_stage1_256.pt", "tokenizer": "vq_ds16_t2i.pt",

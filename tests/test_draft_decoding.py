@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ar_edit_pack.core.condition import Condition
+from ar_edit_pack.core.defaults import defaults
 from ar_edit_pack.core.llamagen.atm import ATMSettings, atm_edit, build_source_cache, naive_edit
 from ar_edit_pack.core.llamagen.editar import editar_generate
 from ar_edit_pack.core.llamagen.generate import DecodeStats, generate
@@ -57,7 +58,7 @@ def test_atm_draft_equals_sequential(setup, setting, masked):
 
 def test_draft_skips_what_the_source_keeps(setup):
     model, cache, edit = setup
-    every = ATMSettings(K=64, alpha=0.0, tau=4.0)  # every token a candidate, any distance matches: the source
+    every = ATMSettings(K=64, alpha=0.0, tau=4.0, candidates="distinct")  # every token a candidate, any distance matches: the source
     stats = DecodeStats()
     out = atm_edit(model, cache, edit, SamplingSettings(cfg_scale=3.0, top_k=0), every, [4, 5, 6], stats=stats)
     assert torch.equal(out.tokens, cache.anchors)
@@ -146,7 +147,8 @@ def test_embedded_atm_draft_is_exact_on_shapesedit_cases():
         cache = build_source_cache(TokenBatch(vq.encode(src), "encoded"), vq.quantize.codebook())
         emb = text.encode([case.prompt])
         cond = Condition(emb.features, emb.mask, emb.prompts)
-        a = atm_edit(gpt, cache, cond, bench.EMBEDDED_SAMPLING, bench.EMBEDDED_ATM, [i], max_chunk=1, stats=seq)
-        b = atm_edit(gpt, cache, cond, bench.EMBEDDED_SAMPLING, bench.EMBEDDED_ATM, [i], stats=draft)
+        a = atm_edit(gpt, cache, cond, defaults(gpt, "sampling"), defaults(gpt, "atm"), [i], max_chunk=1,
+                     stats=seq)
+        b = atm_edit(gpt, cache, cond, defaults(gpt, "sampling"), defaults(gpt, "atm"), [i], stats=draft)
         assert torch.equal(a.tokens, b.tokens), case.detail
     assert draft.passes < seq.passes

@@ -5,6 +5,7 @@ the full benchmark measured (README), so they catch a broken model, not sampling
 import pytest
 import torch
 
+from ar_edit_pack.core.defaults import defaults
 from ar_edit_pack.core.shapes import embedded
 from ar_edit_pack.core.shapes import bench
 from ar_edit_pack.core.shapes import world
@@ -33,7 +34,7 @@ def test_atm_preserves_what_naive_editing_re_rolls(models):
     gpt, text, vq = models
     cases = world.edit_cases(50, seed=0)  # ten of each kind
     naive = bench.summarize(bench.edit_benchmark(gpt, text, vq, cases, "naive"))["all"]
-    atm = bench.summarize(bench.edit_benchmark(gpt, text, vq, cases, "atm", bench.EMBEDDED_ATM))["all"]
+    atm = bench.summarize(bench.edit_benchmark(gpt, text, vq, cases, "atm"))["all"]
     assert atm["bg_psnr"] >= naive["bg_psnr"] + 3.0
     assert atm["exact"] >= naive["exact"] + 0.3  # uncaptioned textures kept
     assert atm["success"] >= 0.85
@@ -70,7 +71,7 @@ def test_aredit_defaults_preserve_what_naive_editing_re_rolls(infinity_models):
     model, text, vae = infinity_models
     cases = world.edit_cases(50, seed=0)
     naive, aredit = (bench.summarize(s)["all"] for s in bench.aredit_benchmark(
-        model, text, vae, cases, [AREditSettings(gamma=0, threshold=-2.0), bench.EMBEDDED_AREDIT]))
+        model, text, vae, cases, [AREditSettings(gamma=0, threshold=-2.0), defaults(model, "aredit")]))
     assert aredit["bg_psnr"] >= naive["bg_psnr"] + AREDIT_BG_GAIN
     assert aredit["success"] >= AREDIT_SUCCESS_FLOOR
     assert aredit["exact"] >= AREDIT_EXACT_FLOOR  # uncaptioned textures kept
@@ -86,9 +87,9 @@ def test_aredit_demo_prompts_give_the_asked_edit(infinity_models):
     model, text, vae = infinity_models
     seeds = torch.tensor([0])
     src = generate(model, bench.infinity_condition(text, [EXAMPLE_SOURCE]), bench.EMBEDDED_INFINITY_SCHEDULE,
-                   bench.EMBEDDED_INFINITY_SAMPLING, seeds)
+                   defaults(model, "sampling"), seeds)
     out = aredit_edit(model, build_source(model, src, None), bench.infinity_condition(text, [EXAMPLE_EDIT]),
-                      bench.EMBEDDED_AREDIT, seeds)
+                      defaults(model, "aredit"), seeds)
     images = torch.cat([bench._decode_bits(vae, src.bits), bench._decode_bits(vae, out.tokens.bits)])
     parsed = [world.parse_image(img).captioned() for img in images.permute(0, 2, 3, 1).numpy()]
     assert parsed == [world.parse_caption(EXAMPLE_SOURCE), world.parse_caption(EXAMPLE_EDIT)]

@@ -75,6 +75,7 @@ def test_infinity_training_and_benchmark_scripts_run(tmp_path):
     text_net = WordEncoderNet(TINY_TEXT).eval()
     model = TI.train_infinity(captions, bits, WordTextEncoder(text_net), 3, 4, 2, logs.append, TINY_INFINITY)
     assert "infinity step 3/3" in logs[-1] and math.isfinite(float(logs[-1].split("loss ")[1].split()[0]))
+    model.resolutions = (world.SIZE,)  # as the training script stores it
     for net, name in ((vae, "shapes_infinity_vae"), (model, "shapes_infinity"), (text_net, "shapes_text")):
         save_model(net, tmp_path / f"{name}.safetensors")
     report = shapes_benchmark.run_infinity(str(tmp_path), cases=5, t2i=4, aredit=AREditSettings(1, 0.1), vae_images=4,
@@ -147,7 +148,9 @@ def test_aredit_demo_runs_on_the_embedded_infinity_models(tmp_path, monkeypatch,
     folder = tmp_path / "embedded"
     folder.mkdir()
     save_model(BSQVAE(TINY_BSQ), folder / "shapes_infinity_vae.safetensors")
-    save_model(InfinityTransformer(TINY_INFINITY), folder / "shapes_infinity.safetensors")
+    net = InfinityTransformer(TINY_INFINITY)
+    net.resolutions = (world.SIZE,)  # a 48 px model, as the training script stores it
+    save_model(net, folder / "shapes_infinity.safetensors")
     save_model(WordEncoderNet(TINY_TEXT), folder / "shapes_text.safetensors")
     monkeypatch.setattr(embedded, "EMBEDDED_DIR", str(folder))
     out = tmp_path / "demo"
@@ -158,17 +161,15 @@ def test_aredit_demo_runs_on_the_embedded_infinity_models(tmp_path, monkeypatch,
     assert cli.main(["demo", "--method", "aredit", "--out", str(out), "--gamma", "9"]) == 2  # only 3 scales
 
 
-def test_demo_without_the_embedded_files_runs_the_pipeline_on_a_random_model(tmp_path, monkeypatch):
-    import json
-
+def test_demo_without_the_embedded_files_says_how_to_get_them(tmp_path, monkeypatch, capsys):
     from ar_edit_pack.core import __main__ as cli
     from ar_edit_pack.core.shapes import embedded
 
     monkeypatch.setattr(embedded, "EMBEDDED_DIR", str(tmp_path / "nothing"))
-    out = tmp_path / "demo"
-    assert cli.main(["demo", "--out", str(out), "--tau", "4.0", "--K", "64", "--alpha", "0"]) == 0
-    params = json.loads((out / "demo.json").read_text())
-    assert "random weights" in params["model"] and params["locked_fraction"] == 1.0  # every candidate, tau max
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 2
+    err = capsys.readouterr().err
+    assert "shapes_gpt.safetensors" in err and "tools/train_embedded.py" in err
+    assert not (tmp_path / "demo").exists()
 
 
 def test_infinity_vae_latent_is_coded_scale_by_scale_exactly():

@@ -5,10 +5,8 @@ the files stay in step with the nodes. Run from the repository root: python tool
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,12 +20,9 @@ BUILTIN = {
 
 
 def load_pack():
-    spec = importlib.util.spec_from_file_location("ar_edit_pack", os.path.join(ROOT, "__init__.py"),
-                                                  submodule_search_locations=[ROOT])
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["ar_edit_pack"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    import ar_edit_pack
+
+    return ar_edit_pack
 
 
 def node_io(mappings, type_name):

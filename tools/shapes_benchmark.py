@@ -17,9 +17,11 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train_embedded  # noqa: E402  (registers the package as ar_edit_pack)
+import train_embedded  # noqa: E402
 
+from ar_edit_pack.core.defaults import defaults  # noqa: E402
 from ar_edit_pack.core.shapes import bench  # noqa: E402
+from ar_edit_pack.core.shapes.embedded import embedded_defaults  # noqa: E402
 from ar_edit_pack.core.shapes import world  # noqa: E402
 from ar_edit_pack.core.infinity.aredit import AREditSettings  # noqa: E402
 from ar_edit_pack.core.llamagen.atm import ATMSettings  # noqa: E402
@@ -50,7 +52,7 @@ def run_infinity(folder: str, cases: int, t2i: int, aredit: AREditSettings, vae_
     t0 = time.time()
     report = {"vae": bench.bsq_reconstruction(vae, n=vae_images) if vae_images else None,
               "t2i": bench.infinity_t2i_accuracy(model, text, vae, n=t2i) if t2i else None,
-              "aredit_settings": aredit.to_dict(), "sampling": bench.EMBEDDED_INFINITY_SAMPLING.to_dict()}
+              "aredit_settings": aredit.to_dict(), "sampling": defaults(model, "sampling").to_dict()}
     settings = [NAIVE_INFINITY, aredit]
     if grid:
         settings += [AREditSettings(g, t) for g in GRID_GAMMAS for t in GRID_THRESHOLDS]
@@ -99,9 +101,10 @@ def run_editors(folder: str, cases: int, control: int = 200, case_seed: int = 0,
     editar, varedit, text, vq, vae = load_editors(folder)
     t0 = time.time()
     edits = world.edit_cases(cases, seed=case_seed)
-    text_cfg, image_cfg = editar_cfg or bench.EMBEDDED_EDITAR_CFG
+    own = defaults(editar, "editar")
+    text_cfg, image_cfg = editar_cfg or (own.text_cfg, own.image_cfg)
     report = {"editar_cfg": [text_cfg, image_cfg],
-              "varedit_sampling": (varedit_sampling or bench.EMBEDDED_VAREDIT_SAMPLING).to_dict(),
+              "varedit_sampling": (varedit_sampling or defaults(varedit, "sampling")).to_dict(),
               "edits": {"editar": bench.summarize(bench.editar_benchmark(editar, text, vq, edits, text_cfg, image_cfg)),
                         "varedit": bench.summarize(bench.varedit_benchmark(varedit, text, vae, edits, varedit_sampling))}}
     if control:
@@ -148,7 +151,7 @@ def run(folder: str, cases: int, t2i: int, atm: ATMSettings, vq_images: int = 20
     t0 = time.time()
     report = {"vq_psnr": bench.vq_psnr(vq, n=vq_images) if vq_images else None,
               "t2i": bench.t2i_accuracy(gpt, text, vq, n=t2i) if t2i else None,
-              "atm_settings": atm.to_dict(), "sampling": bench.EMBEDDED_SAMPLING.to_dict()}
+              "atm_settings": atm.to_dict(), "sampling": defaults(gpt, "sampling").to_dict()}
     edits = world.edit_cases(cases, seed=case_seed)
     report["edits"] = {
         "naive": bench.summarize(bench.edit_benchmark(gpt, text, vq, edits, "naive")),
@@ -169,15 +172,16 @@ def main():
     p.add_argument("--models", default=os.path.join(train_embedded.ROOT, "embedded"), help="folder of the models")
     p.add_argument("--cases", type=int, default=200, help="edit cases")
     p.add_argument("--t2i", type=int, default=200, help="captions for text-to-image accuracy (0: skip)")
-    p.add_argument("--K", type=int, default=bench.EMBEDDED_ATM.K)
-    p.add_argument("--alpha", type=float, default=bench.EMBEDDED_ATM.alpha)
-    p.add_argument("--tau", type=float, default=bench.EMBEDDED_ATM.tau)
-    p.add_argument("--candidates", choices=["distinct", "sampled"], default=bench.EMBEDDED_ATM.candidates)
+    own_atm, own_aredit = embedded_defaults("llamagen", "atm"), embedded_defaults("infinity", "aredit")
+    p.add_argument("--K", type=int, default=own_atm.K)
+    p.add_argument("--alpha", type=float, default=own_atm.alpha)
+    p.add_argument("--tau", type=float, default=own_atm.tau)
+    p.add_argument("--candidates", choices=["distinct", "sampled"], default=own_atm.candidates)
     p.add_argument("--extra-taus", default="", help="comma-separated tau values for extra ATM rows")
     p.add_argument("--backbone", choices=["all", "both", "llamagen", "infinity", "editors"], default="all",
                    help="both: LlamaGen + Infinity (training-free methods); all: and the instruction editors")
-    p.add_argument("--gamma", type=int, default=bench.EMBEDDED_AREDIT.gamma)
-    p.add_argument("--threshold", type=float, default=bench.EMBEDDED_AREDIT.threshold)
+    p.add_argument("--gamma", type=int, default=own_aredit.gamma)
+    p.add_argument("--threshold", type=float, default=own_aredit.threshold)
     p.add_argument("--grid", action="store_true", help="also every AREdit gamma x threshold of the grid")
     p.add_argument("--case-seed", type=int, default=0, help="edit cases (0: the benchmark; 1: the validation set "
                                                            "the defaults are chosen on), both backbones")

@@ -8,7 +8,6 @@ Everything is seeded; the same command on the same machine type gives the same w
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -21,18 +20,13 @@ import torch
 import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if "ar_edit_pack" not in sys.modules:
-    spec = importlib.util.spec_from_file_location("ar_edit_pack", os.path.join(ROOT, "__init__.py"),
-                                                  submodule_search_locations=[ROOT])
-    _pack = importlib.util.module_from_spec(spec)
-    sys.modules["ar_edit_pack"] = _pack
-    spec.loader.exec_module(_pack)
 
 from ar_edit_pack.core.shapes import world  # noqa: E402
 from ar_edit_pack.core.shapes.bench import to_model, vq_psnr  # noqa: E402
 from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT  # noqa: E402
 from ar_edit_pack.core.llamagen.vq import LlamaGenVQ, VQConfig  # noqa: E402
 from ar_edit_pack.core.files.loaders import save_model  # noqa: E402
+from tune_embedded import tuned_metadata  # noqa: E402
 from ar_edit_pack.core.text.word_encoder import WordEncoderConfig, WordEncoderNet, WordTextEncoder  # noqa: E402
 
 VQ_CONFIG = VQConfig(codebook_size=256, codebook_embed_dim=8, ch=16, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1,
@@ -234,7 +228,8 @@ def main():
         t = time.time()
         gpt, text_net = train_gpt(captions, tokens, args.gpt_steps, args.gpt_batch, args.seed + 2, log,
                                   device=args.device)
-        save_model(gpt, os.path.join(args.out, "shapes_gpt.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
+        save_model(gpt, os.path.join(args.out, "shapes_gpt.safetensors"),
+                   {"ar_edit.trained_on": "ShapesWorld", **tuned_metadata("shapes_gpt.safetensors")})
         save_model(text_net, os.path.join(args.out, "shapes_text.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
         record["gpt_seconds"] = round(time.time() - t)
     log.write(os.path.join(args.out, f"training_{args.stage}.json"), args)

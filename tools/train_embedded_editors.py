@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_embedded import ROOT, RunLog, cosine_lr, train_step  # noqa: E402  (registers ar_edit_pack)
+from train_embedded import ROOT, RunLog, cosine_lr, train_step  # noqa: E402
 
 from ar_edit_pack.core.files.loaders import load_gpt, load_vq, load_word_encoder, save_model  # noqa: E402
+from tune_embedded import tuned_metadata  # noqa: E402
 from ar_edit_pack.core.infinity.model import InfinityTransformer  # noqa: E402
 from ar_edit_pack.core.infinity.varedit import source_tokens, varedit_forward  # noqa: E402
 from ar_edit_pack.core.llamagen.editar import EditARGPT, task_prompt  # noqa: E402
@@ -223,7 +224,7 @@ def main():
     if args.stage in ("all", "editar"):
         t = time.time()
         model, text_net = train_editar(args.editar_steps, args.batch, args.data, args.seed, log, args.device)
-        save_model(model, os.path.join(args.out, EDITOR_FILES["editar"][1]), META)
+        save_model(model, os.path.join(args.out, EDITOR_FILES["editar"][1]), {**META, **tuned_metadata(EDITOR_FILES["editar"][1])})
         save_model(text_net, os.path.join(args.out, EDITOR_FILES["text_encoders"][1]), INSTRUCTION_META)
         log.record["editar_seconds"] = round(time.time() - t)
     if args.stage in ("all", "varedit"):
@@ -232,7 +233,8 @@ def main():
                               os.path.join(args.out, EDITOR_FILES["text_encoders"][1]), args.device,
                               base=args.varedit_base)
         model.resolutions = (world.SIZE,)
-        save_model(model, os.path.join(args.out, EDITOR_FILES["varedit"][1]), META)
+        save_model(model, os.path.join(args.out, EDITOR_FILES["varedit"][1]),
+                   {**META, **tuned_metadata(EDITOR_FILES["varedit"][1])})
         log.record["varedit_seconds"] = round(time.time() - t)
     log.write(os.path.join(args.out, f"training_editors_{args.stage}.json"), args)
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_embedded import ROOT, RunLog, _labels, cosine_lr, reconstruction_loss, scenes_batch, train_step  # noqa: E402  (registers ar_edit_pack)
+from train_embedded import ROOT, RunLog, _labels, cosine_lr, reconstruction_loss, scenes_batch, train_step  # noqa: E402
 
 from ar_edit_pack.core.shapes import world  # noqa: E402
 from ar_edit_pack.core.infinity.bsq import quantize_multiscale  # noqa: E402
@@ -28,6 +28,7 @@ from ar_edit_pack.core.infinity.generate import _next_input  # noqa: E402
 from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer  # noqa: E402
 from ar_edit_pack.core.infinity.vae import BSQVAE, BSQVAEConfig  # noqa: E402
 from ar_edit_pack.core.files.loaders import load_vq, load_word_encoder, save_model  # noqa: E402
+from tune_embedded import tuned_metadata  # noqa: E402
 from ar_edit_pack.core.shapes.bench import EMBEDDED_INFINITY_SCHEDULE, bsq_reconstruction  # noqa: E402
 
 VAE_CONFIG = BSQVAEConfig(ch=16, ch_mult=(1, 1, 2, 4, 4), num_res_blocks=1, bits=16, norm_groups=8)
@@ -253,7 +254,8 @@ def main():
         args.steps = args.steps or default_steps
         model = train_infinity(captions, bits, text, args.steps, args.batch, args.seed + 2, log, config, args.device)
         model.resolutions = (world.SIZE,)
-        save_model(model, os.path.join(args.out, "shapes_infinity.safetensors"), {"ar_edit.trained_on": "ShapesWorld"})
+        save_model(model, os.path.join(args.out, "shapes_infinity.safetensors"),
+                   {"ar_edit.trained_on": "ShapesWorld", **tuned_metadata("shapes_infinity.safetensors")})
         record["transformer_seconds"] = round(time.time() - t)
     log.write(os.path.join(args.out, f"training_infinity_{args.stage}.json"), args)
 

@@ -20,7 +20,6 @@ from typing import Callable, Iterable, Iterator
 from .jobs import Job, JobError, read_jobs
 from .store import ResultStore
 
-PACK_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_BATCH = 32
 
 
@@ -104,16 +103,17 @@ def _local_results(groups: list[list[Job]], models_dir: str, device: str | None,
 
 
 def _ray_worker_class(models_dir: str, device: str | None, threads: int, allow_download: bool):
-    """The actor, defined here so that it travels by value with its settings: a Ray worker only needs the pack's
-    folder on disk (PACK_ROOT, the same path on every node) and imports `core` from it, whatever name the driver
-    gave it."""
+    """The actor, defined here so that it travels by value with its settings: a Ray worker imports the pack as
+    installed on its node (`pip install` of the pack: `ar_edit_pack`), as the driver does."""
 
     class BatchWorker:
         def __init__(self):
-            if PACK_ROOT not in sys.path:
-                sys.path.insert(0, PACK_ROOT)
-            from core.batch.jobs import Job as WorkerJob
-            from core.batch.worker import Worker
+            try:
+                from ar_edit_pack.core.batch.jobs import Job as WorkerJob
+                from ar_edit_pack.core.batch.worker import Worker
+            except ImportError as e:
+                raise RuntimeError(f"this Ray node cannot import the pack ({e}): install it there "
+                                   f"(pip install <the pack's folder>)") from None
 
             self.job_class = WorkerJob
             self.worker = Worker(models_dir, device, threads, allow_download)

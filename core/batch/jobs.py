@@ -19,13 +19,13 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..images import RESIZE_MODES
-from ..infinity.aredit import DEFAULT_GAMMA, DEFAULT_THRESHOLD, AREditSettings
+from ..defaults import PUBLISHED
+from ..infinity.aredit import AREditSettings
 from ..infinity.generate import InfinitySampling
-from ..infinity.varedit import DEFAULT_CFG as VAREDIT_CFG, DEFAULT_TAU as VAREDIT_TAU
 from ..llamagen.atm import ATMSettings
 from ..llamagen.editar import TASK_TEMPLATES
 from ..sampling import SEED_RANGE, SamplingSettings
-from ..shapes import bench as shapes
+from ..shapes.embedded import embedded_defaults
 
 METHODS = ("atm", "naive", "aredit", "editar", "varedit")
 
@@ -51,40 +51,48 @@ EMBEDDED_MODELS = {
 @dataclass(frozen=True)
 class Param:
     kind: type  # float, int or str
-    embedded: object  # default with the embedded models (chosen on their validation cases)
+    embedded: object  # default with the embedded models (chosen on their validation cases), or what reads it
     official: object  # default with the official files (the nodes' defaults)
     choices: tuple = ()
     per_row: bool = True  # may differ between the rows of one batch; else jobs must agree to share a batch
 
+    def default(self, embedded: bool):
+        value = self.embedded if embedded else self.official
+        return value() if callable(value) else value
 
-_E, _S = shapes.EMBEDDED_SAMPLING, shapes.EMBEDDED_INFINITY_SAMPLING
-_LLAMAGEN_SAMPLING = {
-    "cfg": Param(float, _E.cfg_scale, 7.5),
-    "temperature": Param(float, _E.temperature, 1.0, per_row=False),
-    "top_k": Param(int, _E.top_k, 1000, per_row=False),
-    "top_p": Param(float, _E.top_p, 1.0, per_row=False),
-}
-_A = shapes.EMBEDDED_ATM
-_V, _ED = shapes.EMBEDDED_VAREDIT_SAMPLING, shapes.EMBEDDED_EDITAR_SAMPLING
-PARAMS: dict[str, dict[str, Param]] = {
-    "atm": {**_LLAMAGEN_SAMPLING, "K": Param(int, _A.K, 150), "alpha": Param(float, _A.alpha, 0.6),
-            "tau": Param(float, _A.tau, 1.0), "fallback": Param(str, _A.fallback, "greedy", ("greedy", "sample")),
-            "candidates": Param(str, _A.candidates, "auto", ("auto", "distinct", "sampled"))},
-    "naive": dict(_LLAMAGEN_SAMPLING),
-    "aredit": {"cfg": Param(float, _S.cfg, 3.0, per_row=False), "tau": Param(float, _S.tau, 0.5, per_row=False),
-               "top_p": Param(float, _S.top_p, 0.97, per_row=False),
-               "gamma": Param(int, shapes.EMBEDDED_AREDIT.gamma, DEFAULT_GAMMA),
-               "threshold": Param(float, shapes.EMBEDDED_AREDIT.threshold, DEFAULT_THRESHOLD),
+
+def _setting(family: str, kind: str, name: str, field_name: str | None = None, **kw) -> "Param":
+    """A job parameter that is a settings field: its defaults are the embedded model's own and the published one
+    (core.defaults), read where they live."""
+    field_name = field_name or name
+    published = getattr(PUBLISHED[(family, kind)], field_name)
+    return Param(type(published), lambda: getattr(embedded_defaults(family, kind), field_name), published, **kw)
+
+
+def _sampling_params(family: str, cfg: str, names: tuple[str, ...], per_row: bool) -> dict[str, "Param"]:
+    field = {"cfg": cfg}
+    return {n: _setting(family, "sampling", n, field.get(n), per_row=per_row or n == "cfg") for n in names}
+
+
+PARAMS: dict[str, dict[str, Param]] = {}
+_FALLBACK_CHOICES, _CANDIDATE_CHOICES = ("greedy", "sample"), ("auto", "distinct", "sampled")
+PARAMS.update({
+    "atm": {**_sampling_params("llamagen", "cfg_scale", ("cfg", "temperature", "top_k", "top_p"), False),
+            "K": _setting("llamagen", "atm", "K"), "alpha": _setting("llamagen", "atm", "alpha"),
+            "tau": _setting("llamagen", "atm", "tau"),
+            "fallback": _setting("llamagen", "atm", "fallback", choices=_FALLBACK_CHOICES),
+            "candidates": _setting("llamagen", "atm", "candidates", choices=_CANDIDATE_CHOICES)},
+    "naive": _sampling_params("llamagen", "cfg_scale", ("cfg", "temperature", "top_k", "top_p"), False),
+    "aredit": {**{n: _setting("infinity", "sampling", n, per_row=False) for n in ("cfg", "tau", "top_p")},
+               "gamma": _setting("infinity", "aredit", "gamma"), "threshold": _setting("infinity", "aredit", "threshold"),
                "resolution": Param(str, "auto", "auto", per_row=False),
                "aspect_ratio": Param(str, "1:1", "1:1", per_row=False)},
-    "editar": {"text_cfg": Param(float, shapes.EMBEDDED_EDITAR_CFG[0], 3.0),
-               "image_cfg": Param(float, shapes.EMBEDDED_EDITAR_CFG[1], 1.0),
-               "temperature": Param(float, _ED.temperature, 1.0, per_row=False),
-               "top_k": Param(int, _ED.top_k, 1000, per_row=False), "top_p": Param(float, _ED.top_p, 1.0, per_row=False),
+    "editar": {"text_cfg": _setting("editar", "editar", "text_cfg"), "image_cfg": _setting("editar", "editar", "image_cfg"),
+               **{n: _setting("editar", "sampling", n, per_row=False) for n in ("temperature", "top_k", "top_p")},
                "task": Param(str, "edit", "edit", tuple(TASK_TEMPLATES))},
-    "varedit": {"cfg": Param(float, _V.cfg, VAREDIT_CFG), "tau": Param(float, _V.tau, VAREDIT_TAU),
-                "top_p": Param(float, _V.top_p, 0.97), "resolution": Param(str, "auto", "auto", per_row=False)},
-}
+    "varedit": {**{n: _setting("varedit", "sampling", n) for n in ("cfg", "tau", "top_p")},
+                "resolution": Param(str, "auto", "auto", per_row=False)},
+})
 for _method in ("atm", "naive", "aredit", "editar"):  # how a photo is fitted to the model (VAREdit pads it square)
     PARAMS[_method]["resize"] = Param(str, "center_crop", "center_crop", RESIZE_MODES)
 
@@ -201,7 +209,7 @@ def _params(method: str, given, embedded: bool) -> dict:
     _only_known(given, spec, "parameter", method)
     out = {}
     for name, p in spec.items():
-        value = given.get(name, p.embedded if embedded else p.official)
+        value = given.get(name, p.default(embedded))
         if p.kind is str:
             value = str(value) if isinstance(value, (int, float)) and name == "resolution" else value
             if not isinstance(value, str) or (p.choices and value not in p.choices):

@@ -25,7 +25,7 @@ from ..llamagen.editar import task_prompt
 from ..llamagen.vq import LlamaGenVQ
 from ..pipelines import editar, infinity, llamagen, varedit
 from ..sampling import SamplingSettings, seed_tensor
-from ..shapes import bench as shapes
+from ..defaults import defaults
 from .jobs import MODEL_ROLES, Job
 from .metrics import score
 
@@ -261,19 +261,20 @@ def _resize(ready: list[Prepared]) -> str:
     return ready[0].job.params["resize"]  # a batch shares it (not per_row)
 
 
-def _source_sampling_llamagen(name: str, job: Job) -> SamplingSettings:
-    """A generated source's sampling: the job's own for atm / naive, the source model's defaults for EditAR."""
+def _source_sampling_llamagen(gen, job: Job) -> SamplingSettings:
+    """A generated source's sampling: the job's own for atm / naive, the source model's own for EditAR."""
     p = job.params
     if job.method in ("atm", "naive"):
         return SamplingSettings(p["cfg"], p["temperature"], p["top_k"], p["top_p"]).validate()
-    return shapes.EMBEDDED_SAMPLING if name.startswith("(embedded)") else SamplingSettings()
+    return defaults(gen, "sampling")
 
 
-def _infinity_sampling(name: str, job: Job) -> InfinitySampling:
+def _infinity_sampling(gen, job: Job) -> InfinitySampling:
+    """The job's own for AREdit; for VAREdit's generated source, the source model's own."""
     p = job.params
     if job.method == "aredit":
         return InfinitySampling(p["cfg"], p["tau"], p["top_p"]).validate()
-    return shapes.EMBEDDED_INFINITY_SAMPLING if name.startswith("(embedded)") else InfinitySampling()
+    return defaults(gen, "sampling")
 
 
 # ---------------------------------------------------------------------------------------------- methods
@@ -294,7 +295,7 @@ def _run_llamagen(worker: Worker, ready: list[Prepared], models: dict):
     llamagen.check_pair(vq, gpt)
     sources = None
     if job0.generated_source:
-        tokens, sources = _llamagen_source(gpt, text, vq, ready, _source_sampling_llamagen(job0.models["model"], job0))
+        tokens, sources = _llamagen_source(gpt, text, vq, ready, _source_sampling_llamagen(gpt, job0))
     else:
         tokens = llamagen.encode(vq, _sources(ready), gpt.cfg.image_size, _resize(ready))
     if tokens.grid != (g, g):
@@ -315,7 +316,7 @@ def _run_aredit(worker: Worker, ready: list[Prepared], models: dict):
     net, vae, text = models["model"], models["tokenizer"], models["text_encoder"]
     job0 = ready[0].job
     p = job0.params
-    sampling = _infinity_sampling(job0.models["model"], job0)
+    sampling = _infinity_sampling(net, job0)
     if job0.generated_source:
         cond = infinity.text_condition(text, [r.job.source_prompt for r in ready], net.device)
         schedule = infinity.schedule_for(net, p["resolution"], p["aspect_ratio"])
@@ -353,7 +354,7 @@ def _run_editar(worker: Worker, ready: list[Prepared], models: dict):
             raise ValueError(f"source_model {job0.models['source_model']} must be a LlamaGen text-to-image model with "
                              f"the editor's tokenizer and size")
         inputs, sources = _llamagen_source(gen, gen_text, vq, ready,
-                                           _source_sampling_llamagen(job0.models["source_model"], job0))
+                                           _source_sampling_llamagen(gen, job0))
     else:
         inputs = editar.prepare(editor, vq, _sources(ready), _resize(ready))
     prompts = [task_prompt(r.job.params["task"], r.job.prompt) for r in ready]
@@ -374,7 +375,7 @@ def _run_varedit(worker: Worker, ready: list[Prepared], models: dict):
             raise ValueError(f"source_model {job0.models['source_model']} must be an Infinity text-to-image model that "
                              f"makes {size} px images")
         cond = infinity.text_condition(gen_text, [r.job.source_prompt for r in ready], gen.device)
-        made = infinity.generate(gen, cond, scale_schedule(size), _infinity_sampling(job0.models["source_model"], job0),
+        made = infinity.generate(gen, cond, scale_schedule(size), _infinity_sampling(gen, job0),
                                  _source_seeds(ready))
         sources = infinity.decode(vae, made)
         pictures = model_to_comfy(sources)

@@ -18,6 +18,7 @@ from ..llamagen import gpt as llamagen_gpt
 from ..llamagen import vq as llamagen_vq
 from ..shapes import instructions, world
 from ..text import word_encoder
+from ..defaults import PUBLISHED, TUNED_KEY, parse_tuned, tuned_json
 from .checkpoints import CheckpointError, load_strict, read_any, read_file, save_safetensors
 
 ARCH_KEY = "ar_edit.arch"
@@ -128,6 +129,7 @@ def load_gpt(path: str | os.PathLike, image_size: int | None = None, precision: 
     with torch.device("meta"):  # no memory for weights that the file replaces anyway
         model = model_cls(cfg)
     load_strict(model, state, f"{what} {os.path.basename(path)}")
+    _read_tuned(model, meta, path)
     return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
 
 
@@ -172,6 +174,7 @@ def _build_infinity(state, meta, path, precision, device) -> infinity_model.Infi
     model = model.to(device=device, dtype=torch.float32).set_block_dtype(resolve_dtype(precision, device))
     model.flavour = meta.get(FLAVOUR_KEY) or infinity_model.flavour_from_name(name)
     _read_resolutions(model, meta)
+    _read_tuned(model, meta, path)
     return model.eval().requires_grad_(False)
 
 
@@ -187,6 +190,15 @@ def _build_infinity_vae(state, meta, path, precision, device) -> infinity_vae.BS
     load_strict(model, state, f"Infinity VAE {name}")
     _read_resolutions(model, meta)
     return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
+
+
+def _read_tuned(model, meta, path) -> None:
+    """The file's own tuned settings (core.defaults), checked before anything runs with them."""
+    if TUNED_KEY in meta:
+        try:
+            model.tuned_settings = parse_tuned(meta[TUNED_KEY], model_family(model), os.path.basename(path))
+        except ValueError as e:
+            raise CheckpointError(str(e)) from None
 
 
 def _read_resolutions(model, meta) -> None:
@@ -250,6 +262,10 @@ def save_model(model, path: str | os.PathLike, extra_metadata: dict | None = Non
         meta[FLAVOUR_KEY] = getattr(model, "flavour", "infinity")
     if arch in ("infinity", "infinity_vae"):
         meta[RESOLUTIONS_KEY] = json.dumps(list(model.resolutions))
+    own = {k: v for k, v in (getattr(model, "tuned_settings", None) or {}).items()
+           if (model_family(model), k) in PUBLISHED}  # a VAREdit editor made from an Infinity file has no AREdit
+    if own and TUNED_KEY not in meta:  # settings given with the file win over what the model was loaded with
+        meta[TUNED_KEY] = tuned_json(own)
     save_safetensors(model.state_dict(), path, meta)
 
 

@@ -8,7 +8,7 @@ README (shared/docs/atm.md lists them):
    s lies in [0, 4] and tau = 1 means cosine >= 0.5).
 2. Candidates: K draws from the same distribution ordinary sampling uses (CFG, temperature, top-k,
    top-p); the first candidate IS the plain sample. Two readings of "draw K candidates", per row:
-   - "distinct" (default): K draws without replacement (Gumbel top-k on the plain sampler's noise), so
+   - "distinct" (what "auto" picks for LlamaGen's 16,384 codes): K draws without replacement (Gumbel top-k on the plain sampler's noise), so
      K distinct tokens; when K exceeds the support, every supported token is a candidate.
    - "sampled": K draws with replacement (inverse CDF), duplicates merged. A token is a candidate with
      probability 1 - (1 - p)^K, so on a peaked distribution the candidates are the plausible tokens
@@ -51,7 +51,7 @@ class ATMSettings:
     alpha: float = 0.6
     tau: float = 1.0
     fallback: str = "greedy"
-    candidates: str = "distinct"  # see CANDIDATE_MODES and point 2 above
+    candidates: str = "auto"  # see CANDIDATE_MODES and point 2 above
 
     def validate(self) -> "ATMSettings":
         if self.K < 1:

@@ -14,6 +14,7 @@ logits = n + s_i (n_i - n) + s_t (full - n_i).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -33,6 +34,19 @@ TASK_TEMPLATES = {
 # The released code's guidance: text 3.0, no extra image guidance.
 DEFAULT_TEXT_CFG = 3.0
 DEFAULT_IMAGE_CFG = 1.0
+
+
+@dataclass(frozen=True)
+class EditARGuidance:
+    text_cfg: float = DEFAULT_TEXT_CFG
+    image_cfg: float = DEFAULT_IMAGE_CFG
+
+    def validate(self) -> "EditARGuidance":
+        for name, v in (("text_cfg", self.text_cfg), ("image_cfg", self.image_cfg)):
+            if not 0.0 <= v < float("inf"):
+                raise ValueError(f"{name} must be a number >= 0 (1 = off), got {v}")
+        return self
+
 # Keys in released checkpoints that belong to training only (a feature-distillation head).
 TRAINING_ONLY_PREFIXES = ("alignment.",)
 

@@ -17,45 +17,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..condition import Condition
-from ..infinity.aredit import AREditSettings, aredit_edit, build_source
-from ..infinity.generate import BitTokens, InfinitySampling
-from ..infinity.generate import generate as infinity_generate
+from ..defaults import defaults
+from ..infinity.aredit import AREditSettings
+from ..infinity.generate import InfinitySampling
 from ..infinity.scales import scale_schedule
-from ..llamagen.atm import ATMSettings, atm_edit, build_source_cache, naive_edit
-from ..infinity.varedit import varedit_edit
-from ..llamagen.editar import editar_generate, task_prompt
-from ..llamagen.generate import generate
+from ..llamagen.atm import ATMSettings
+from ..llamagen.editar import EditARGuidance, task_prompt
 from ..llamagen.vq import to_unit_range
-from ..records import TokenBatch
+from ..pipelines import editar, infinity, llamagen, varedit
 from ..sampling import SamplingSettings
 from . import instructions, world
 
-# cfg chosen on validation captions (seed 30,000; 1.5: 95.7%, 2.0: 94.3%, 2.5: 89.7% parse correctly), not on
-# the benchmark's own captions.
-EMBEDDED_SAMPLING = SamplingSettings(cfg_scale=1.5, temperature=1.0, top_k=0, top_p=1.0)
-# The paper's K / alpha / tau with candidates drawn with replacement: with 256 codes and peaked predictions,
-# K = 150 distinct candidates cover most of the codebook and lock edited cells back to the source (README).
-EMBEDDED_ATM = ATMSettings(K=150, alpha=0.6, tau=1.0, candidates="sampled")
-# The embedded Infinity-architecture model codes a 48 px scene (3x3 tokens of 16 px) on three scales.
+# The embedded Infinity-architecture models code a 48 px scene (3x3 tokens of 16 px) on three scales. Their tuned
+# settings (and the LlamaGen-architecture and editors' ones) are in the model files' metadata (core.defaults).
 EMBEDDED_INFINITY_SCHEDULE = scale_schedule(world.SIZE)
-# Chosen on validation captions (seed 30,000; cfg 1-4 x tau 0.5/1: 97.0-98.3% parse to their objects, README), not
-# on the benchmark's own captions.
-EMBEDDED_INFINITY_SAMPLING = InfinitySampling(cfg=1.0, tau=0.5, top_p=0.97)
-# Chosen on 200 validation edit cases (case seed 1; the gamma x threshold grid in the README): gamma 0, threshold 0.1
-# (exact 99.5%, success 100%; the nodes' default 0.8: 98.5% / 98.5%), not on the benchmark's own cases.
-EMBEDDED_AREDIT = AREditSettings(gamma=0, threshold=0.1)
-# The instruction editors' sampling, chosen on 200 validation cases (case seed 1; README), not on the benchmark's:
-# EditAR text 1, 1.5, 2, 3 (image 1): success 87.5 / 91.5 / 92.0 / 80.0%, exact 84.0 / 86.5 / 81.0 / 49.0%; image 1.5 did
-# not help. VAREdit cfg 1 / 1.5 / 2 / 3 at tau 0.5: success 100 / 100 / 100 / 99.5%, exact 98.5 / 98.5 / 98.5 / 97.5%.
-EMBEDDED_EDITAR_SAMPLING = SamplingSettings(cfg_scale=1.0, temperature=1.0, top_k=0, top_p=1.0)
-EMBEDDED_EDITAR_CFG = (1.5, 1.0)  # (text_cfg, image_cfg)
-EMBEDDED_VAREDIT_SAMPLING = InfinitySampling(cfg=1.0, tau=0.5, top_p=0.97)
 
 
 def to_model(images: np.ndarray) -> torch.Tensor:
     """uint8 [B, H, W, 3] -> [B, 3, H, W] in [-1, 1]."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def to_image(images: np.ndarray) -> torch.Tensor:
+    """uint8 renders [B, H, W, 3] -> IMAGE [B, H, W, 3] in 0..1 (what the pipelines take)."""
+    return torch.from_numpy(np.ascontiguousarray(images)).float() / 255
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -110,18 +95,17 @@ def _add_matches(counts: tuple[int, int], scenes: list[world.Scene], parsed: lis
 
 
 @torch.inference_mode()
-def t2i_accuracy(gpt, text, vq, n: int = 200, seed: int = 20_000, sampling: SamplingSettings = EMBEDDED_SAMPLING,
+def t2i_accuracy(gpt, text, vq, n: int = 200, seed: int = 20_000, sampling: SamplingSettings | None = None,
                  batch: int = 100) -> dict:
+    sampling = sampling or defaults(gpt, "sampling")
     rng = random.Random(seed)
     scenes = [world.random_scene(rng) for _ in range(n)]
     ok_objects = ok_exact = 0
     for start in range(0, n, batch):
         chunk = scenes[start:start + batch]
-        emb = text.encode([s.caption() for s in chunk])
-        cond = Condition(emb.features, emb.mask, emb.prompts)
-        tokens = generate(gpt, cond, sampling, list(range(seed + start, seed + start + len(chunk))))
-        g = gpt.cfg.grid_size
-        images = to_unit_range(vq.decode(tokens.view(-1, g, g))).permute(0, 2, 3, 1).cpu().numpy()
+        cond = llamagen.text_condition(text, [s.caption() for s in chunk])
+        tokens = llamagen.generate(gpt, cond, sampling, list(range(seed + start, seed + start + len(chunk))))
+        images = llamagen.decode(vq, tokens).permute(0, 2, 3, 1).cpu().numpy()
         ok_objects, ok_exact = _add_matches((ok_objects, ok_exact), chunk, [world.parse_image(i) for i in images])
     return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
 
@@ -160,25 +144,18 @@ def _exact(edit: world.Edit, parsed: world.Scene) -> bool:
 
 @torch.inference_mode()
 def edit_benchmark(gpt, text, vq, cases: list[world.Edit], method: str, atm: ATMSettings | None = None,
-                   sampling: SamplingSettings = EMBEDDED_SAMPLING, seed: int = 0, batch: int = 100) -> list[EditScores]:
-    device = next(vq.parameters()).device
-    codebook = vq.quantize.codebook().float()
+                   sampling: SamplingSettings | None = None, seed: int = 0, batch: int = 100) -> list[EditScores]:
+    sampling = sampling or defaults(gpt, "sampling")
+    atm = atm or defaults(gpt, "atm")
     scores: list[EditScores] = []
     for start in range(0, len(cases), batch):
         chunk = cases[start:start + batch]
         src = np.stack([world.render(e.source) for e in chunk])
-        ids = vq.encode(to_model(src).to(device))
-        cache = build_source_cache(TokenBatch(ids, "encoded"), codebook)
-        emb = text.encode([e.prompt for e in chunk])
-        cond = Condition(emb.features, emb.mask, emb.prompts)
+        cache = llamagen.source_cache(llamagen.encode(vq, to_image(src), gpt.cfg.image_size), vq)
+        cond = llamagen.text_condition(text, [e.prompt for e in chunk])
         seeds = list(range(seed + start, seed + start + len(chunk)))
-        if method == "atm":
-            result = atm_edit(gpt, cache, cond, sampling, atm or EMBEDDED_ATM, seeds)
-        elif method == "naive":
-            result = naive_edit(gpt, cache, cond, sampling, seeds)
-        else:
-            raise ValueError(method)
-        scores += score_edits(chunk, src, to_unit_range(vq.decode(result.tokens.view(ids.shape))).cpu())
+        result = llamagen.edit(gpt, cache, cond, sampling, atm, seeds, method)
+        scores += score_edits(chunk, src, llamagen.decode(vq, result.tokens).cpu())
     return scores
 
 
@@ -213,9 +190,7 @@ def bsq_reconstruction(vae, n: int = 200, seed: int = 10_000) -> dict:
     return {"psnr": float(psnr(images, ref).mean()), "exact_scene": exact / n, "n": n}
 
 
-def infinity_condition(text, prompts: list[str]) -> Condition:
-    emb = text.encode_infinity(prompts)
-    return Condition(emb.features, emb.mask, emb.prompts, "infinity")
+infinity_condition = infinity.text_condition
 
 
 def _encode_bits(vae, images: np.ndarray) -> list[torch.Tensor]:
@@ -236,7 +211,7 @@ def _read(vae, bits: list[torch.Tensor]) -> tuple[torch.Tensor, list[world.Scene
 @torch.inference_mode()
 def infinity_t2i_accuracy(model, text, vae, n: int = 200, seed: int = 20_000,
                           sampling: InfinitySampling | None = None, batch: int = 100) -> dict:
-    sampling = sampling or EMBEDDED_INFINITY_SAMPLING
+    sampling = sampling or defaults(model, "sampling")
     rng = random.Random(seed)
     scenes = [world.random_scene(rng) for _ in range(n)]
     ok_objects = ok_exact = 0
@@ -244,7 +219,7 @@ def infinity_t2i_accuracy(model, text, vae, n: int = 200, seed: int = 20_000,
         chunk = scenes[start:start + batch]
         cond = infinity_condition(text, [s.caption() for s in chunk])
         seeds = torch.arange(seed + start, seed + start + len(chunk))
-        tokens = infinity_generate(model, cond, EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
+        tokens = infinity.generate(model, cond, EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
         ok_objects, ok_exact = _add_matches((ok_objects, ok_exact), chunk, _read(vae, tokens.bits)[1])
     return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
 
@@ -255,17 +230,18 @@ def aredit_benchmark(model, text, vae, cases: list[world.Edit], settings: list[A
     """Real-image setting: each source render is VAE-encoded and cached once under its caption (one
     teacher-forced pass), then edited with every setting from that cache. -> scores per setting.
     gamma 0 with threshold < -1 is the plain target generation with the same seed (the naive baseline)."""
-    sampling = sampling or EMBEDDED_INFINITY_SAMPLING
+    sampling = sampling or defaults(model, "sampling")
     results: list[list[EditScores]] = [[] for _ in settings]
     for start in range(0, len(cases), batch):
         chunk = cases[start:start + batch]
         src = np.stack([world.render(e.source) for e in chunk])
-        tokens = BitTokens(_encode_bits(vae, src), list(EMBEDDED_INFINITY_SCHEDULE), "encoded", model.cfg.patchify)
-        cache = build_source(model, tokens, infinity_condition(text, [e.source.caption() for e in chunk]), sampling)
+        [(_, tokens)] = infinity.encode(vae, to_image(src), world.SIZE)
+        cache = infinity.aredit_source(model, tokens, infinity_condition(text, [e.source.caption() for e in chunk]),
+                                       sampling)
         target = infinity_condition(text, [e.prompt for e in chunk])
         seeds = torch.arange(seed + start, seed + start + len(chunk))
         for i, setting in enumerate(settings):
-            edited = aredit_edit(model, cache, target, setting, seeds)
+            edited = infinity.aredit(model, cache, target, setting, seeds)
             results[i] += score_edits(chunk, src, *_read(vae, edited.tokens.bits))
     return results
 
@@ -308,21 +284,27 @@ def case_instruction(index: int, edit: world.Edit) -> str:
 
 
 @torch.inference_mode()
-def editar_images(model, text, vq, images: np.ndarray, prompts: list[str], seeds,
-                  text_cfg: float = EMBEDDED_EDITAR_CFG[0], image_cfg: float = EMBEDDED_EDITAR_CFG[1],
-                  sampling: SamplingSettings = EMBEDDED_EDITAR_SAMPLING) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def editar_images(model, text, vq, images: np.ndarray, prompts: list[str], seeds, text_cfg: float | None = None,
+                  image_cfg: float | None = None,
+                  sampling: SamplingSettings | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """uint8 renders (sources or control maps) [B, H, W, 3] + prompts, one seed each -> (their tokens [B, N], the
-    edited tokens [B, N], the edited images [B, 3, H, W] in 0..1 on the CPU)."""
-    ids = vq.encode(to_model(images).to(next(vq.parameters()).device)).flatten(1)
-    emb = text.encode_raw(prompts, model.cfg.cls_token_num)
-    tokens = editar_generate(model, ids, Condition(emb.features, None, prompts), sampling, seeds, text_cfg, image_cfg)
-    g = model.cfg.grid_size
-    return ids, tokens, to_unit_range(vq.decode(tokens.view(-1, g, g))).cpu()
+    edited tokens [B, N], the edited images [B, 3, H, W] in 0..1 on the CPU). Unset settings: the model's own."""
+    guidance = _guidance(model, text_cfg, image_cfg)
+    inputs = editar.prepare(model, vq, to_image(images))
+    tokens = editar.edit(model, vq, text, inputs, prompts, seeds, guidance.text_cfg, guidance.image_cfg,
+                         sampling or defaults(model, "sampling"))
+    return inputs.flat, tokens.flat, llamagen.decode(vq, tokens).cpu()
+
+
+def _guidance(model, text_cfg: float | None, image_cfg: float | None) -> EditARGuidance:
+    own = defaults(model, "editar")
+    return EditARGuidance(own.text_cfg if text_cfg is None else text_cfg,
+                          own.image_cfg if image_cfg is None else image_cfg).validate()
 
 
 @torch.inference_mode()
-def editar_benchmark(model, text, vq, cases: list[world.Edit], text_cfg: float = EMBEDDED_EDITAR_CFG[0],
-                     image_cfg: float = EMBEDDED_EDITAR_CFG[1], sampling: SamplingSettings = EMBEDDED_EDITAR_SAMPLING,
+def editar_benchmark(model, text, vq, cases: list[world.Edit], text_cfg: float | None = None,
+                     image_cfg: float | None = None, sampling: SamplingSettings | None = None,
                      seed: int = 0, batch: int = 100) -> list[EditScores]:
     """Each source render VQ-encoded, edited by its instruction (real-image setting), read from the pixels."""
     scores: list[EditScores] = []
@@ -337,7 +319,7 @@ def editar_benchmark(model, text, vq, cases: list[world.Edit], text_cfg: float =
 
 @torch.inference_mode()
 def control_accuracy(model, text, vq, task: str, n: int = 200, seed: int = 20_000,
-                     text_cfg: float = EMBEDDED_EDITAR_CFG[0], sampling: SamplingSettings = EMBEDDED_EDITAR_SAMPLING,
+                     text_cfg: float | None = None, sampling: SamplingSettings | None = None,
                      batch: int = 100) -> dict:
     """Edge / segmentation map + caption -> image: share of images whose parsed objects (cell, shape, colour)
     are the caption's, and whose whole captioned scene (sizes and background too) is."""
@@ -359,13 +341,13 @@ def control_accuracy(model, text, vq, task: str, n: int = 200, seed: int = 20_00
 def varedit_benchmark(model, text, vae, cases: list[world.Edit], sampling: InfinitySampling | None = None,
                       seed: int = 0, batch: int = 100) -> list[EditScores]:
     """Each source render through the VAE encoder as VAREdit's source tokens, edited by its instruction."""
-    sampling = sampling or EMBEDDED_VAREDIT_SAMPLING
+    sampling = sampling or defaults(model, "sampling")
     scores: list[EditScores] = []
     for start in range(0, len(cases), batch):
         chunk = cases[start:start + batch]
         src = np.stack([world.render(e.source) for e in chunk])
-        cond = infinity_condition(text, [case_instruction(start + i, e) for i, e in enumerate(chunk)])
         seeds = torch.arange(seed + start, seed + start + len(chunk))
-        edited = varedit_edit(model, vae, cond, to_model(src).to(vae.device), EMBEDDED_INFINITY_SCHEDULE, sampling, seeds)
-        scores += score_edits(chunk, src, *_read(vae, edited.bits))
+        edited = varedit.edit(model, vae, text, to_image(src), [case_instruction(start + i, e) for i, e in enumerate(chunk)],
+                              world.SIZE, sampling, seeds)
+        scores += score_edits(chunk, src, *_read(vae, edited.tokens.bits))
     return scores

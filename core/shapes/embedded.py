@@ -98,3 +98,23 @@ def load_embedded_infinity(device: torch.device | str = "cpu"):
     return (load_gpt(embedded_path("autoregressive", True), precision="fp32", device=device),
             load_word_encoder(embedded_path("text_encoders"), device=device),
             load_vq(embedded_path("vq", True), precision="fp32", device=device))
+
+
+# The embedded transformers' files and families, for their tuned settings (the files' metadata, core.defaults).
+_TUNED_FILES = {"llamagen": EMBEDDED_CHOICES["autoregressive"][1], "infinity": INFINITY_CHOICES["autoregressive"][1],
+                "editar": EDITOR_FILES["editar"][1], "varedit": EDITOR_FILES["varedit"][1]}
+_tuned_cache: dict[str, dict] = {}
+
+
+def embedded_defaults(family: str, kind: str):
+    """The embedded `family` model's own `kind` settings, read from its file's header (no weights loaded)."""
+    from safetensors import safe_open
+
+    from ..defaults import PUBLISHED, TUNED_KEY, parse_tuned
+
+    if family not in _tuned_cache:
+        path = os.path.join(EMBEDDED_DIR, _TUNED_FILES[family])
+        with safe_open(path, "pt") as f:
+            text = (f.metadata() or {}).get(TUNED_KEY)
+        _tuned_cache[family] = parse_tuned(text, family, os.path.basename(path)) if text else {}
+    return _tuned_cache[family].get(kind, PUBLISHED[(family, kind)])
