@@ -1,27 +1,35 @@
-"""ComfyUI node classes of the pack. Ids are stable: saved workflows refer to them."""
+"""ComfyUI node classes of the pack. Ids are stable (saved workflows refer to them): a node whose inputs change
+meaning gets a new id, and the CHANGELOG says what a saved graph needs."""
 from . import comfy_bridge
 from .tooltips import add_tooltips
 from .aredit import AREdit, AREditSourceCache, AREditSweep
 from .atm import ATMEdit, ATMSweep, SourceCacheNode
-from .conditioning import ClassLabel, TextEncode
+from .conditioning import ClassLabel, InfinityTextEncode, TextEncode
 from .editar import EditAR, EditARSweep
 from .generate import Generate, InfinityGenerate
-from .image_tokens import ImageToTokens, TokensToImage
-from .loaders import ModelLoader, TextEncoderLoader, TokenizerLoader
+from .image_tokens import BitsToImage, ImageToBits, ImageToTokens, TokensToImage
+from .loaders import BSQVAELoader, EditARLoader, InfinityLoader, LlamaGenLoader, TextEncoderLoader, VAREditLoader, VQLoader
 from .varedit import VAREdit, VAREditSweep
 from .view import CompareGrid, MaskOverlay, ShapesScene
 
 comfy_bridge.register_model_folders()
 
 NODE_CLASS_MAPPINGS = {
-    "ARE_ModelLoader": ModelLoader,
-    "ARE_TokenizerLoader": TokenizerLoader,
+    "ARE_LlamaGenLoader": LlamaGenLoader,
+    "ARE_EditARLoader": EditARLoader,
+    "ARE_InfinityLoader": InfinityLoader,
+    "ARE_VAREditLoader": VAREditLoader,
+    "ARE_VQLoader": VQLoader,
+    "ARE_BSQVAELoader": BSQVAELoader,
     "ARE_TextEncoderLoader": TextEncoderLoader,
     "ARE_TextEncode": TextEncode,
+    "ARE_InfinityTextEncode": InfinityTextEncode,
     "ARE_ClassLabel": ClassLabel,
     "ARE_Generate": Generate,
     "ARE_ImageToTokens": ImageToTokens,
     "ARE_TokensToImage": TokensToImage,
+    "ARE_ImageToBits": ImageToBits,
+    "ARE_BitsToImage": BitsToImage,
     "ARE_SourceCache": SourceCacheNode,
     "ARE_ATMEdit": ATMEdit,
     "ARE_ATMSweep": ATMSweep,
@@ -41,14 +49,21 @@ NODE_CLASS_MAPPINGS = {
 add_tooltips(NODE_CLASS_MAPPINGS)
 
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "ARE_ModelLoader": "AR Model Loader",
-    "ARE_TokenizerLoader": "AR Tokenizer Loader (VQ / BSQ VAE)",
+    "ARE_LlamaGenLoader": "AR LlamaGen Loader",
+    "ARE_EditARLoader": "AR EditAR Loader",
+    "ARE_InfinityLoader": "AR Infinity Loader",
+    "ARE_VAREditLoader": "AR VAREdit Loader",
+    "ARE_VQLoader": "AR VQ Tokenizer Loader (LlamaGen, EditAR)",
+    "ARE_BSQVAELoader": "AR BSQ VAE Loader (Infinity, VAREdit)",
     "ARE_TextEncoderLoader": "AR Text Encoder Loader (T5)",
-    "ARE_TextEncode": "AR Text Encode",
+    "ARE_TextEncode": "AR Text Encode (LlamaGen)",
+    "ARE_InfinityTextEncode": "AR Infinity Text Encode",
     "ARE_ClassLabel": "AR Class Label",
-    "ARE_Generate": "AR Generate",
+    "ARE_Generate": "AR Generate (LlamaGen)",
     "ARE_ImageToTokens": "AR Image to Tokens (VQ Encode)",
     "ARE_TokensToImage": "AR Tokens to Image (VQ Decode)",
+    "ARE_ImageToBits": "AR Image to Bits (Infinity VAE Encode)",
+    "ARE_BitsToImage": "AR Bits to Image (Infinity VAE Decode)",
     "ARE_SourceCache": "AR Edit Source Cache",
     "ARE_ATMEdit": "AR Anchor Token Matching Edit (ISLock)",
     "ARE_ATMSweep": "AR Anchor Token Matching Sweep",

@@ -15,7 +15,7 @@ from ..core.sweeps import check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import infinity_sampling, infinity_sampling_inputs
-from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY, MAX_SEED
+from .types import AREDIT_SOURCE, BIT_TOKENS, BSQ_VAE, CATEGORY, INFINITY_CONDITIONING, INFINITY_MODEL, MAX_SEED
 
 
 class AREditSourceCache:
@@ -26,12 +26,12 @@ class AREditSourceCache:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"model": (AR_MODEL,), "tokens": (AR_TOKENS,), **{
+        return {"required": {"model": (INFINITY_MODEL,), "tokens": (BIT_TOKENS,), **{
             k: v for k, v in infinity_sampling_inputs().items()}},
-            "optional": {"source_conditioning": (AR_CONDITIONING, {
+            "optional": {"source_conditioning": (INFINITY_CONDITIONING, {
                 "tooltip": "the source prompt: required for a real image, optional for generated tokens"})}}
 
-    RETURN_TYPES = (AR_SOURCE,)
+    RETURN_TYPES = (AREDIT_SOURCE,)
     RETURN_NAMES = ("source",)
     FUNCTION = "build"
     CATEGORY = f"{CATEGORY}/editing"
@@ -71,8 +71,8 @@ class AREdit:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": (AR_MODEL,), "source": (AR_SOURCE,),
-                "conditioning": (AR_CONDITIONING, {"tooltip": "the target prompt (AR Text Encode with the model connected)"}),
+                "model": (INFINITY_MODEL,), "source": (AREDIT_SOURCE,),
+                "conditioning": (INFINITY_CONDITIONING, {"tooltip": "the target prompt (AR Infinity Text Encode)"}),
                 **aredit_inputs(),
                 "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
                 "use_source_seed": ("BOOLEAN", {"default": True, "tooltip": "reuse a generated source's seeds"}),
@@ -80,7 +80,7 @@ class AREdit:
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source's bits are kept"})},
         }
 
-    RETURN_TYPES = (AR_TOKENS, "MASK", "MASK")
+    RETURN_TYPES = (BIT_TOKENS, "MASK", "MASK")
     RETURN_NAMES = ("tokens", "edit_mask", "changed_mask")
     OUTPUT_TOOLTIPS = ("edited tokens (decode them)", "adaptive mask: share of the scales after gamma that resampled "
                        "bits here", "tokens of the finest scale that differ from the source")
@@ -113,8 +113,8 @@ class AREditSweep:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": (AR_MODEL,), "tokenizer": (AR_TOKENIZER,), "source": (AR_SOURCE,),
-                "conditioning": (AR_CONDITIONING,),
+                "model": (INFINITY_MODEL,), "tokenizer": (BSQ_VAE,), "source": (AREDIT_SOURCE,),
+                "conditioning": (INFINITY_CONDITIONING,),
                 "gamma_values": ("STRING", {"default": "0, 1, 2"}),
                 "threshold_values": ("STRING", {"default": "0.5, 0.8, 0.9"}),
                 "seed_values": ("STRING", {"default": "0", "tooltip": "ignored with use_source_seed on a generated source"}),
@@ -124,7 +124,7 @@ class AREditSweep:
             "optional": {"mask": ("MASK",)},
         }
 
-    RETURN_TYPES = ("IMAGE", "IMAGE", AR_TOKENS, "MASK")
+    RETURN_TYPES = ("IMAGE", "IMAGE", BIT_TOKENS, "MASK")
     RETURN_NAMES = ("images", "grid", "tokens", "edit_masks")
     FUNCTION = "sweep"
     CATEGORY = f"{CATEGORY}/editing"

@@ -14,7 +14,7 @@ from ..core.sweeps import check_rows, expand, parse_values, run_sweep
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import auto_tooltip, llamagen_sampling, sampling_inputs
-from .types import AR_CONDITIONING, AR_MODEL, AR_SOURCE, AR_TOKENIZER, AR_TOKENS, CATEGORY, DRAFT_INPUT
+from .types import ATM_SOURCE, CATEGORY, DRAFT_INPUT, LLAMAGEN_CONDITIONING, LLAMAGEN_MODEL, VQ_TOKENIZER, VQ_TOKENS
 
 METHODS = list(llamagen.EDIT_METHODS)
 
@@ -25,9 +25,9 @@ class SourceCacheNode:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"tokens": (AR_TOKENS,), "tokenizer": (AR_TOKENIZER,)}}
+        return {"required": {"tokens": (VQ_TOKENS,), "tokenizer": (VQ_TOKENIZER,)}}
 
-    RETURN_TYPES = (AR_SOURCE,)
+    RETURN_TYPES = (ATM_SOURCE,)
     RETURN_NAMES = ("source",)
     FUNCTION = "build"
     CATEGORY = f"{CATEGORY}/editing"
@@ -87,7 +87,7 @@ class ATMEdit:
         s = sampling_inputs()
         return {
             "required": {
-                "model": (AR_MODEL,), "source": (AR_SOURCE,), "conditioning": (AR_CONDITIONING,),
+                "model": (LLAMAGEN_MODEL,), "source": (ATM_SOURCE,), "conditioning": (LLAMAGEN_CONDITIONING,),
                 "method": (METHODS, {"default": "atm"}),
                 "seed": s["seed"],
                 "use_source_seed": ("BOOLEAN", {"default": True,
@@ -99,7 +99,7 @@ class ATMEdit:
                          "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT},
         }
 
-    RETURN_TYPES = (AR_TOKENS, "MASK", "FLOAT")
+    RETURN_TYPES = (VQ_TOKENS, "MASK", "FLOAT")
     RETURN_NAMES = ("tokens", "changed_mask", "locked_fraction")
     OUTPUT_TOOLTIPS = ("edited tokens (decode them)", "where the edit differs from the source tokens",
                        "share of tokens equal to the source's (mean over the batch)")
@@ -133,8 +133,8 @@ class ATMSweep:
         s = sampling_inputs()
         return {
             "required": {
-                "model": (AR_MODEL,), "tokenizer": (AR_TOKENIZER,), "source": (AR_SOURCE,),
-                "conditioning": (AR_CONDITIONING,), "method": (METHODS, {"default": "atm"}),
+                "model": (LLAMAGEN_MODEL,), "tokenizer": (VQ_TOKENIZER,), "source": (ATM_SOURCE,),
+                "conditioning": (LLAMAGEN_CONDITIONING,), "method": (METHODS, {"default": "atm"}),
                 "tau_values": ("STRING", {"default": "0.5, 1.0, 2.0"}),
                 "K_values": ("STRING", {"default": str(_ATM.K)}),
                 "alpha_values": ("STRING", {"default": f"{_ATM.alpha:g}"}),
@@ -149,7 +149,7 @@ class ATMSweep:
             "optional": {"mask": ("MASK",), "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT},
         }
 
-    RETURN_TYPES = ("IMAGE", "IMAGE", AR_TOKENS)
+    RETURN_TYPES = ("IMAGE", "IMAGE", VQ_TOKENS)
     RETURN_NAMES = ("images", "grid", "tokens")
     FUNCTION = "sweep"
     CATEGORY = f"{CATEGORY}/editing"

@@ -1,9 +1,8 @@
 """What each node accepts, checked before any work.
 
-The pack's socket types are shared by both backbones (an AR_MODEL may hold LlamaGen or Infinity, an
-AR_TOKENIZER a VQ or a BSQ VAE, AR_TOKENS code grids or multi-scale bits, AR_SOURCE an ATM or an AREdit
-cache), so ComfyUI's type check cannot stop a crossed wire. Each check names what arrived and the node
-that takes it instead.
+Each model family and kind of data has a socket type of its own (types.py), so the graph editor refuses a crossed
+wire. These checks hold the node classes called from Python (and hand-edited graphs) to the same: each names what
+arrived and the node that takes it instead.
 """
 from __future__ import annotations
 

@@ -4,42 +4,62 @@ from __future__ import annotations
 import torch
 
 from ..core.condition import Condition
-from ..core.infinity.model import InfinityTransformer
+from ..core.pipelines import infinity, llamagen
 from ..core.text.encoders import validate_prompts
 from . import checks
-from .types import AR_CONDITIONING, AR_MODEL, AR_TEXT_ENCODER, CATEGORY
+from .types import AR_TEXT_ENCODER, CATEGORY, INFINITY_CONDITIONING, LLAMAGEN_CONDITIONING
+
+
+def _prompts(prompt: str, one_prompt_per_line: bool) -> list[str]:
+    prompts = [l for l in prompt.splitlines() if l.strip()] if one_prompt_per_line else [prompt]
+    return validate_prompts(prompts or [""])
+
+
+_PROMPT_INPUTS = {
+    "prompt": ("STRING", {"multiline": True, "default": ""}),
+    "one_prompt_per_line": ("BOOLEAN", {"default": False, "tooltip": "encode each non-empty line as its own prompt "
+                                        "(a batch)"}),
+}
 
 
 class TextEncode:
-    DESCRIPTION = "Encodes a prompt (or one prompt per line) into caption features for an AR model."
+    DESCRIPTION = ("Encodes a prompt (or one prompt per line) into caption features for LlamaGen (the official "
+                   "caption cleaning, 120 tokens, left padding).")
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {
-            "text_encoder": (AR_TEXT_ENCODER,),
-            "prompt": ("STRING", {"multiline": True, "default": ""}),
-            "one_prompt_per_line": ("BOOLEAN", {"default": False,
-                                    "tooltip": "encode each non-empty line as its own prompt (a batch)"}),
-        }, "optional": {
-            "model": (AR_MODEL, {"tooltip": "connect an Infinity model so the prompt is encoded its way (raw "
-                                 "text, up to 512 tokens); LlamaGen models need nothing here"}),
-        }}
+        return {"required": {"text_encoder": (AR_TEXT_ENCODER,), **_PROMPT_INPUTS}}
 
-    RETURN_TYPES = (AR_CONDITIONING,)
+    RETURN_TYPES = (LLAMAGEN_CONDITIONING,)
     RETURN_NAMES = ("conditioning",)
     FUNCTION = "encode"
     CATEGORY = f"{CATEGORY}/conditioning"
 
-    def encode(self, text_encoder, prompt, one_prompt_per_line, model=None):
-        prompts = [l for l in prompt.splitlines() if l.strip()] if one_prompt_per_line else [prompt]
-        prompts = validate_prompts(prompts or [""])
+    def encode(self, text_encoder, prompt, one_prompt_per_line):
+        prompts = _prompts(prompt, one_prompt_per_line)
         encoder = checks.caption_encoder(text_encoder, "AR Text Encode")
         text_encoder.load()
-        if model is not None and isinstance(model.module, InfinityTransformer):
-            emb = encoder.encode_infinity(prompts)
-            return (Condition(emb.features, emb.mask, emb.prompts, "infinity"),)
-        emb = encoder.encode(prompts)
-        return (Condition(emb.features, emb.mask, emb.prompts),)
+        return (llamagen.text_condition(encoder, prompts),)
+
+
+class InfinityTextEncode:
+    DESCRIPTION = ("Encodes a prompt (or one prompt per line) the Infinity way (raw text, up to 512 tokens, valid "
+                   "tokens only), for Infinity generation and AREdit.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"text_encoder": (AR_TEXT_ENCODER,), **_PROMPT_INPUTS}}
+
+    RETURN_TYPES = (INFINITY_CONDITIONING,)
+    RETURN_NAMES = ("conditioning",)
+    FUNCTION = "encode"
+    CATEGORY = f"{CATEGORY}/conditioning"
+
+    def encode(self, text_encoder, prompt, one_prompt_per_line):
+        prompts = _prompts(prompt, one_prompt_per_line)
+        encoder = checks.caption_encoder(text_encoder, "AR Infinity Text Encode")
+        text_encoder.load()
+        return (infinity.text_condition(encoder, prompts),)
 
 
 class ClassLabel:
@@ -49,7 +69,7 @@ class ClassLabel:
     def INPUT_TYPES(cls):
         return {"required": {"class_id": ("INT", {"default": 207, "min": 0, "max": 999, "tooltip": "ImageNet class (0..999), e.g. 207 = golden retriever; the model checks its own range"})}}
 
-    RETURN_TYPES = (AR_CONDITIONING,)
+    RETURN_TYPES = (LLAMAGEN_CONDITIONING,)
     RETURN_NAMES = ("conditioning",)
     FUNCTION = "encode"
     CATEGORY = f"{CATEGORY}/conditioning"

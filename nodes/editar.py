@@ -16,7 +16,7 @@ from ..core.sweeps import check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import auto_tooltip, sampling_inputs
-from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY, DRAFT_INPUT
+from .types import AR_TEXT_ENCODER, CATEGORY, DRAFT_INPUT, EDITAR_MODEL, VQ_TOKENIZER, VQ_TOKENS
 
 
 class EditAR:
@@ -30,7 +30,7 @@ class EditAR:
         s = sampling_inputs("editar")
         return {
             "required": {
-                "model": (AR_MODEL,), "tokenizer": (AR_TOKENIZER,), "text_encoder": (AR_TEXT_ENCODER,),
+                "model": (EDITAR_MODEL,), "tokenizer": (VQ_TOKENIZER,), "text_encoder": (AR_TEXT_ENCODER,),
                 "image": ("IMAGE", {"tooltip": "the image to edit, or the depth / edge / segmentation map"}),
                 "instruction": ("STRING", {"multiline": True, "default": "",
                                 "tooltip": "edit: the instruction; depth/canny/segmentation: the image description"}),
@@ -50,7 +50,7 @@ class EditAR:
                          "draft_decoding": DRAFT_INPUT},
         }
 
-    RETURN_TYPES = (AR_TOKENS, AR_TOKENS)
+    RETURN_TYPES = (VQ_TOKENS, VQ_TOKENS)
     RETURN_NAMES = ("tokens", "input_tokens")
     FUNCTION = "edit"
     CATEGORY = f"{CATEGORY}/editing"
@@ -113,7 +113,7 @@ class EditARSweep:
         })
         return {"required": req, "optional": base["optional"]}
 
-    RETURN_TYPES = ("IMAGE", "IMAGE", AR_TOKENS)
+    RETURN_TYPES = ("IMAGE", "IMAGE", VQ_TOKENS)
     RETURN_NAMES = ("images", "grid", "tokens")
     FUNCTION = "sweep"
     CATEGORY = f"{CATEGORY}/editing"

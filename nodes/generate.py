@@ -12,7 +12,8 @@ from ..core.shapes.embedded import embedded_defaults
 from ..core.sweeps import parse_values
 from . import comfy_bridge as bridge
 from . import checks
-from .types import AR_CONDITIONING, AR_MODEL, AR_TOKENS, CATEGORY, MAX_SEED
+from .types import (BIT_TOKENS, CATEGORY, INFINITY_CONDITIONING, INFINITY_MODEL, LLAMAGEN_CONDITIONING, LLAMAGEN_MODEL,
+                    MAX_SEED, VQ_TOKENS)
 
 
 def auto_tooltip(family: str, kind: str, field: str) -> str:
@@ -51,14 +52,14 @@ class Generate:
     def INPUT_TYPES(cls):
         s = sampling_inputs()
         return {"required": {
-            "model": (AR_MODEL,),
-            "conditioning": (AR_CONDITIONING,),
+            "model": (LLAMAGEN_MODEL,),
+            "conditioning": (LLAMAGEN_CONDITIONING,),
             "seed": s["seed"],
             "batch_size": ("INT", {"default": 1, "min": 1, "max": 64}),
             "cfg_scale": s["cfg_scale"], "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
         }}
 
-    RETURN_TYPES = (AR_TOKENS,)
+    RETURN_TYPES = (VQ_TOKENS,)
     RETURN_NAMES = ("tokens",)
     FUNCTION = "generate"
     CATEGORY = f"{CATEGORY}/sampling"
@@ -122,8 +123,8 @@ class InfinityGenerate:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "model": (AR_MODEL,),
-            "conditioning": (AR_CONDITIONING, {"tooltip": "from AR Text Encode with this model connected"}),
+            "model": (INFINITY_MODEL,),
+            "conditioning": (INFINITY_CONDITIONING, {"tooltip": "from AR Infinity Text Encode"}),
             "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
             "batch_size": ("INT", {"default": 1, "min": 1, "max": 64}),
             "resolution": (["auto"] + [str(r) for r in RESOLUTIONS], {"default": "auto",
@@ -134,11 +135,11 @@ class InfinityGenerate:
                                                    "wide, 3:4 or 1:2 tall"}),
             **infinity_sampling_inputs(),
         }, "optional": {
-            "negative": (AR_CONDITIONING, {"tooltip": "a negative prompt for guidance instead of the learned "
-                                           "null text (AR Text Encode with the model connected)"}),
+            "negative": (INFINITY_CONDITIONING, {"tooltip": "a negative prompt for guidance instead of the learned "
+                                                 "null text (AR Infinity Text Encode)"}),
         }}
 
-    RETURN_TYPES = (AR_TOKENS,)
+    RETURN_TYPES = (BIT_TOKENS,)
     RETURN_NAMES = ("tokens",)
     FUNCTION = "generate"
     CATEGORY = f"{CATEGORY}/sampling"

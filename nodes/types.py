@@ -1,11 +1,22 @@
-"""Socket type names shared by the pack's nodes (custom types carry device-resident objects)."""
+"""Socket type names shared by the pack's nodes: one per model family and per kind of data, so the graph editor
+refuses a crossed wire (a VAREdit editor into AR Generate, Infinity bits into the VQ decoder)."""
 
-AR_MODEL = "AR_MODEL"  # ManagedModel around an AR transformer
-AR_TOKENIZER = "AR_TOKENIZER"  # ManagedModel around a VQ tokenizer
-AR_TEXT_ENCODER = "AR_TEXT_ENCODER"  # ManagedModel around a text encoder
-AR_CONDITIONING = "AR_CONDITIONING"  # core.Condition (caption features + mask, or class labels)
-AR_TOKENS = "AR_TOKENS"  # core.records.TokenBatch
-AR_SOURCE = "AR_SOURCE"  # core.llamagen.atm.SourceCache (anchors + codebook vectors on the device)
+# Models (ManagedModel around the network), one type per family; each has its own loader node.
+LLAMAGEN_MODEL = "ARE_LLAMAGEN_MODEL"  # LlamaGen t2i / c2i GPT
+EDITAR_MODEL = "ARE_EDITAR_MODEL"  # EditAR (a fine-tuned LlamaGen)
+INFINITY_MODEL = "ARE_INFINITY_MODEL"  # Infinity text-to-image transformer
+VAREDIT_MODEL = "ARE_VAREDIT_MODEL"  # VAREdit editor (a fine-tuned Infinity)
+VQ_TOKENIZER = "ARE_VQ"  # LlamaGen VQ tokenizer (LlamaGen, EditAR)
+BSQ_VAE = "ARE_BSQ_VAE"  # Infinity's BSQ VAE (Infinity, VAREdit)
+AR_TEXT_ENCODER = "AR_TEXT_ENCODER"  # T5 or an embedded word encoder: every family reads text
+
+# Data between nodes.
+LLAMAGEN_CONDITIONING = "ARE_LLAMAGEN_COND"  # core.Condition, LlamaGen's layout (caption features or class labels)
+INFINITY_CONDITIONING = "ARE_INFINITY_COND"  # core.Condition, Infinity's layout (raw text, valid tokens)
+VQ_TOKENS = "ARE_VQ_TOKENS"  # core.records.TokenBatch: code grids
+BIT_TOKENS = "ARE_BITS"  # core.infinity.generate.BitTokens: multi-scale bits
+ATM_SOURCE = "ARE_ATM_SOURCE"  # core.llamagen.atm.SourceCache (anchors + codebook vectors on the device)
+AREDIT_SOURCE = "ARE_AREDIT_SOURCE"  # core.infinity.aredit.AREditSource (bits + probabilities per scale)
 
 PRECISIONS = ["auto", "bf16", "fp16", "fp32"]
 CATEGORY = "AR Edit"

@@ -16,7 +16,7 @@ from ..core.text.encoders import validate_prompts
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import auto_tooltip
-from .types import AR_MODEL, AR_TEXT_ENCODER, AR_TOKENIZER, AR_TOKENS, CATEGORY, MAX_SEED
+from .types import AR_TEXT_ENCODER, BIT_TOKENS, BSQ_VAE, CATEGORY, MAX_SEED, VAREDIT_MODEL
 
 
 def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, seeds, cfgs, tau, top_p, mask):
@@ -47,8 +47,8 @@ def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, 
 
 def varedit_inputs() -> dict:
     return {
-        "model": (AR_MODEL, {"tooltip": "a VAREdit checkpoint (HiDream-ai/VAREdit: 2B-512.pth, 8B-512.pth, 8B-1024.pth)"}),
-        "tokenizer": (AR_TOKENIZER, {"tooltip": "2B: infinity_vae_d32reg.pth; 8B: infinity_vae_d56_f8_14_patchify.pth"}),
+        "model": (VAREDIT_MODEL, {"tooltip": "a VAREdit checkpoint (HiDream-ai/VAREdit: 2B-512.pth, 8B-512.pth, 8B-1024.pth)"}),
+        "tokenizer": (BSQ_VAE, {"tooltip": "2B: infinity_vae_d32reg.pth; 8B: infinity_vae_d56_f8_14_patchify.pth"}),
         "text_encoder": (AR_TEXT_ENCODER,),
         "image": ("IMAGE", {"tooltip": "the image to edit (any aspect ratio: pasted on a white square, cropped back)"}),
         "instruction": ("STRING", {"multiline": True, "default": ""}),
@@ -85,7 +85,7 @@ class VAREdit:
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change)"})},
         }
 
-    RETURN_TYPES = ("IMAGE", AR_TOKENS)
+    RETURN_TYPES = ("IMAGE", BIT_TOKENS)
     RETURN_NAMES = ("image", "tokens")
     OUTPUT_TOOLTIPS = ("the edited image, at the input's aspect ratio", "the edited tokens (square canvas)")
     FUNCTION = "edit"
@@ -113,7 +113,7 @@ class VAREditSweep:
             "optional": {"mask": ("MASK",)},
         }
 
-    RETURN_TYPES = ("IMAGE", "IMAGE", AR_TOKENS)
+    RETURN_TYPES = ("IMAGE", "IMAGE", BIT_TOKENS)
     RETURN_NAMES = ("images", "grid", "tokens")
     FUNCTION = "sweep"
     CATEGORY = f"{CATEGORY}/editing"

@@ -15,9 +15,10 @@ from ar_edit_pack.core.files.checkpoints import CheckpointError
 from ar_edit_pack.core.llamagen.editar import task_prompt
 from ar_edit_pack.core.sampling import seed_tensor
 from ar_edit_pack.core.sweeps import parse_values
-from ar_edit_pack.nodes import (AREdit, AREditSourceCache, AREditSweep, ATMEdit, ATMSweep, EditAR, Generate,
-                                ImageToTokens, InfinityGenerate, ModelLoader, SourceCacheNode, TextEncode,
-                                TextEncoderLoader, TokenizerLoader, TokensToImage, VAREdit)
+from ar_edit_pack.nodes import (AREdit, AREditSourceCache, AREditSweep, ATMEdit, ATMSweep, BitsToImage, BSQVAELoader,
+                                EditAR, Generate, ImageToBits, ImageToTokens, InfinityGenerate, InfinityLoader,
+                                InfinityTextEncode, LlamaGenLoader, SourceCacheNode, TextEncode, TextEncoderLoader,
+                                TokensToImage, VAREdit, VAREditLoader, VQLoader)
 
 from tiny_models import save_official_pt, tiny_gpt, tiny_vq
 
@@ -30,11 +31,11 @@ class Ctx:
     def __init__(self, tmp):
         torch.set_num_threads(2)
         self.tmp = tmp
-        self.gpt = ModelLoader().load(E + "shapes-t2i", "fp32", "auto")[0]
-        self.vq = TokenizerLoader().load(E + "shapes-vq", "fp32")[0]
+        self.gpt = LlamaGenLoader().load(E + "shapes-t2i", "fp32", "auto")[0]
+        self.vq = VQLoader().load(E + "shapes-vq", "fp32")[0]
         self.text = TextEncoderLoader().load(E + "shapes-words", "fp32", "cpu")[0]
-        self.inf = ModelLoader().load(E + "shapes-infinity", "fp32", "auto")[0]
-        self.vae = TokenizerLoader().load(E + "shapes-infinity-vae", "fp32")[0]
+        self.inf = InfinityLoader().load(E + "shapes-infinity", "fp32")[0]
+        self.vae = BSQVAELoader().load(E + "shapes-infinity-vae", "fp32")[0]
         src_prompt = "a red circle at the top left and a small blue square in the center on a white background"
         self.edit_prompt = "a red circle at the top left and a small yellow star in the center on a white background"
         self.cond = self.encode(src_prompt)
@@ -51,7 +52,7 @@ class Ctx:
         self.aredit_result = self.aredit()[0].bits[-1].clone()
 
     def encode(self, prompt, infinity=False):
-        return TextEncode().encode(self.text, prompt, False, self.inf if infinity else None)[0]
+        return (InfinityTextEncode() if infinity else TextEncode()).encode(self.text, prompt, False)[0]
 
     def atm_edit(self, **kw):
         args = dict(model=self.gpt, source=self.source, conditioning=self.edit_cond, method="atm", seed=0,
@@ -167,7 +168,7 @@ def custom_size_without_heads(ctx):
 
 
 def image_size_the_file_was_not_made_for(ctx):
-    ModelLoader().load(E + "shapes-t2i", "fp32", "512")
+    LlamaGenLoader().load(E + "shapes-t2i", "fp32", "512")
 
 
 def word_encoder_from_a_model_file(ctx):
@@ -214,7 +215,7 @@ CASES = [
      ValueError, r"image is empty"),
     ("NaN pixels (VQ)", lambda c: ImageToTokens().encode(c.vq, torch.full((1, 48, 48, 3), float("nan")), 48,
                                                           "center_crop"), ValueError, r"NaN or infinite pixels"),
-    ("inf pixels (BSQ VAE)", lambda c: ImageToTokens().encode(c.vae, torch.full((1, 48, 48, 3), float("inf")), 48,
+    ("inf pixels (BSQ VAE)", lambda c: ImageToBits().encode(c.vae, torch.full((1, 48, 48, 3), float("inf")), 48,
                                                               "center_crop"), ValueError, r"NaN or infinite pixels"),
     ("image without a batch axis", lambda c: ImageToTokens().encode(c.vq, torch.zeros(48, 48, 3), 48, "center_crop"),
      ValueError, r"must be an IMAGE \[batch, height, width, 3\]"),
@@ -224,9 +225,9 @@ CASES = [
      r"resize must be one of"),
     ("resize none with a size off the grid", lambda c: ImageToTokens().encode(c.vq, torch.zeros(1, 40, 40, 3), 0,
                                                                                "none"), ValueError, r"16"),
-    ("real image at a tier the VAE does not make", lambda c: ImageToTokens().encode(c.vae, c.image, 512, "center_crop"),
+    ("real image at a tier the VAE does not make", lambda c: ImageToBits().encode(c.vae, c.image, 512, "center_crop"),
      ValueError, r"resolution 512 is not one this model makes.*\[48\]"),
-    ("resolution that is not a number", lambda c: ImageToTokens().encode(c.vae, c.image, "abc", "center_crop"),
+    ("resolution that is not a number", lambda c: ImageToBits().encode(c.vae, c.image, "abc", "center_crop"),
      ValueError, r"resolution must be a number"),
     ("image of another size than the model", lambda c: c.atm_edit(
         source=SourceCacheNode().build(ImageToTokens().encode(c.vq, c.image, 96, "center_crop")[0], c.vq)[0]),
@@ -291,15 +292,15 @@ CASES = [
     ("per-scale tau zero", lambda c: c.inf_generate(tau_per_scale="0, 1, 1"), ValueError, r"tau .* must be a number > 0"),
     ("Infinity batch_size too large", lambda c: c.inf_generate(batch_size=65), ValueError, r"batch_size must be 1\.\.64"),
     ("VAREdit resolution not offered", lambda c: VAREdit().edit(
-        ModelLoader().load("(embedded) shapes-varedit", "auto", "auto")[0], c.vae,
+        VAREditLoader().load("(embedded) shapes-varedit", "auto")[0], c.vae,
         TextEncoderLoader().load("(embedded) shapes-instructions", "auto", "default")[0], c.image,
         "remove the red circle", "512", 0, 4.0, 0.5, 0.97), ValueError,
      r"resolution 512 is not one this model makes: choose one of \[48\]"),
     ("three edit prompts for one source", lambda c: c.atm_edit(conditioning=TextEncode().encode(
         c.text, c.edit_prompt + "\n" + c.edit_prompt + "\n" + c.edit_prompt, True)[0]), ValueError,
      r"edit prompts \(3\) must be 1 or one per source image \(1\)"),
-    ("two negative prompts for one prompt", lambda c: c.inf_generate(negative=TextEncode().encode(
-        c.text, c.edit_prompt + "\n" + c.edit_prompt, True, c.inf)[0]), ValueError, r"2 negative prompts for 1 prompts"),
+    ("two negative prompts for one prompt", lambda c: c.inf_generate(negative=InfinityTextEncode().encode(
+        c.text, c.edit_prompt + "\n" + c.edit_prompt, True)[0]), ValueError, r"2 negative prompts for 1 prompts"),
     # sweeps
     ("sweep range of a hundred million", lambda c: c.atm_sweep(tau_values="0:100000000:1"), ValueError,
      r"100000001 combinations.*at most 256"),
@@ -342,7 +343,13 @@ CASES = [
     ("VQ as the AREdit Sweep decoder", lambda c: c.aredit_sweep(tokenizer=c.vq), ValueError,
      r"needs Infinity's BSQ VAE.*is a LlamaGen VQ"),
     ("Infinity tokens into the VQ decoder", lambda c: TokensToImage().decode(c.vq, c.bits), ValueError,
-     r"load the matching tokenizer"),
+     r"AR Tokens to Image needs LlamaGen tokens.*Infinity's multi-scale bits"),
+    ("LlamaGen tokens into the BSQ decoder", lambda c: BitsToImage().decode(c.vae, c.tokens), ValueError,
+     r"AR Bits to Image needs Infinity tokens.*these are LlamaGen tokens"),
+    ("Infinity file into the LlamaGen loader", lambda c: LlamaGenLoader().load(E + "shapes-infinity", "fp32"),
+     ValueError, r"is an Infinity text-to-image model, not a LlamaGen model: load it with AR Infinity Loader"),
+    ("VQ file into the BSQ VAE loader", lambda c: BSQVAELoader().load(E + "shapes-vq", "fp32"), ValueError,
+     r"is a LlamaGen VQ tokenizer, not Infinity's BSQ VAE: load it with AR VQ Tokenizer Loader"),
     ("LlamaGen model into VAREdit", lambda c: VAREdit().edit(c.gpt, c.vae, c.text, c.image, "make it red", "512", 0,
                                                              4.0, 0.5, 0.97), ValueError,
      r"needs a VAREdit editor.*is a LlamaGen model"),
@@ -353,13 +360,13 @@ CASES = [
                                                            3.0, 1.0, 1.0, 0, 1.0), ValueError,
      r"needs an EditAR model.*is a LlamaGen model"),
     ("LlamaGen-encoded prompt into Infinity", lambda c: c.inf_generate(conditioning=c.cond), ValueError,
-     r"encoded for LlamaGen.*connect the Infinity model"),
+     r"encoded for LlamaGen.*AR Infinity Text Encode"),
     ("Infinity-encoded prompt into ATM", lambda c: c.atm_edit(conditioning=c.iedit), ValueError,
      r"encoded for infinity"),
     ("codes beyond the tokenizer", lambda c: TokensToImage().decode(c.vq, type(c.tokens)(
         torch.full((1, 3, 3), 999), "encoded")), ValueError, r"codes up to 999.*has 256"),
     ("real-image AREdit source without its prompt", lambda c: AREditSourceCache().build(
-        c.inf, ImageToTokens().encode(c.vae, c.image, 48, "center_crop")[0], 3.0, 1.0, 0.97, "", ""), ValueError,
+        c.inf, ImageToBits().encode(c.vae, c.image, 48, "center_crop")[0], 3.0, 1.0, 0.97, "", ""), ValueError,
      r"needs its description"),
     ("Infinity tokens at a tier the model does not make", lambda c: AREditSourceCache().build(
         c.inf, _bits_at_256(c), 3.0, 1.0, 0.97, "", "", c.icond), ValueError, r"encode the image at one of \[48\]"),

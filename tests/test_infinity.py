@@ -384,14 +384,14 @@ def test_t5_infinity_text_matches_padding_to_512(t5_dir):
 def test_nodes_route_infinity_models(model, t5_dir):
     from ar_edit_pack.nodes.comfy_bridge import ManagedModel
     from ar_edit_pack.nodes import AREdit, AREditSourceCache, InfinityGenerate
-    from ar_edit_pack.nodes import Generate, TextEncode, TokensToImage
+    from ar_edit_pack.nodes import BitsToImage, Generate, InfinityTextEncode, TextEncode
 
     net = tiny_infinity(text_channels=32)
     m = ManagedModel(net, "infinity_tiny")
     from ar_edit_pack.core.text.encoders import T5TextEncoder
     from ar_edit_pack.nodes.loaders import _EncoderHandle
     te = _EncoderHandle(T5TextEncoder(t5_dir), "tiny-t5", torch.device("cpu"))
-    (cond,) = TextEncode().encode(te, "a green star", False, model=m)
+    (cond,) = InfinityTextEncode().encode(te, "a green star", False)
     (plain,) = TextEncode().encode(te, "a green star", False)
     assert cond.layout == "infinity" and plain.layout == "llamagen"
     with pytest.raises(ValueError, match="Infinity Generate"):
@@ -400,7 +400,7 @@ def test_nodes_route_infinity_models(model, t5_dir):
         InfinityGenerate().generate(m, plain, 0, 1, "256", "1:1", 3.0, 0.5, 0.97, "", "")
     (tokens,) = InfinityGenerate().generate(m, cond, 0, 2, "256", "1:1", 3.0, 0.5, 0.97, "", "")
     assert tokens.batch == 2 and tokens.schedule == scale_schedule(256)
-    (neg,) = TextEncode().encode(te, "a red circle", False, model=m)
+    (neg,) = InfinityTextEncode().encode(te, "a red circle", False)
     (with_neg,) = InfinityGenerate().generate(m, cond, 0, 2, "256", "1:1", 3.0, 0.5, 0.97, "", "", negative=neg)
     assert not torch.equal(with_neg.p1[1], tokens.p1[1])
     (source,) = AREditSourceCache().build(m, tokens, 3.0, 0.5, 0.97, "", "")
@@ -408,11 +408,11 @@ def test_nodes_route_infinity_models(model, t5_dir):
     edited, edit_mask, changed = AREdit().edit(m, source, cond, 2, 0.1, 0, True)
     assert edit_mask.shape == changed.shape == (2, 256, 256) and 0 <= edit_mask.min() and edit_mask.max() <= 1
     vae = ManagedModel(tiny_infinity_vae(), "vae")
-    (img,) = TokensToImage().decode(vae, edited)
+    (img,) = BitsToImage().decode(vae, edited)
     assert img.shape == (2, 256, 256, 3)
     from ar_edit_pack.core.records import TokenBatch
-    with pytest.raises(ValueError, match="matching tokenizer"):
-        TokensToImage().decode(vae, TokenBatch(torch.zeros(1, 4, 4, dtype=torch.long), "encoded"))
+    with pytest.raises(ValueError, match="needs Infinity tokens.*these are LlamaGen tokens"):
+        BitsToImage().decode(vae, TokenBatch(torch.zeros(1, 4, 4, dtype=torch.long), "encoded"))
 
 
 def test_convert_to_safetensors_keeps_config_and_flavour(model, tmp_path):

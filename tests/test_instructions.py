@@ -155,14 +155,14 @@ def test_a_crossed_text_encoder_is_named_with_the_one_to_load():
     """The embedded models come with two word encoders; each node says which one it needs."""
     from ar_edit_pack.nodes.conditioning import TextEncode
     from ar_edit_pack.nodes.editar import EditAR
-    from ar_edit_pack.nodes.loaders import ModelLoader, TextEncoderLoader, TokenizerLoader
+    from ar_edit_pack.nodes.loaders import EditARLoader, TextEncoderLoader, VQLoader
 
     (words,) = TextEncoderLoader().load("(embedded) shapes-words", "auto", "default")
     (instr,) = TextEncoderLoader().load("(embedded) shapes-instructions", "auto", "default")
     with pytest.raises(ValueError, match=r"load \(embedded\) shapes-words"):
         TextEncode().encode(instr, world.EXAMPLE_CAPTION, False)
-    (model,) = ModelLoader().load("(embedded) shapes-editar", "auto", "auto")
-    (vq,) = TokenizerLoader().load("(embedded) shapes-vq", "fp32")
+    (model,) = EditARLoader().load("(embedded) shapes-editar", "auto", "auto")
+    (vq,) = VQLoader().load("(embedded) shapes-vq", "fp32")
     image = torch.from_numpy(world.render(world.parse_caption(world.EXAMPLE_CAPTION)).astype(np.float32) / 255)[None]
     args = dict(model=model, tokenizer=vq, image=image, instruction="remove the red circle", task="edit", seed=0,
                 text_cfg=1.5, image_cfg=1.0, temperature=1.0, top_k=0, top_p=1.0)

@@ -122,12 +122,12 @@ def test_offline_is_detected_at_once_without_trying_a_download(tmp_path, monkeyp
 
 
 def test_workflow_files_reads_both_formats():
-    ui = {"nodes": [{"type": "ARE_ModelLoader", "widgets_values": ["t2i_XL_stage2_512.pt", "auto", "auto", 0]},
-                    {"type": "ARE_TokenizerLoader", "widgets_values": ["vq_ds16_t2i.pt", "fp32"]},
-                    {"type": "ARE_TokenizerLoader", "widgets_values": ["vq_ds16_t2i.pt", "fp32"]},
+    ui = {"nodes": [{"type": "ARE_LlamaGenLoader", "widgets_values": ["t2i_XL_stage2_512.pt", "auto", "auto", 0]},
+                    {"type": "ARE_VQLoader", "widgets_values": ["vq_ds16_t2i.pt", "fp32"]},
+                    {"type": "ARE_VQLoader", "widgets_values": ["vq_ds16_t2i.pt", "fp32"]},
                     {"type": "SaveImage", "widgets_values": ["x"]}]}
     api = {"1": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "flan-t5-xl"}},
-           "2": {"class_type": "ARE_ModelLoader", "inputs": {"model_name": "(embedded) shapes-t2i"}}}
+           "2": {"class_type": "ARE_LlamaGenLoader", "inputs": {"model_name": "(embedded) shapes-t2i"}}}
     assert model_files.workflow_files(ui) == [("autoregressive", "t2i_XL_stage2_512.pt"), ("vq", "vq_ds16_t2i.pt")]
     assert model_files.workflow_files(api) == [("text_encoders", "flan-t5-xl"), ("autoregressive", "(embedded) shapes-t2i")]
 
@@ -170,7 +170,7 @@ def test_models_command_lists_every_file_of_a_workflow(tmp_path, capsys, monkeyp
 
 def test_loaders_name_every_missing_file_before_anything_runs(tmp_path, monkeypatch):
     """ComfyUI runs VALIDATE_INPUTS of every node before executing any: each loader's problem shows at once."""
-    from ar_edit_pack.nodes.loaders import ModelLoader, TextEncoderLoader, TokenizerLoader
+    from ar_edit_pack.nodes.loaders import EditARLoader as ModelLoader, TextEncoderLoader, VQLoader as TokenizerLoader
 
     monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -6,12 +6,13 @@ import torch
 from ar_edit_pack import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from ar_edit_pack.core.files import loaders
 from ar_edit_pack.nodes import comfy_bridge
+from ar_edit_pack.nodes import types as socket_types
 
 from graph import input_specs, run_graph
 from tiny_models import save_official_pt, tiny_gpt, tiny_vq
 
-CUSTOM_TYPES = {"AR_MODEL", "AR_TOKENIZER", "AR_TEXT_ENCODER", "AR_CONDITIONING", "AR_TOKENS", "AR_SOURCE", "IMAGE",
-                "MASK", "FLOAT"}
+CUSTOM_TYPES = {getattr(socket_types, n) for n in dir(socket_types) if n.isupper() and n != "CATEGORY"
+                and isinstance(getattr(socket_types, n), str)} | {"IMAGE", "MASK", "FLOAT"}
 
 
 @pytest.fixture()
@@ -53,22 +54,73 @@ def test_node_contracts():
             assert t in CUSTOM_TYPES, (node_id, t)
 
 
+def test_each_model_family_and_kind_of_data_has_its_own_socket():
+    """The graph editor connects only equal types: a node that takes a model (or tokenizer, source, prompt, tokens)
+    takes exactly one family's."""
+    by_family = {
+        "model": {"ARE_Generate": "LLAMAGEN_MODEL", "ARE_ATMEdit": "LLAMAGEN_MODEL", "ARE_ATMSweep": "LLAMAGEN_MODEL",
+                  "ARE_EditAR": "EDITAR_MODEL", "ARE_EditARSweep": "EDITAR_MODEL", "ARE_InfinityGenerate": "INFINITY_MODEL",
+                  "ARE_AREditSource": "INFINITY_MODEL", "ARE_AREdit": "INFINITY_MODEL",
+                  "ARE_AREditSweep": "INFINITY_MODEL", "ARE_VAREdit": "VAREDIT_MODEL", "ARE_VAREditSweep": "VAREDIT_MODEL"},
+        "tokenizer": {"ARE_ImageToTokens": "VQ_TOKENIZER", "ARE_TokensToImage": "VQ_TOKENIZER",
+                      "ARE_SourceCache": "VQ_TOKENIZER", "ARE_EditAR": "VQ_TOKENIZER", "ARE_ImageToBits": "BSQ_VAE",
+                      "ARE_BitsToImage": "BSQ_VAE", "ARE_VAREdit": "BSQ_VAE", "ARE_AREditSweep": "BSQ_VAE"},
+        "source": {"ARE_ATMEdit": "ATM_SOURCE", "ARE_ATMSweep": "ATM_SOURCE", "ARE_AREdit": "AREDIT_SOURCE",
+                   "ARE_AREditSweep": "AREDIT_SOURCE"},
+        "conditioning": {"ARE_Generate": "LLAMAGEN_CONDITIONING", "ARE_ATMEdit": "LLAMAGEN_CONDITIONING",
+                         "ARE_InfinityGenerate": "INFINITY_CONDITIONING", "ARE_AREdit": "INFINITY_CONDITIONING"},
+        "tokens": {"ARE_TokensToImage": "VQ_TOKENS", "ARE_SourceCache": "VQ_TOKENS", "ARE_BitsToImage": "BIT_TOKENS",
+                   "ARE_AREditSource": "BIT_TOKENS"},
+    }
+    for name, nodes in by_family.items():
+        for node, family in nodes.items():
+            assert input_specs(node)[name][0] == getattr(socket_types, family), (node, name)
+    model_types = {socket_types.LLAMAGEN_MODEL, socket_types.EDITAR_MODEL, socket_types.INFINITY_MODEL,
+                   socket_types.VAREDIT_MODEL}
+    assert len(model_types) == 4
+    loaders_out = {NODE_CLASS_MAPPINGS[f"ARE_{n}Loader"].RETURN_TYPES[0] for n in ("LlamaGen", "EditAR", "Infinity",
+                                                                                     "VAREdit")}
+    assert loaders_out == model_types
+
+
+def test_a_crossed_wire_is_refused_before_anything_runs():
+    from graph_runner import TypeMismatch
+
+    api = {"1": {"class_type": "ARE_VAREditLoader", "inputs": {"model_name": "(embedded) shapes-varedit",
+                                                               "precision": "fp32"}},
+           "2": {"class_type": "ARE_Generate", "inputs": {"model": ["1", 0], "conditioning": ["3", 0], "seed": 0,
+                                                          "batch_size": 1, "cfg_scale": -1, "temperature": 1.0,
+                                                          "top_k": -1, "top_p": 1.0}},
+           "3": {"class_type": "ARE_ClassLabel", "inputs": {"class_id": 1}}}
+    with pytest.raises(TypeMismatch, match=r"received_type\(ARE_VAREDIT_MODEL\) mismatch input_type\(ARE_LLAMAGEN_MODEL\)"):
+        run_graph(api)
+
+
 def test_loader_lists_local_files_and_official_names(models_dir):
-    choices = NODE_CLASS_MAPPINGS["ARE_ModelLoader"].INPUT_TYPES()["required"]["model_name"][0]
-    # the shipped embedded models first (no download), then local files, then official names
-    assert choices[:6] == ["(embedded) shapes-t2i", "(embedded) shapes-infinity", "(embedded) shapes-editar",
-                           "(embedded) shapes-varedit", "sub/other.safetensors", "t2i_tiny_64.pt"]
-    vaes = NODE_CLASS_MAPPINGS["ARE_TokenizerLoader"].INPUT_TYPES()["required"]["tokenizer_name"][0]
-    assert vaes[:2] == ["(embedded) shapes-vq", "(embedded) shapes-infinity-vae"]
-    assert "t2i_XL_stage2_512.pt" in choices  # downloadable on first use
+    def listed(node, widget="model_name"):
+        return NODE_CLASS_MAPPINGS[node].INPUT_TYPES()["required"][widget][0]
+
+    # each family's loader: its embedded model first (no download), then local files, then official names
+    choices = listed("ARE_LlamaGenLoader")
+    assert choices[:3] == ["(embedded) shapes-t2i", "sub/other.safetensors", "t2i_tiny_64.pt"]
+    assert "t2i_XL_stage2_512.pt" in choices and "c2i_B_256.pt" in choices  # downloadable on first use
+    assert not {"editar_release.pt", "infinity_2b_reg.pth", "2B-512.pth", "(embedded) shapes-infinity"} & set(choices)
+    assert listed("ARE_EditARLoader") == ["(embedded) shapes-editar", "editar_release.pt"]
+    infinity = listed("ARE_InfinityLoader")
+    assert infinity[0] == "(embedded) shapes-infinity" and "infinity_8b_weights" in infinity
+    assert "2B-512.pth" not in infinity and "t2i_tiny_64.pt" not in infinity
+    assert listed("ARE_VAREditLoader") == ["(embedded) shapes-varedit", "2B-512.pth", "8B-512.pth", "8B-1024.pth"]
+    assert listed("ARE_VQLoader", "tokenizer_name")[:2] == ["(embedded) shapes-vq", "vq_tiny.pt"]
+    assert listed("ARE_BSQVAELoader", "tokenizer_name") == ["(embedded) shapes-infinity-vae", "infinity_vae_d32reg.pth",
+                                                              "infinity_vae_d56_f8_14_patchify.pth"]
     encoders = NODE_CLASS_MAPPINGS["ARE_TextEncoderLoader"].INPUT_TYPES()["required"]["encoder_name"][0]
     assert encoders[:2] == ["(embedded) shapes-words", "(embedded) shapes-instructions"] and "tiny-t5" in encoders
 
 
 def graph(prompt="a red circle", batch_size=2, seed=5, model="t2i_tiny_64.pt"):
     return {
-        "1": {"class_type": "ARE_ModelLoader", "inputs": {"model_name": model, "precision": "auto", "image_size": "auto"}},
-        "2": {"class_type": "ARE_TokenizerLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
+        "1": {"class_type": "ARE_LlamaGenLoader", "inputs": {"model_name": model, "precision": "auto", "image_size": "auto"}},
+        "2": {"class_type": "ARE_VQLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
         "3": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "tiny-t5", "precision": "auto", "device": "default"}},
         "4": {"class_type": "ARE_TextEncode", "inputs": {"text_encoder": ["3", 0], "prompt": prompt, "one_prompt_per_line": True}},
         "5": {"class_type": "ARE_Generate", "inputs": {"model": ["1", 0], "conditioning": ["4", 0], "seed": seed,
@@ -202,9 +254,9 @@ def editar_loaders(models_dir, image_size="auto"):
 
     save_official_pt(tiny_editar(), str(models_dir / "autoregressive" / "editar_tiny.pt"))
     return {
-        "1": {"class_type": "ARE_ModelLoader", "inputs": {"model_name": "editar_tiny.pt", "precision": "auto",
-                                                          "image_size": image_size}},
-        "2": {"class_type": "ARE_TokenizerLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
+        "1": {"class_type": "ARE_EditARLoader", "inputs": {"model_name": "editar_tiny.pt", "precision": "auto",
+                                                           "image_size": image_size}},
+        "2": {"class_type": "ARE_VQLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
         "3": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "tiny-t5", "precision": "auto",
                                                                 "device": "default"}},
     }
@@ -232,7 +284,7 @@ def test_editar_node_graph(models_dir):
         run_graph(g)
     g["1"]["inputs"]["model_name"] = "t2i_tiny_64.pt"
     g["4"]["inputs"]["instruction"] = "a house"
-    with pytest.raises(ValueError, match="needs an EditAR model.*is a LlamaGen model"):
+    with pytest.raises(ValueError, match=r"t2i_tiny_64.pt is a LlamaGen model, not an EditAR model: load it with AR LlamaGen Loader"):
         run_graph(g)
 
 

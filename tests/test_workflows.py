@@ -97,39 +97,27 @@ def tiny_models_dir(tmp_path, t5_dir, monkeypatch):
     return root
 
 
-SUBSTITUTE = {  # run shipped workflows on the tiny models (the real files cannot be downloaded here)
-    "ARE_ModelLoader": {"model_name": "t2i_tiny_64.pt"},
-    "ARE_TokenizerLoader": {"tokenizer_name": "vq_tiny.pt"},
+SUBSTITUTE = {  # run shipped workflows on the tiny models (the real files cannot be downloaded here), each family's
+    "ARE_LlamaGenLoader": {"model_name": "t2i_tiny_64.pt"},
+    "ARE_EditARLoader": {"model_name": "editar_tiny_64.pt"},
+    "ARE_VQLoader": {"tokenizer_name": "vq_tiny.pt"},
     "ARE_TextEncoderLoader": {"encoder_name": "tiny-t5"},
     "ARE_ImageToTokens": {"size": 64},
-}
-
-
-INFINITY_SUBSTITUTE = {  # 256 px keeps the tiny Infinity runs at 7 scales
-    "ARE_ModelLoader": {"model_name": "infinity_tiny.pth"},
-    "ARE_TokenizerLoader": {"tokenizer_name": "infinity_vae_tiny.pth"},
-    "ARE_InfinityGenerate": {"resolution": "256"},
-    "ARE_ImageToTokens": {"size": 256},
+    "ARE_InfinityLoader": {"model_name": "infinity_tiny.pth"},
+    "ARE_VAREditLoader": {"model_name": "varedit_tiny.pth"},
+    "ARE_BSQVAELoader": {"tokenizer_name": "infinity_vae_tiny.pth"},
+    "ARE_InfinityGenerate": {"resolution": "256"},  # 256 px keeps the tiny Infinity runs at 7 scales
+    "ARE_ImageToBits": {"size": 256},
 }
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
 def test_workflow_runs_end_to_end_on_tiny_models(path, tiny_models_dir):
     api = ui_to_api(json.load(open(path)), {t: w for t, (_, w, _) in BUILTIN.items()})
-    editar = any(n["class_type"].startswith("ARE_EditAR") for n in api.values())
-    varedit = any(n["class_type"].startswith("ARE_VAREdit") for n in api.values())
-    infinity = varedit or any(n["class_type"] == "ARE_ModelLoader" and n["inputs"]["model_name"].startswith("infinity")
-                              for n in api.values())
     loaders = [n for n in api.values() if n["class_type"].endswith("Loader")]
     shipped = all(any(str(v).startswith("(embedded)") for v in n["inputs"].values()) for n in loaders)
     for node in ([] if shipped else api.values()):  # the embedded models ship with the pack: run those as they are
         node["inputs"].update(SUBSTITUTE.get(node["class_type"], {}))
-        if editar and node["class_type"] == "ARE_ModelLoader":
-            node["inputs"]["model_name"] = "editar_tiny_64.pt"
-        if infinity:
-            node["inputs"].update(INFINITY_SUBSTITUTE.get(node["class_type"], {}))
-            if varedit and node["class_type"] == "ARE_ModelLoader":
-                node["inputs"]["model_name"] = "varedit_tiny.pth"
     saved = []
     mask = torch.zeros(1, 80, 96)
     mask[:, 20:60, 30:70] = 1
@@ -155,7 +143,7 @@ def test_embedded_aredit_workflow_shows_the_asked_edit():
     run_graph(api, {"SaveImage": lambda images, filename_prefix: saved.append(images) or (),
                     "PreviewImage": lambda images: saved.append(images) or (),
                     "MaskToImage": lambda mask: (mask[..., None].expand(*mask.shape, 3),)})
-    prompts = [n["inputs"]["prompt"] for n in api.values() if n["class_type"] == "ARE_TextEncode"]
+    prompts = [n["inputs"]["prompt"] for n in api.values() if n["class_type"] == "ARE_InfinityTextEncode"]
     shown = [world.parse_image(img.numpy()).captioned() for batch in saved for img in batch if img.shape[:2] == (48, 48)]
     assert len(prompts) == 2 and all(world.parse_caption(p) in shown for p in prompts)
 

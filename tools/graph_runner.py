@@ -55,11 +55,34 @@ def ui_to_api(workflow: dict, builtin_widgets: dict | None = None) -> dict:
     return api
 
 
+class TypeMismatch(ValueError):
+    pass
+
+
+def check_types(api: dict) -> None:
+    """ComfyUI's rule, checked before anything runs: a link's output type must be the input's declared type."""
+    for node_id, node in api.items():
+        if node["class_type"] not in NODE_CLASS_MAPPINGS:
+            continue
+        specs = input_specs(node["class_type"])
+        for name, value in node["inputs"].items():
+            if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
+                continue
+            source = api[value[0]]["class_type"]
+            if source not in NODE_CLASS_MAPPINGS or name not in specs:
+                continue
+            given, wanted = NODE_CLASS_MAPPINGS[source].RETURN_TYPES[value[1]], specs[name][0]
+            if given != wanted:
+                raise TypeMismatch(f"node {node_id} ({node['class_type']}) input {name}: return type mismatch "
+                                   f"between linked nodes, received_type({given}) mismatch input_type({wanted})")
+
+
 def run_graph(api: dict, builtins: dict | None = None) -> dict:
     """Execute every node once (memoised); returns {node_id: outputs tuple}. `builtins` maps ComfyUI's
     own node types to stand-ins: callable(**inputs) -> outputs tuple."""
     results: dict[str, tuple] = {}
     builtins = builtins or {}
+    check_types(api)
 
     def evaluate(node_id: str):
         if node_id in results:

@@ -33,10 +33,10 @@ EDIT_NODES = {"ARE_ATMEdit", "ARE_ATMSweep", "ARE_AREdit", "ARE_AREditSweep", "A
               "ARE_VAREdit", "ARE_VAREditSweep"}
 
 
-def _embedded_model(name: str, editor: str | None) -> str:
-    if editor:
-        return f"(embedded) shapes-{editor}"
-    return "(embedded) shapes-infinity" if name.startswith("infinity") else "(embedded) shapes-t2i"
+# Each loader node's embedded model.
+EMBEDDED_MODEL = {"ARE_LlamaGenLoader": "(embedded) shapes-t2i", "ARE_EditARLoader": "(embedded) shapes-editar",
+                  "ARE_InfinityLoader": "(embedded) shapes-infinity", "ARE_VAREditLoader": "(embedded) shapes-varedit",
+                  "ARE_VQLoader": "(embedded) shapes-vq", "ARE_BSQVAELoader": "(embedded) shapes-infinity-vae"}
 
 
 def on_embedded_models(api: dict) -> dict:
@@ -44,19 +44,15 @@ def on_embedded_models(api: dict) -> dict:
     types = {n["class_type"] for n in api.values()}
     editor = "editar" if types & {"ARE_EditAR", "ARE_EditARSweep"} else (
         "varedit" if types & {"ARE_VAREdit", "ARE_VAREditSweep"} else None)
-    infinity = editor == "varedit" or any(n["class_type"] == "ARE_ModelLoader" and
-                                          n["inputs"]["model_name"].startswith("infinity") for n in api.values())
     readers = {nid: {api[dst]["class_type"] for dst, n in api.items() for v in n["inputs"].values()
                      if isinstance(v, list) and v[0] == nid} for nid in api}
     for nid, node in api.items():
         t, inputs = node["class_type"], node["inputs"]
-        if t == "ARE_ModelLoader":
-            inputs["model_name"] = _embedded_model(inputs["model_name"], editor)
-        elif t == "ARE_TokenizerLoader":
-            inputs["tokenizer_name"] = "(embedded) shapes-infinity-vae" if infinity else "(embedded) shapes-vq"
+        if t in EMBEDDED_MODEL:
+            inputs["model_name" if "model_name" in inputs else "tokenizer_name"] = EMBEDDED_MODEL[t]
         elif t == "ARE_TextEncoderLoader":
             inputs["encoder_name"] = "(embedded) shapes-instructions" if editor else "(embedded) shapes-words"
-        elif t == "ARE_TextEncode":
+        elif t in ("ARE_TextEncode", "ARE_InfinityTextEncode"):
             inputs["prompt"] = SHAPES_TARGET if readers[nid] & EDIT_NODES else SHAPES_SOURCE
         elif t in ("ARE_Generate", "ARE_ATMEdit"):
             inputs.update({k: v for k, v in EMBEDDED_SAMPLING.items() if k in inputs})
@@ -81,7 +77,7 @@ def on_embedded_models(api: dict) -> dict:
                           resolution="auto")
             if "cfg_values" in inputs:
                 inputs["cfg_values"] = "1.0, 1.5, 3.0"
-        elif t == "ARE_ImageToTokens":
+        elif t in ("ARE_ImageToTokens", "ARE_ImageToBits"):
             inputs["size"] = 48
     return api
 
@@ -104,7 +100,7 @@ def _label(api: dict, node_id: str) -> str:
     t = api[node_id]["class_type"]
     if t == "ARE_MaskOverlay":
         return "where it changed"
-    if t == "ARE_TokensToImage":
+    if t in ("ARE_TokensToImage", "ARE_BitsToImage"):
         src = api[node_id]["inputs"]["tokens"][0]
         editing = any(n["class_type"] in EDIT_NODES for n in api.values())
         return "edit" if api[src]["class_type"] in EDIT_NODES else ("source" if editing else "generated")

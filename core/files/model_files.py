@@ -201,7 +201,8 @@ def resolve_model(kind: str, name: str, models_dir: str, allow_download: bool = 
 
 # ---- what a workflow needs ------------------------------------------------------------------------------
 
-LOADER_WIDGETS = {"ARE_ModelLoader": ("autoregressive", "model_name"), "ARE_TokenizerLoader": ("vq", "tokenizer_name"),
+LOADER_WIDGETS = {**{f"ARE_{n}Loader": ("autoregressive", "model_name") for n in ("LlamaGen", "EditAR", "Infinity", "VAREdit")},
+                  "ARE_VQLoader": ("vq", "tokenizer_name"), "ARE_BSQVAELoader": ("vq", "tokenizer_name"),
                   "ARE_TextEncoderLoader": ("text_encoders", "encoder_name")}
 
 
@@ -245,3 +246,51 @@ def file_status(kind: str, name: str, models_dir: str) -> FileStatus:
     known = KNOWN_FILES.get(name)
     present = is_complete(path, known.kind) if known else os.path.exists(path)
     return FileStatus(kind, name, path, present, False, known)
+
+
+# Families of the loaders: each loader node lists the files of its own.
+MODEL_FAMILIES = ("llamagen", "editar", "infinity", "varedit")
+TOKENIZER_FAMILIES = ("vq", "bsq_vae")
+_ARCH_FAMILY = {"llamagen_gpt": "llamagen", "editar_gpt": "editar", "llamagen_vq": "vq", "infinity_vae": "bsq_vae"}
+
+
+def name_family(kind: str, name: str) -> str | None:
+    """The family an official (or conventionally named) file belongs to, from its name alone; None: unknown."""
+    from ..infinity.model import flavour_from_name
+
+    base = os.path.basename(name.rstrip("/"))
+    if kind == "vq":
+        if base.startswith("infinity_vae"):
+            return "bsq_vae"
+        return "vq" if base in KNOWN_FILES or base.startswith("vq_") else None
+    if kind != "autoregressive":
+        return None
+    if base.startswith("editar"):
+        return "editar"
+    if base.startswith("infinity") or flavour_from_name(base) == "varedit":
+        return flavour_from_name(base)
+    return "llamagen" if base in KNOWN_FILES or base.startswith(("t2i_", "c2i_")) else None
+
+
+def file_family(kind: str, name: str, path: str | None = None) -> str | None:
+    """A local file's family: what our files store in their header, else the name's; None: cannot tell without
+    loading it (an official pickle under another name), so every loader of its kind lists it."""
+    if path and path.endswith(".safetensors") and os.path.isfile(path):
+        try:
+            from safetensors import safe_open
+
+            with safe_open(path, "pt") as f:
+                meta, keys = dict(f.metadata() or {}), list(f.keys())
+        except Exception:  # noqa: BLE001 - an unreadable file is listed; loading it names the problem
+            return name_family(kind, name)
+        arch = meta.get("ar_edit.arch")
+        if arch == "infinity":
+            return "varedit" if meta.get("ar_edit.flavour") == "varedit" else "infinity"
+        if arch in _ARCH_FAMILY:
+            return _ARCH_FAMILY[arch]
+        if arch is None and keys:
+            if any(k.startswith("cls_embedding.") for k in keys):
+                return "editar" if "img_uncond_embedding" in keys else "llamagen"
+            if "quantize.embedding.weight" in keys:
+                return "vq"
+    return name_family(kind, name)

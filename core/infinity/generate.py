@@ -164,8 +164,8 @@ def check_text(model: InfinityTransformer, cond: Condition) -> None:
     if cond.mask is None or cond.raw.dim() != 3:
         raise ValueError("Infinity needs text conditioning (T5 features); class labels are for LlamaGen c2i models")
     if cond.layout != "infinity":
-        raise ValueError("this conditioning was encoded for LlamaGen (120 cleaned caption tokens); connect the "
-                         "Infinity model to AR Text Encode's `model` input so the prompt is encoded as Infinity expects")
+        raise ValueError("this conditioning was encoded for LlamaGen (120 cleaned caption tokens); encode the prompt "
+                         "the Infinity way (AR Infinity Text Encode, or core.pipelines.infinity.text_condition)")
     if cond.raw.shape[-1] != model.cfg.text_channels:
         raise ValueError(f"text features are {cond.raw.shape[-1]}-d but the Infinity model expects "
                          f"{model.cfg.text_channels}-d: use the text encoder it was trained with (flan-t5-xl)")

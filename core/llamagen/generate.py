@@ -71,8 +71,8 @@ def check_condition(model: LlamaGenGPT, cond: Condition) -> Condition:
                          f"not plain generation or anchor matching")
     cfg = model.cfg
     if cond.layout != "llamagen":
-        raise ValueError(f"this conditioning was encoded for {cond.layout}; encode the prompt again with AR Text "
-                         f"Encode without a model connected (or with this LlamaGen model connected)")
+        raise ValueError(f"this conditioning was encoded for {cond.layout}; encode the prompt for LlamaGen (AR Text "
+                         f"Encode (LlamaGen), or core.pipelines.llamagen.text_condition)")
     if cfg.model_type == "t2i":
         if cond.raw.dim() != 3 or cond.raw.shape[2] != cfg.caption_dim:
             raise ValueError(f"this model expects caption features [B, L, {cfg.caption_dim}], got "

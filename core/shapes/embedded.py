@@ -33,6 +33,12 @@ _CHOICES = [(kind, *entry) for table in (EMBEDDED_CHOICES, INFINITY_CHOICES) for
     ("autoregressive" if k != "text_encoders" else k, *entry) for k, entry in EDITOR_FILES.items()]
 
 
+# Loader choice -> family (core.files.model_files): which loader node lists it.
+CHOICE_FAMILY = {"(embedded) shapes-t2i": "llamagen", "(embedded) shapes-vq": "vq", "(embedded) shapes-infinity": "infinity",
+                 "(embedded) shapes-infinity-vae": "bsq_vae", "(embedded) shapes-editar": "editar",
+                 "(embedded) shapes-varedit": "varedit"}
+
+
 def all_embedded() -> list[tuple[str, str]]:
     """(loader kind, choice) of every embedded model, present or not."""
     return [(kind, name) for kind, name, _ in _CHOICES]
