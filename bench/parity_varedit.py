@@ -55,7 +55,7 @@ from infinity.models.infinity import Infinity
 from infinity.models.bsq_vae.multiscale_bsq import MultiScaleBSQ
 from ar_edit_pack.core.infinity import model as ours_model
 from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer
-from ar_edit_pack.core.infinity.varedit import varedit_logits_full, source_prefix
+from ar_edit_pack.core.infinity.varedit import varedit_forward, source_prefix
 from ar_edit_pack.core.infinity.generate import run_scales, InfinitySampling, vae_bits_to_tokens, tokens_to_vae_bits
 from ar_edit_pack.core.infinity.scales import scale_schedule
 from ar_edit_pack.core.condition import Condition
@@ -138,8 +138,8 @@ inputs = torch.cat(inputs, 1)
 off_inputs = torch.cat([t[:B] for t in we_in[1:]], 1)  # [0] is the source
 print("next-scale inputs max abs diff:", float((off_inputs - inputs).abs().max()), "scale", float(inputs.abs().max()))
 with torch.no_grad():
-    full = varedit_logits_full(ours, tx, tm, src, inputs, sched).reshape(B, -1, 2 * M * M * D_VAE)
-    null = varedit_logits_full(ours, ours.null_text(tm), tm, src, inputs, sched).reshape(B, -1, 2 * M * M * D_VAE)
+    full = varedit_forward(ours, tx, tm, src, inputs, sched).reshape(B, -1, 2 * M * M * D_VAE)
+    null = varedit_forward(ours, ours.null_text(tm), tm, src, inputs, sched).reshape(B, -1, 2 * M * M * D_VAE)
 print(f"{RES}px, patchify={P}, match_bf16_cast={MATCH_CAST}")
 print("teacher-forced logits, text branch: max abs diff", float((full - off_logits[:B]).abs().max()),
       " (logit scale", float(off_logits.abs().max()), ")")

@@ -6,8 +6,14 @@ Public API (see README "Python API"):
     encode_images, decode_tokens_to_images
     condition_for_infinity; Infinity / AREdit / VAREdit in core.infinity.generate, core.infinity.aredit,
     core.infinity.varedit. The folders group by family: llamagen/, infinity/, text/, files/, shapes/.
+    One pipeline per method over them (what the nodes, batch jobs and command line call): core.pipelines;
+    where every default comes from: core.defaults.
 """
-from .condition import Condition
+if __name__ == "core":  # the folder imported as a top-level package: a name any other package can take
+    raise ImportError("the pack's core is not a top-level package: install the pack (pip install -e . in its folder) "
+                      "and run python -m ar_edit_pack ...")
+
+from .condition import Condition  # noqa: E402
 from .files.checkpoints import CheckpointError
 from .files.loaders import convert_to_safetensors, load_gpt, load_model, load_vq, save_model
 from .images import comfy_to_model, model_to_comfy

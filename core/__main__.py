@@ -1,5 +1,5 @@
-"""Command line: `python -m core demo`, `batch`, `shapes-jobs`, `summary`, `models` and `convert`. Run from the
-pack's folder."""
+"""Command line: `python -m ar_edit_pack demo`, `batch`, `shapes-jobs`, `summary`, `models` and `convert` (the pack
+installed with `pip install -e .`; any folder)."""
 from __future__ import annotations
 
 import argparse
@@ -246,7 +246,7 @@ def _shapes_jobs(args) -> int:
         lookup = {k.lower(): k for k in SHAPES_ROWS} | {"naive": "naive (LlamaGen)", "naive-infinity": "naive (Infinity)"}
         rows = [lookup.get(r.lower(), r) for r in rows]
     path = write_shapes_jobs(args.out, args.cases, args.case_seed, rows)
-    print(f"wrote {path}; run it with: python -m core batch {path} --out {os.path.join(args.out, 'results')}")
+    print(f"wrote {path}; run it with: python -m ar_edit_pack batch {path} --out {os.path.join(args.out, 'results')}")
     return 0
 
 
@@ -269,7 +269,7 @@ class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m ar_edit_pack", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     fmt = _DefaultsShown
     d = sub.add_parser("demo", formatter_class=fmt, help="generate and edit with the embedded models, write a PNG",
@@ -340,8 +340,8 @@ def main(argv=None) -> int:
     sj = sub.add_parser("shapes-jobs", formatter_class=fmt, help="write the ShapesEdit benchmark as a jobs file",
                         description="Renders the ShapesEdit cases (source, target, changed-pixel mask) and writes "
                                     "DIR/jobs.jsonl: one job per case and method, with the benchmark's prompts and "
-                                    "seeds, on the embedded models. Then: python -m core batch DIR/jobs.jsonl --out "
-                                    "DIR/results, and python -m core summary DIR/results.")
+                                    "seeds, on the embedded models. Then: python -m ar_edit_pack batch DIR/jobs.jsonl --out "
+                                    "DIR/results, and python -m ar_edit_pack summary DIR/results.")
     sj.add_argument("--out", required=True, help="folder for jobs.jsonl and the case pictures")
     sj.add_argument("--cases", type=int, default=200, help="edit cases")
     sj.add_argument("--case-seed", type=int, default=0, help="0: the benchmark's cases; 1: the validation cases")

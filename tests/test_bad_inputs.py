@@ -422,7 +422,7 @@ def test_after_the_catalogue_models_sources_and_edits_are_unchanged(ctx):
 
 
 def test_command_line_bad_input_is_a_clear_error(capsys):
-    """`python -m core demo --prompt ""` is an error (it used to fall back to the default prompt silently), and
+    """`python -m ar_edit_pack demo --prompt ""` is an error (it used to fall back to the default prompt silently), and
     --help explains each option with its default."""
     from ar_edit_pack.core.__main__ import main
 

@@ -1,4 +1,4 @@
-"""Batch jobs (`python -m core batch`): the local and Ray engines on the embedded models, the ShapesEdit benchmark
+"""Batch jobs (`python -m ar_edit_pack batch`): the local and Ray engines on the embedded models, the ShapesEdit benchmark
 through a jobs file, failures recorded per job, resume after an interrupted run."""
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ def test_aredit_defaults_preserve_what_naive_editing_re_rolls(infinity_models):
 
 
 def test_aredit_demo_prompts_give_the_asked_edit(infinity_models):
-    """What `python -m core demo --method aredit` shows: the source and the edit, decoded and parsed, are the
+    """What `python -m ar_edit_pack demo --method aredit` shows: the source and the edit, decoded and parsed, are the
     two prompts' scenes; the edit map marks the edited cell and nothing else."""
     from ar_edit_pack.core.__main__ import EXAMPLE_EDIT, EXAMPLE_SOURCE
     from ar_edit_pack.core.infinity.aredit import aredit_edit, build_source
@@ -131,31 +131,4 @@ def test_varedit_editor_floor(editors):
     assert scores["bg_psnr"] >= VAREDIT_BG_PSNR_FLOOR
 
 
-def _demo_panels(method, tmp_path):
-    """`python -m core demo --method ...` as a user runs it -> the scenes parsed from its source and edit panels."""
-    import numpy as np
-    from PIL import Image
-
-    from ar_edit_pack.core.__main__ import main
-
-    assert main(["demo", "--method", method, "--out", str(tmp_path)]) == 0
-    sheet = np.asarray(Image.open(tmp_path / "demo.png").convert("RGB"))
-    side = sheet.shape[0]
-    small = lambda k: np.asarray(Image.fromarray(sheet[:, k * side:(k + 1) * side]).resize((48, 48), Image.NEAREST))
-    return world.parse_image(small(0)).captioned(), world.parse_image(small(1)).captioned()
-
-
-def test_varedit_demo_gives_the_asked_edit(tmp_path):
-    """The VAREdit demo as a user runs it: source and edit parse to the two captions (only the centre changes)."""
-    from ar_edit_pack.core.__main__ import EXAMPLE_EDIT, EXAMPLE_SOURCE
-
-    assert _demo_panels("varedit", tmp_path) == (world.parse_caption(EXAMPLE_SOURCE), world.parse_caption(EXAMPLE_EDIT))
-
-
-def test_editar_demo_edits_the_centre(tmp_path):
-    """The EditAR demo runs as a user runs it and changes the asked-for object. (Its top-left object, EditAR's weak
-    spot on 48 px scenes, is redrawn as well: README, "Instruction editors".)"""
-    source, edited = _demo_panels("editar", tmp_path)
-    assert source == world.parse_caption(world.EXAMPLE_CAPTION)
-    assert edited.object_at(4) is not None and edited.object_at(4) != source.object_at(4)
-    assert edited.background == source.background
+# What the demos show (parsed scenes, pinned pixels): tests/test_shipped_pictures.py

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from ar_edit_pack.core.infinity.bsq import bits_to_codes, codes_from_bits, down, next_scale_inputs, quantize_multiscale, up
+from ar_edit_pack.core.infinity.bsq import bits_to_codes, codes_from_bits, down, quantize_multiscale, up
+from ar_edit_pack.core.infinity.generate import teacher_inputs
 from ar_edit_pack.core.infinity.scales import (TEMPLATES, image_size_for, nearest_ratio, scale_schedule, total_tokens)
 
 
@@ -62,17 +63,18 @@ def test_next_scale_inputs_are_the_downsampled_running_sum():
     torch.manual_seed(1)
     schedule = [(1, 1), (2, 2), (4, 4)]
     bits, _ = quantize_multiscale(torch.randn(1, 8, 4, 4), schedule)
-    inputs = next_scale_inputs(bits, schedule)
-    assert [tuple(x.shape[-2:]) for x in inputs] == [(2, 2), (4, 4)]
-    torch.testing.assert_close(inputs[1], codes_from_bits(bits[:2], (4, 4)))
-    torch.testing.assert_close(inputs[0], down(up(bits_to_codes(bits[0]), (4, 4)), (2, 2)))  # a constant
+    inputs = teacher_inputs(bits, schedule)  # [1, 4 + 16, 8]: the 2x2 scale's inputs, then the 4x4 scale's
+    assert inputs.shape == (1, 20, 8)
+    as_grid = lambda x, hw: x.transpose(1, 2).reshape(1, 8, *hw)
+    torch.testing.assert_close(as_grid(inputs[:, 4:], (4, 4)), codes_from_bits(bits[:2], (4, 4)))
+    torch.testing.assert_close(as_grid(inputs[:, :4], (2, 2)), down(up(bits_to_codes(bits[0]), (4, 4)), (2, 2)))
     # between scales that do not divide, the rule shows: trilinear with one frame (the official trainer's and
     # sampler's), the same rule generation feeds the transformer with, not the quantiser's area rule
     schedule = [(1, 1), (2, 2), (3, 3), (4, 4)]
     bits, _ = quantize_multiscale(torch.randn(1, 8, 4, 4), schedule)
     summed = codes_from_bits(bits[:2], (4, 4))
     tri = F.interpolate(summed[:, :, None], size=(1, 3, 3), mode="trilinear")[:, :, 0]
-    torch.testing.assert_close(next_scale_inputs(bits, schedule)[1], tri)
+    torch.testing.assert_close(teacher_inputs(bits, schedule)[:, 4:13], tri.flatten(2).transpose(1, 2))
     assert not torch.allclose(tri, down(summed, (3, 3)))
     from ar_edit_pack.core.infinity.generate import _next_input
     torch.testing.assert_close(_next_input(summed, (3, 3), False), tri.flatten(2).transpose(1, 2))

@@ -296,7 +296,7 @@ def test_demo_command_writes_the_side_by_side(tmp_path):
     from conftest import ROOT
 
     out = tmp_path / "demo"
-    run = subprocess.run([sys.executable, "-m", "core", "demo", "--out", str(out), "--tau", "4.0", "--K", "256",
+    run = subprocess.run([sys.executable, "-m", "ar_edit_pack", "demo", "--out", str(out), "--tau", "4.0", "--K", "256",
                           "--alpha", "0", "--candidates", "distinct"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr
@@ -306,6 +306,9 @@ def test_demo_command_writes_the_side_by_side(tmp_path):
     params = json.loads((out / "demo.json").read_text())
     assert params["model"].startswith("embedded") and params["atm"]["candidates"] == "distinct"
     assert params["atm"]["tau"] == 4.0 and params["locked_fraction"] == 1.0  # tau max + all candidates: the source
+    # one import name: the folder's core is no package of its own
+    bare = subprocess.run([sys.executable, "-m", "core", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bare.returncode != 0 and "python -m ar_edit_pack" in bare.stderr
 
 
 def test_editar_sweep_items_equal_single_edits(models_dir):

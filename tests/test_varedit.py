@@ -8,7 +8,7 @@ from ar_edit_pack.core.infinity.aredit import region_per_scale
 from ar_edit_pack.core.infinity.bsq import bits_to_codes, quantize_multiscale
 from ar_edit_pack.core.infinity.generate import InfinitySampling
 from ar_edit_pack.core.infinity.scales import scale_schedule
-from ar_edit_pack.core.infinity.varedit import canvas, crop_back, mask_canvas, varedit_edit, varedit_logits_full, varedit_rope
+from ar_edit_pack.core.infinity.varedit import canvas, crop_back, mask_canvas, varedit_edit, varedit_forward, varedit_rope
 
 from tiny_models import infinity_condition, tiny_infinity, tiny_infinity_vae
 
@@ -51,9 +51,9 @@ def test_cached_editor_equals_the_explicit_sar_pass(parts, cfg, patchify):
                             for x, g in zip(parts_, grids)], 1)
     else:
         inputs = _inputs(bits, SCHED)
-    logits = varedit_logits_full(model, cond.raw, cond.mask, tokens, inputs, SCHED)
+    logits = varedit_forward(model, cond.raw, cond.mask, tokens, inputs, SCHED)
     if cfg != 1:
-        null = varedit_logits_full(model, model.null_text(cond.mask), cond.mask, tokens, inputs, SCHED)
+        null = varedit_forward(model, model.null_text(cond.mask), cond.mask, tokens, inputs, SCHED)
         logits = cfg * logits + (1 - cfg) * null
     p1 = (logits / 0.7).softmax(-1)[..., 1]
     cached = torch.cat([p.reshape(2, -1, p.shape[-1]) for p in out.p1], 1)
@@ -164,7 +164,7 @@ def test_the_48px_tier_caches_like_the_explicit_pass_and_trains():
     cond = infinity_condition(2, lengths=[4, 6], seed=5)
     out = varedit_edit(model, vae, cond, img, sched, InfinitySampling(cfg=1.0, tau=0.7, top_p=1.0), torch.tensor([1, 2]))
     tokens = vae.encode_latent(img).flatten(2).transpose(1, 2)
-    logits = varedit_logits_full(model, cond.raw, cond.mask, tokens, _inputs(out.bits, sched), sched)
+    logits = varedit_forward(model, cond.raw, cond.mask, tokens, _inputs(out.bits, sched), sched)
     cached = torch.cat([p.reshape(2, -1, p.shape[-1]) for p in out.p1], 1)
     torch.testing.assert_close(cached, (logits / 0.7).softmax(-1)[..., 1], atol=2e-5, rtol=1e-4)
     trainable = tiny_infinity(seed=3).train().requires_grad_(True)

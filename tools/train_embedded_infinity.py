@@ -24,7 +24,7 @@ from train_embedded import ROOT, RunLog, _labels, cosine_lr, reconstruction_loss
 from ar_edit_pack.core.shapes import world  # noqa: E402
 from ar_edit_pack.core.infinity.bsq import quantize_multiscale  # noqa: E402
 from ar_edit_pack.core.shapes.embedded import embedded_path  # noqa: E402
-from ar_edit_pack.core.infinity.generate import _next_input  # noqa: E402
+from ar_edit_pack.core.infinity.generate import teacher_inputs as core_teacher_inputs  # noqa: E402
 from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer  # noqa: E402
 from ar_edit_pack.core.infinity.vae import BSQVAE, BSQVAEConfig  # noqa: E402
 from ar_edit_pack.core.files.loaders import load_vq, load_word_encoder, save_model  # noqa: E402
@@ -168,16 +168,9 @@ def encode_dataset(vae: BSQVAE, n: int, seed: int):
 
 
 def teacher_inputs(bits: list[torch.Tensor]) -> torch.Tensor:
-    """Per-scale bits -> the transformer's inputs for scales 1..K-1 [B, S - 1, d], built exactly as the
-    sampler builds them (core.infinity.generate: running code sum, bilinear down)."""
-    schedule = EMBEDDED_INFINITY_SCHEDULE
-    final, summed, out = schedule[-1], None, []
-    for k in range(1, len(schedule)):
-        codes = ((bits[k - 1].float() * 2 - 1) / bits[k - 1].shape[-1] ** 0.5).permute(0, 3, 1, 2)
-        codes = F.interpolate(codes, size=final, mode="bilinear", align_corners=False)
-        summed = codes if summed is None else summed + codes
-        out.append(_next_input(summed, schedule[k], False))
-    return torch.cat(out, 1)
+    """Per-scale bits -> the transformer's inputs for scales 1..K-1 [B, S - 1, d] on the embedded schedule, as the
+    sampler builds them."""
+    return core_teacher_inputs(bits, EMBEDDED_INFINITY_SCHEDULE)
 
 
 def train_infinity(captions, bits, text, steps: int, batch: int, seed: int, log,

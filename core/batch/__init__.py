@@ -1,1 +1,1 @@
-"""Batch jobs: many edits from a JSONL jobs file, on this machine or a Ray cluster (`python -m core batch`)."""
+"""Batch jobs: many edits from a JSONL jobs file, on this machine or a Ray cluster (`python -m ar_edit_pack batch`)."""

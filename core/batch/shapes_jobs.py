@@ -43,7 +43,7 @@ def write_shapes_jobs(out_dir: str, cases: int = 200, case_seed: int = 0, rows: 
     edits = world.edit_cases(cases, seed=case_seed)
     with open(path, "w", encoding="utf-8") as f:
         f.write(f"# ShapesEdit: {cases} cases (case seed {case_seed}) x {len(rows)} methods, written by "
-                f"python -m core shapes-jobs\n")
+                f"python -m ar_edit_pack shapes-jobs\n")
         for i, e in enumerate(edits):
             name = f"cases/{i:04d}"
             Image.fromarray(world.render(e.source)).save(os.path.join(out_dir, f"{name}.source.png"))

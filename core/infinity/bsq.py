@@ -46,15 +46,3 @@ def quantize_multiscale(z: torch.Tensor, schedule: list[tuple[int, int]]) -> tup
 def codes_from_bits(bits: list[torch.Tensor], final_hw: tuple[int, int]) -> torch.Tensor:
     """The decoder's input: sum over scales of the upsampled codes. -> [B, d, H, W]."""
     return sum(up(bits_to_codes(b), final_hw) for b in bits)
-
-
-def next_scale_inputs(bits: list[torch.Tensor], schedule: list[tuple[int, int]]) -> list[torch.Tensor]:
-    """Teacher-forcing inputs: for k = 1..K-1 the running sum of codes up to k - 1, bilinearly downsampled to
-    scale k (the transformer's input rule, not the quantiser's area rule). -> list of [B, d, h_k, w_k] (scale 0 is predicted from the start token, not listed)."""
-    final = schedule[-1]
-    summed, inputs = None, []
-    for k in range(1, len(schedule)):
-        q = up(bits_to_codes(bits[k - 1]), final)
-        summed = q if summed is None else summed + q
-        inputs.append(F.interpolate(summed, size=schedule[k], mode="bilinear", align_corners=False))
-    return inputs

@@ -140,6 +140,23 @@ def _next_input(summed: torch.Tensor, hw: tuple[int, int], patchify: bool) -> to
     return x.flatten(2).transpose(1, 2)
 
 
+def _scale_codes(bits: torch.Tensor, final: tuple[int, int], patchify: bool) -> torch.Tensor:
+    """One scale's bits [B, h, w, d] -> its codes upsampled to the VAE grid [B, d', H', W'] (what is summed)."""
+    return up(bits_to_codes(tokens_to_vae_bits(bits, patchify)), final)
+
+
+def teacher_inputs(bits: Sequence[torch.Tensor], schedule: Sequence[tuple[int, int]], patchify: bool = False) -> torch.Tensor:
+    """The transformer's inputs for scales 1..K-1 when it reads `bits` (per scale [B, h, w, d]): what the sampler
+    feeds it, for teacher-forced training. -> [B, tokens of scales 1..K-1, d]."""
+    final = vae_schedule(schedule, patchify)[-1]
+    summed, out = None, []
+    for k in range(1, len(schedule)):
+        codes = _scale_codes(bits[k - 1], final, patchify)
+        summed = codes if summed is None else summed + codes
+        out.append(_next_input(summed, tuple(schedule[k]), patchify))
+    return torch.cat(out, 1)
+
+
 def sample_bits(p1: torch.Tensor, top_p: torch.Tensor, seeds: torch.Tensor, scale: int) -> torch.Tensor:
     """p1 [B, n, d] -> bits [B, n, d] bool; top_p [B]."""
     B, n, d = p1.shape
@@ -259,7 +276,7 @@ def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[t
         out_p1.append(p1.view(B, h, w, -1))
         start += n
         if k + 1 < K:
-            codes = up(bits_to_codes(tokens_to_vae_bits(out_bits[-1], model.cfg.patchify)), final)
+            codes = _scale_codes(out_bits[-1], final, model.cfg.patchify)
             summed = codes if summed is None else summed + codes
             x = model.embed_bits_input(_next_input(summed, schedule[k + 1], model.cfg.patchify))
             if use_cfg:

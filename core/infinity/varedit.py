@@ -197,18 +197,11 @@ def varedit_edit(model: InfinityTransformer, vae: BSQVAE, cond: Condition, image
     return BitTokens(bits, [tuple(s) for s in schedule], "edited", patchify, cond, seeds.cpu(), settings, p1)
 
 
-@torch.inference_mode()
-def varedit_logits_full(model: InfinityTransformer, text: torch.Tensor, text_mask: torch.Tensor, tokens: torch.Tensor,
-                        inputs: torch.Tensor, schedule: Sequence[tuple[int, int]]) -> torch.Tensor:
-    """One pass over [source | all scales] with explicit attention masks (training-style, no per-scale
-    cache): the reference the cached editor is tested against. inputs [B, S - 1, d] = next-scale inputs.
-    -> logits [B, S, d, 2]."""
-    return varedit_forward(model, text, text_mask, tokens, inputs, schedule)
-
-
 def varedit_forward(model: InfinityTransformer, text: torch.Tensor, text_mask: torch.Tensor, tokens: torch.Tensor,
                     inputs: torch.Tensor, schedule: Sequence[tuple[int, int]]) -> torch.Tensor:
-    """varedit_logits_full with gradients (teacher-forced training). text [B, Lt, Ct] right-padded, as encoded."""
+    """One pass over [source | all scales] with explicit attention masks (training-style, no per-scale cache): for
+    teacher-forced training, and the reference the cached editor is tested against. text [B, Lt, Ct] right-padded,
+    as encoded; inputs [B, S - 1, d] = next-scale inputs. -> logits [B, S, d, 2]."""
     schedule = [tuple(s) for s in schedule]
     grid, K, dev = schedule[-1], len(schedule), model.device
     n = grid[0] * grid[1]

@@ -116,7 +116,7 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], image_size: int, n
             raise ValueError(
                 f"width {dim} x {n_layer} layers matches no LlamaGen preset ({known}) and the file does not store "
                 f"its head count: give it (load_gpt(..., n_head=N), or the loader node's n_head), or convert the "
-                f"file with `python -m core convert --n-head N` so it is stored")
+                f"file with `python -m ar_edit_pack convert --n-head N` so it is stored")
     if dim % n_head:
         raise ValueError(f"n_head {n_head} does not divide the width {dim}")
     head_dim = dim // n_head

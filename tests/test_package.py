@@ -1,0 +1,51 @@
+"""The pack is one installable package, `ar_edit_pack`, whose metadata says what requirements.txt says."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import zipfile
+
+from conftest import ROOT
+
+
+def _pyproject() -> dict:
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        return tomllib.load(f)
+
+
+def _requirements(path: str) -> list[str]:
+    with open(path) as f:
+        lines = [l.split("#")[0].strip() for l in f]
+    return [l for l in lines if l and not l.startswith("-")]
+
+
+def test_requirements_and_pyproject_agree():
+    deps = _pyproject()["project"]["dependencies"]
+    assert sorted(deps) == sorted(_requirements(os.path.join(ROOT, "requirements.txt")))
+
+
+def test_every_subpackage_is_in_the_distribution():
+    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
+    found = {"ar_edit_pack"}
+    for top in ("core", "nodes"):
+        for folder, dirs, files in os.walk(os.path.join(ROOT, top)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            if "__init__.py" in files:
+                found.add("ar_edit_pack." + os.path.relpath(folder, ROOT).replace(os.sep, "."))
+    assert listed == found
+
+
+def test_a_wheel_holds_the_code_the_embedded_models_and_the_workflows(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                          str(tmp_path), ROOT], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    [wheel] = [f for f in os.listdir(tmp_path) if f.endswith(".whl")]
+    names = set(zipfile.ZipFile(tmp_path / wheel).namelist())
+    for needed in ("ar_edit_pack/__init__.py", "ar_edit_pack/__main__.py", "ar_edit_pack/core/pipelines/llamagen.py",
+                   "ar_edit_pack/nodes/loaders.py", "ar_edit_pack/embedded/shapes_gpt.safetensors",
+                   "ar_edit_pack/workflows/01 No download - ATM edit (embedded LlamaGen models).json"):
+        assert needed in names, needed
+    assert not any(re.match(r"(core|nodes|tests|tools|bench)/", n) for n in names)  # no top-level name of its own
