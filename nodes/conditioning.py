@@ -22,44 +22,38 @@ _PROMPT_INPUTS = {
 }
 
 
-class TextEncode:
+class _Encode:
+    """A prompt encoder for one family: `condition` is that family's pipeline's (its layout, length, padding)."""
+    NODE = ""
+    RETURN_NAMES = ("conditioning",)
+    FUNCTION = "encode"
+    CATEGORY = f"{CATEGORY}/conditioning"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"text_encoder": (AR_TEXT_ENCODER,), **_PROMPT_INPUTS}}
+
+    def encode(self, text_encoder, prompt, one_prompt_per_line):
+        prompts = _prompts(prompt, one_prompt_per_line)
+        encoder = checks.caption_encoder(text_encoder, self.NODE)
+        text_encoder.load()
+        return (type(self).condition(encoder, prompts),)
+
+
+class TextEncode(_Encode):
     DESCRIPTION = ("Encodes a prompt (or one prompt per line) into caption features for LlamaGen (the official "
                    "caption cleaning, 120 tokens, left padding).")
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"text_encoder": (AR_TEXT_ENCODER,), **_PROMPT_INPUTS}}
-
+    NODE = "AR Text Encode"
     RETURN_TYPES = (LLAMAGEN_CONDITIONING,)
-    RETURN_NAMES = ("conditioning",)
-    FUNCTION = "encode"
-    CATEGORY = f"{CATEGORY}/conditioning"
-
-    def encode(self, text_encoder, prompt, one_prompt_per_line):
-        prompts = _prompts(prompt, one_prompt_per_line)
-        encoder = checks.caption_encoder(text_encoder, "AR Text Encode")
-        text_encoder.load()
-        return (llamagen.text_condition(encoder, prompts),)
+    condition = staticmethod(llamagen.text_condition)
 
 
-class InfinityTextEncode:
+class InfinityTextEncode(_Encode):
     DESCRIPTION = ("Encodes a prompt (or one prompt per line) the Infinity way (raw text, up to 512 tokens, valid "
                    "tokens only), for Infinity generation and AREdit.")
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"text_encoder": (AR_TEXT_ENCODER,), **_PROMPT_INPUTS}}
-
+    NODE = "AR Infinity Text Encode"
     RETURN_TYPES = (INFINITY_CONDITIONING,)
-    RETURN_NAMES = ("conditioning",)
-    FUNCTION = "encode"
-    CATEGORY = f"{CATEGORY}/conditioning"
-
-    def encode(self, text_encoder, prompt, one_prompt_per_line):
-        prompts = _prompts(prompt, one_prompt_per_line)
-        encoder = checks.caption_encoder(text_encoder, "AR Infinity Text Encode")
-        text_encoder.load()
-        return (infinity.text_condition(encoder, prompts),)
+    condition = staticmethod(infinity.text_condition)
 
 
 class ClassLabel:

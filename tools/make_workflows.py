@@ -89,7 +89,7 @@ def note_text(what: str, first: str, files: list[tuple[str, str]]) -> str:
     return f"{what}\n\n{needs}\n\nFirst: {first}"
 
 
-def build(mappings, title, nodes, edges, what="", first="Press Queue."):
+def build(mappings, title, nodes, edges, what="", first="Press Run."):
     """nodes: [(id, type, (x, y), {widget: value})]; edges: [(src_id, src_output_name, dst_id, dst_input_name)].
     Nodes are laid out in stage columns (models / source / edit / output), each framed by a group, under a
     note (`what` it does, the files it needs, what to do `first`). The (x, y) given are ignored."""
@@ -619,34 +619,34 @@ INFO = {
     "embedded_atm_edit": ("01 No download - ATM edit (embedded LlamaGen models)",
                           "Makes a ShapesWorld scene from a caption, then edits it with Anchor Token Matching (ISLock): "
                           "the edited caption is redrawn, but every token that can stay as it was stays.",
-                          "press Queue. Then change the edited caption (the second AR Text Encode) and queue again."),
+                          "press Run. Then change the edited caption (the second AR Text Encode) and run again."),
     "embedded_aredit_edit": ("02 No download - AREdit edit (embedded Infinity models)",
                              "Makes a ShapesWorld scene with the next-scale Infinity-architecture model, then edits it "
                              "with AREdit: only the bits the edited caption disagrees with are redrawn.",
-                             "press Queue. Then change the edited caption and queue again."),
+                             "press Run. Then change the edited caption and run again."),
     "embedded_editar_edit": ("03 No download - EditAR instruction edit (embedded)",
                              "Draws a ShapesWorld scene and edits it by an instruction with the EditAR-architecture "
                              "editor (source, then the edit, side by side).",
-                             "press Queue. Then write another instruction, e.g. 'make the red circle small'."),
+                             "press Run. Then write another instruction, e.g. 'make the red circle small'."),
     "embedded_editar_from_edges": ("04 No download - EditAR edge map to image (embedded)",
                                    "Turns an edge map (outlines) and a caption into a picture with the EditAR-architecture "
                                    "editor: the outlines fix shapes, sizes and places, the caption the colours.",
-                                   "press Queue. Then change the caption in both nodes (the scene and EditAR)."),
+                                   "press Run. Then change the caption in both nodes (the scene and EditAR)."),
     "embedded_varedit_edit": ("05 No download - VAREdit instruction edit (embedded)",
                               "Draws a ShapesWorld scene and edits it by an instruction with the VAREdit-architecture "
                               "editor (next-scale, with the source as a scale-aligned reference).",
-                              "press Queue. Then write another instruction, e.g. 'change the background to gray'."),
+                              "press Run. Then write another instruction, e.g. 'change the background to gray'."),
     "embedded_compare_methods": ("06 No download - one edit by all four methods (embedded)",
                                  "One ShapesWorld scene edited by ATM and AREdit (from the edited caption) and by EditAR "
                                  "and VAREdit (from the instruction), side by side: which method suits this edit?",
-                                 "press Queue. To try another edit, change the source caption (scene and first "
+                                 "press Run. To try another edit, change the source caption (scene and first "
                                  "Infinity prompt), the edited caption (two prompts) and the instruction (two editors)."),
     "llamagen_text_to_image": ("10 LlamaGen text to image", "Makes a picture from a prompt with LlamaGen (next-token).",
-                               "write your prompt and press Queue."),
+                               "write your prompt and press Run."),
     "atm_edit_generated_source": ("11 ATM edit of a generated picture (LlamaGen)",
                                   "Makes a picture from a prompt, then edits it with Anchor Token Matching (ISLock) "
                                   "from an edited prompt, keeping what the edit does not touch.",
-                                  "write both prompts (the same sentence with your change) and press Queue."),
+                                  "write both prompts (the same sentence with your change) and press Run."),
     "atm_edit_real_image": ("12 ATM edit of a photo (LlamaGen)",
                             "Edits your photo with Anchor Token Matching from a prompt that describes the result.",
                             PHOTO),
@@ -654,12 +654,12 @@ INFO = {
                         "Edits only the painted area of your photo with Anchor Token Matching.", PAINT),
     "atm_tau_sweep_grid": ("14 ATM sweep of tau as one batch, with a grid (LlamaGen)",
                            "Tries several closeness thresholds (tau) in one batch and shows them in a labelled grid.",
-                           "write both prompts and the values to try, then press Queue."),
+                           "write both prompts and the values to try, then press Run."),
     "infinity_text_to_image": ("20 Infinity text to image", "Makes a picture from a prompt with Infinity (next-scale).",
-                               "write your prompt and press Queue."),
+                               "write your prompt and press Run."),
     "aredit_generated_source": ("21 AREdit edit of a generated picture (Infinity)",
                                 "Makes a picture with Infinity, then edits it with AREdit from an edited prompt.",
-                                "write both prompts and press Queue."),
+                                "write both prompts and press Run."),
     "aredit_real_image": ("22 AREdit edit of a photo (Infinity)",
                           "Edits your photo with AREdit: describe the photo in the first prompt, the result in the "
                           "second.", PHOTO),
@@ -667,7 +667,7 @@ INFO = {
                            "Edits only the painted area of your photo with AREdit.", PAINT),
     "aredit_gamma_threshold_sweep_grid": ("24 AREdit sweep of gamma and threshold, with a grid (Infinity)",
                                           "Tries several AREdit settings on one cached source in one batch, in a "
-                                          "labelled grid.", "write both prompts and the values to try, then press Queue."),
+                                          "labelled grid.", "write both prompts and the values to try, then press Run."),
     "editar_instruction_edit": ("30 EditAR instruction edit", "Edits your photo by an instruction with EditAR.", PHOTO),
     "editar_depth_to_image": ("31 EditAR depth map to picture",
                               "Makes a picture from a depth map (from disk or a depth preprocessor node) and a "

@@ -55,11 +55,11 @@ def batch_seeds(seed: int, rows: int) -> torch.Tensor:
     return seed_tensor([seed_plus(seed, i) for i in range(rows)])
 
 
-def per_row_prompts(prompts: Sequence[str], rows: int, what: str = "prompts") -> list[str]:
-    """One prompt for every row, or one per row."""
-    prompts = list(prompts)
-    if len(prompts) == 1:
-        return prompts * rows
-    if len(prompts) != rows:
-        raise ValueError(f"{len(prompts)} {what} for {rows} rows: give 1 or one per row")
-    return prompts
+def per_row(items: Sequence, rows: int, what: str = "prompts") -> list:
+    """One item (a prompt, a mask) for every row, or one per row."""
+    items = list(items)
+    if len(items) == 1:
+        return items * rows
+    if len(items) != rows:
+        raise ValueError(f"{len(items)} {what} for {rows} rows: give 1 or one per row")
+    return items

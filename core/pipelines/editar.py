@@ -12,7 +12,7 @@ from ..llamagen.generate import DRAFT_CHUNK, ProgressFn
 from ..llamagen.vq import LlamaGenVQ
 from ..records import TokenBatch
 from ..sampling import SamplingSettings, seed_tensor
-from .common import Images, per_row_prompts, token_region
+from .common import Images, per_row, token_region
 from .llamagen import check_pair, encode
 
 # EditAR samples without the LlamaGen cfg (its guidance is text_cfg / image_cfg); top-k and top-p as LlamaGen.
@@ -40,7 +40,7 @@ def edit(editor: EditARGPT, vq: LlamaGenVQ, encoder, inputs: TokenBatch, prompts
     check_pair(vq, editor)
     sampling.validate()
     rows, g = inputs.batch, editor.cfg.grid_size
-    prompts = per_row_prompts(prompts, rows)
+    prompts = per_row(prompts, rows)
     if len(set(prompts)) == 1:  # one prompt: encoded once, shared by every row
         features = encoder.encode_raw(prompts[:1], editor.cfg.cls_token_num).features.expand(rows, -1, -1)
     else:

@@ -18,7 +18,7 @@ from ..infinity.varedit import varedit_edit
 from ..infinity.vae import BSQVAE
 from ..sampling import seed_tensor
 from ..text.encoders import validate_prompts
-from .common import per_row_prompts
+from .common import per_row
 
 # The paper's sampler (cfg 4.0, tau 0.5) with Infinity's per-bit top-p.
 DEFAULT_SAMPLING = InfinitySampling(DEFAULT_CFG, DEFAULT_TAU)
@@ -36,17 +36,6 @@ class VAREditOutput:
     sizes: list[tuple[int, int]]  # per row (H, W) of its input
 
 
-def _as_rows(items, n: int, what: str) -> list:
-    if isinstance(items, torch.Tensor):
-        items = list((items[None] if items.dim() == 2 else items).split(1))
-    items = list(items)
-    if len(items) == 1:
-        return items * n
-    if len(items) != n:
-        raise ValueError(f"{len(items)} {what} for {n} pictures: give 1 or one per picture")
-    return items
-
-
 def edit(net: InfinityTransformer, vae: BSQVAE, encoder, images, instructions: Sequence[str], size: int,
          sampling: InfinitySampling | Sequence[InfinitySampling], seeds, mask=None, rows_per_image: int = 1,
          progress: ProgressFn | None = None) -> VAREditOutput:
@@ -55,7 +44,7 @@ def edit(net: InfinityTransformer, vae: BSQVAE, encoder, images, instructions: S
     all pictures or one each (1 = may change); outside it the picture's own multi-scale bits are kept."""
     pictures = images.split(1) if isinstance(images, torch.Tensor) else list(images)
     n, rows = len(pictures), len(pictures) * rows_per_image
-    instructions = per_row_prompts(instructions, rows, "instructions")
+    instructions = per_row(instructions, rows, "instructions")
     validate_prompts(instructions)
     fitted = [canvas(p, size) for p in pictures]
     src = torch.arange(n).repeat_interleave(rows_per_image)
@@ -63,7 +52,8 @@ def edit(net: InfinityTransformer, vae: BSQVAE, encoder, images, instructions: S
     sizes = [fitted[i][1] for i in src.tolist()]
     region = None
     if mask is not None:
-        region = torch.cat([mask_canvas(m, size) for m in _as_rows(mask, n, "masks")])[src]
+        masks = list((mask[None] if mask.dim() == 2 else mask).split(1)) if isinstance(mask, torch.Tensor) else mask
+        region = torch.cat([mask_canvas(m, size) for m in per_row(masks, n, "masks")])[src]
     if len(set(instructions)) == 1:  # one instruction: encoded once, shared by every row
         emb = encoder.encode_infinity(instructions[:1])
         cond = Condition(emb.features.expand(rows, -1, -1), emb.mask.expand(rows, -1), instructions, "infinity")
