@@ -20,7 +20,7 @@ from ar_edit_pack.nodes import (AREdit, AREditSourceCache, AREditSweep, ATMEdit,
                                 InfinityTextEncode, LlamaGenLoader, SourceCacheNode, TextEncode, TextEncoderLoader,
                                 TokensToImage, VAREdit, VAREditLoader, VQLoader)
 
-from tiny_models import save_official_pt, tiny_gpt, tiny_vq
+from tiny_models import TINY_BSQ_VAE, TINY_HEADS, save_official_pt, tiny_gpt, tiny_vq
 
 E = "(embedded) "
 
@@ -138,7 +138,7 @@ def nan_weights(ctx):
     model = tiny_gpt()
     with torch.no_grad():
         model.tok_embeddings.weight[0, 0] = float("nan")
-    loaders.load_gpt(save_official_pt(model, str(ctx.tmp / "t2i_nan_64.pt")))
+    loaders.load_gpt(save_official_pt(model, str(ctx.tmp / "t2i_nan_64.pt")), n_head=TINY_HEADS)
 
 
 def inf_weights_safetensors(ctx):
@@ -160,7 +160,7 @@ def missing_key(ctx):
     state = tiny_gpt().state_dict()
     del state["output.weight"]
     torch.save({"model": state}, ctx.tmp / "t2i_missing_64.pt")
-    loaders.load_gpt(ctx.tmp / "t2i_missing_64.pt")
+    loaders.load_gpt(ctx.tmp / "t2i_missing_64.pt", n_head=TINY_HEADS)
 
 
 def custom_size_without_heads(ctx):
@@ -177,9 +177,9 @@ def word_encoder_from_a_model_file(ctx):
 
 
 def vae_alias_that_differs(ctx):
-    from ar_edit_pack.core.infinity.vae import BSQVAE, BSQVAEConfig
+    from ar_edit_pack.core.infinity.vae import BSQVAE
 
-    state = BSQVAE(BSQVAEConfig.preset("infinity-vae-tiny")).state_dict()
+    state = BSQVAE(TINY_BSQ_VAE).state_dict()
     state["quantizer.lfq.mask"] = torch.arange(8)
     state["quantize.lfq.mask"] = torch.arange(8) + 1
     torch.save({"vae": state}, ctx.tmp / "vae_alias.pth")

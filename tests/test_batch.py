@@ -266,17 +266,21 @@ def test_jobs_name_files_in_the_models_folder_as_the_loaders_do(tmp_path, t5_dir
     from ar_edit_pack.core.records import TokenBatch
     from ar_edit_pack.core.sampling import SamplingSettings
     from ar_edit_pack.core.text.encoders import T5TextEncoder
-    from tiny_models import save_official_pt, tiny_gpt, tiny_vq
+    from ar_edit_pack.core.files import loaders
+    from tiny_models import TINY_HEADS, save_official_pt, tiny_gpt, tiny_vq
 
     models = tmp_path / "models"
     for d in ("autoregressive", "vq"):
         (models / d).mkdir(parents=True)
-    gpt_path = save_official_pt(tiny_gpt(), str(models / "autoregressive" / "t2i_tiny_64.pt"))
+    # a custom-size file stores its head count (jobs name files only): the official layout converted as a user would
+    official = save_official_pt(tiny_gpt(), str(tmp_path / "t2i_tiny_64.pt"))
+    gpt_path = loaders.convert_to_safetensors(official, str(models / "autoregressive" / "t2i_tiny_64.safetensors"),
+                                              n_head=TINY_HEADS)
     vq_path = save_official_pt(tiny_vq(), str(models / "vq" / "vq_tiny.pt"))
     shutil.copytree(t5_dir, models / "text_encoders" / "tiny-t5")
     photo = (np.random.default_rng(0).random((80, 96, 3)) * 255).astype(np.uint8)  # not square, not 64 px
     Image.fromarray(photo).save(tmp_path / "photo.png")
-    names = {"model": "t2i_tiny_64.pt", "tokenizer": "vq_tiny.pt", "text_encoder": "tiny-t5"}
+    names = {"model": "t2i_tiny_64.safetensors", "tokenizer": "vq_tiny.pt", "text_encoder": "tiny-t5"}
     jobs = [{"id": "edit", "method": "atm", "source": "photo.png", "prompt": "a green star", "seed": 5,
              "params": {"K": 8, "tau": 0.5}, "models": names},
             {"id": "missing", "method": "atm", "source": "photo.png", "prompt": "a green star",

@@ -8,7 +8,7 @@ from ar_edit_pack.core.condition import Condition
 from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT, rope_for_cells
 from ar_edit_pack.core.sampling import SamplingSettings
 
-from tiny_models import TINY_T2I, save_official_pt
+from tiny_models import TINY_HEADS, TINY_T2I, save_official_pt
 
 N, T = 16, 12
 
@@ -47,7 +47,7 @@ def test_strict_loading_with_both_null_buffers(tmp_path):
     state["alignment.weight"] = torch.zeros(768, 64, 2, 2)  # EditAR's training-only head: ignored by name
     state["alignment.bias"] = torch.zeros(768)
     torch.save({"model": state}, tmp_path / "editar_release.pt")
-    loaded = loaders.load_gpt(tmp_path / "editar_release.pt")
+    loaded = loaders.load_gpt(tmp_path / "editar_release.pt", n_head=TINY_HEADS)
     assert isinstance(loaded, EditARGPT) and loaded.cfg.grid_size == 4 and loaded.cfg.cls_token_num == T
     cond, text = inputs()
     tokens = torch.randint(0, 64, (2, N))
@@ -57,7 +57,7 @@ def test_strict_loading_with_both_null_buffers(tmp_path):
         broken = {k: v for k, v in state.items() if k != missing}
         torch.save({"model": broken}, tmp_path / "broken.pt")
         with pytest.raises(CheckpointError, match=f"missing keys.*{missing}"):
-            loaders.load_gpt(tmp_path / "broken.pt", image_size=64)
+            loaders.load_gpt(tmp_path / "broken.pt", image_size=64, n_head=TINY_HEADS)
 
 
 @pytest.mark.parametrize("text_cfg, image_cfg", [(1.0, 1.0), (3.0, 1.0), (3.0, 1.5)])
@@ -123,7 +123,7 @@ def test_editar_model_refuses_plain_generation():
 
 def test_editar_file_is_not_mistaken_for_plain_llamagen(tmp_path):
     save_official_pt(tiny_editar(), str(tmp_path / "e.pt"))
-    assert isinstance(loaders.load_gpt(tmp_path / "e.pt"), EditARGPT)
+    assert isinstance(loaders.load_gpt(tmp_path / "e.pt", n_head=TINY_HEADS), EditARGPT)
     plain = LlamaGenGPT(GPTConfig(**{**TINY_T2I, "cls_token_num": T}))
     save_official_pt(plain, str(tmp_path / "t2i_64.pt"))
-    assert type(loaders.load_gpt(tmp_path / "t2i_64.pt")) is LlamaGenGPT
+    assert type(loaders.load_gpt(tmp_path / "t2i_64.pt", n_head=TINY_HEADS)) is LlamaGenGPT

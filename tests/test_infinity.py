@@ -14,7 +14,7 @@ from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer
 from ar_edit_pack.core.infinity.scales import scale_schedule
 from ar_edit_pack.core.infinity.vae import BSQVAE, BSQVAEConfig
 
-from tiny_models import infinity_condition, tiny_infinity, tiny_infinity_vae
+from tiny_models import TINY_INFINITY, infinity_condition, tiny_infinity, tiny_infinity_vae
 
 SCHED = [(1, 1), (2, 2), (4, 4), (6, 6)]  # the first scales of the square template
 PLAIN = InfinitySampling(cfg=1.0, tau=1.0, top_p=1.0)
@@ -50,7 +50,7 @@ def test_official_layouts_names_and_sizes():
 
 
 def test_rope_positions_are_normalised_to_the_1024_grid():
-    cfg = InfinityConfig.preset("infinity-tiny")
+    cfg = TINY_INFINITY
     rope = rope_table(SCHED, cfg)[:, 21:]  # scale 3 = (6, 6) starts after 1 + 4 + 16 tokens
     half = cfg.head_dim // 2
     inv = 1.0 / (cfg.rope_base ** (torch.arange(0, half, 2).float() / half))

@@ -8,11 +8,11 @@ from ar_edit_pack.core.files import loaders
 from ar_edit_pack.core.files.checkpoints import CheckpointError
 from ar_edit_pack.core.condition import Condition
 from ar_edit_pack.core.llamagen.generate import decode_tokens, default_picker, generate, teacher_forced_logits
-from ar_edit_pack.core.llamagen.gpt import (GPTConfig, LlamaGenGPT, apply_rope, config_from_state_dict,
+from ar_edit_pack.core.llamagen.gpt import (GPT_PRESETS, GPTConfig, LlamaGenGPT, apply_rope, config_from_state_dict,
                                             rope_table_2d)
 from ar_edit_pack.core.sampling import SamplingSettings
 
-from tiny_models import save_bare_safetensors, save_official_pt, tiny_gpt, tiny_vq
+from tiny_models import TINY_HEADS, save_bare_safetensors, save_official_pt, tiny_gpt, tiny_vq
 
 
 def caption_condition(cfg, batch, seed=0, valid=(3, 8, 5)):
@@ -92,8 +92,16 @@ def test_head_count_of_a_custom_size_file_is_stated_never_guessed(tmp_path):
     torch.testing.assert_close(teacher_forced_logits(converted, cond, tokens), teacher_forced_logits(model, cond, tokens))
     with pytest.raises(CheckpointError, match="stores n_head 4, but n_head 2 was given"):
         loaders.load_gpt(tmp_path / "custom.safetensors", n_head=2)
-    # a preset's shape needs nothing stated
-    assert loaders.load_gpt(save_official_pt(tiny_gpt(), str(tmp_path / "tiny_64.pt"))).cfg.n_head == 4
+    # no test size hides in the table of official ones: 64 wide x 2 layers with 8 heads is refused, not read as 4
+    eight = tiny_gpt(n_head=8)
+    p8 = save_official_pt(eight, str(tmp_path / "t2i_eight_64.pt"))
+    with pytest.raises(CheckpointError, match="width 64 x 2 layers matches no LlamaGen preset.*n_head"):
+        loaders.load_gpt(p8, precision="fp32")
+    c8 = caption_condition(eight.cfg, 2)
+    t8 = torch.randint(0, eight.cfg.vocab_size, (2, eight.cfg.num_image_tokens))
+    torch.testing.assert_close(teacher_forced_logits(loaders.load_gpt(p8, precision="fp32", n_head=8), c8, t8),
+                               teacher_forced_logits(eight, c8, t8))
+    assert "GPT-tiny" not in GPT_PRESETS
 
 
 @pytest.mark.parametrize("fmt", ["pt-model", "pt-module", "pt-state_dict", "pt-bare", "safetensors"])
@@ -104,7 +112,7 @@ def test_checkpoint_round_trip_gives_identical_logits(tmp_path, fmt):
     else:
         wrapper = fmt.split("-")[1]
         path = save_official_pt(model, str(tmp_path / "t2i_tiny_64.pt"), None if wrapper == "bare" else wrapper)
-    loaded = loaders.load_gpt(path, precision="fp32")
+    loaded = loaders.load_gpt(path, precision="fp32", n_head=TINY_HEADS)
     assert loaded.cfg.grid_size == 4  # from the "_64" in the file name
     cond = caption_condition(model.cfg, 3)
     tokens = torch.randint(0, 64, (3, 16))
@@ -117,7 +125,7 @@ def test_checkpoint_round_trip_gives_identical_logits(tmp_path, fmt):
 def test_c2i_config_inferred_and_null_class(tmp_path):
     model = tiny_gpt(model_type="c2i", num_classes=10, cls_token_num=1)
     path = save_official_pt(model, str(tmp_path / "c2i_tiny_64.pt"))
-    loaded = loaders.load_gpt(path)
+    loaded = loaders.load_gpt(path, n_head=TINY_HEADS)
     assert loaded.cfg.model_type == "c2i" and loaded.cfg.num_classes == 10
     cond = Condition(torch.tensor([1, 7]))
     tokens = generate(loaded, cond, SamplingSettings(cfg_scale=4.0, top_k=0), [5, 6])
@@ -134,7 +142,7 @@ def test_strict_loading_names_missing_and_unexpected_keys(tmp_path):
     state["layers.0.attention.wo.weight"] = torch.zeros(64, 32)
     torch.save({"model": state}, tmp_path / "broken.pt")
     with pytest.raises(CheckpointError) as e:
-        loaders.load_gpt(tmp_path / "broken.pt", image_size=64)
+        loaders.load_gpt(tmp_path / "broken.pt", image_size=64, n_head=TINY_HEADS)
     msg = str(e.value)
     assert "missing keys (2)" in msg
     assert "layers.1.ffn_norm.weight" in msg and "cls_embedding.uncond_embedding" in msg
@@ -165,11 +173,11 @@ def test_convert_to_safetensors_keeps_logits_and_source(tmp_path):
     model = tiny_gpt()
     src = save_official_pt(model, str(tmp_path / "t2i_tiny_64.pt"))
     digest = hashlib.sha256(open(src, "rb").read()).hexdigest()
-    dst = loaders.convert_to_safetensors(src)
+    dst = loaders.convert_to_safetensors(src, n_head=TINY_HEADS)
     assert dst.endswith(".safetensors")
     assert hashlib.sha256(open(src, "rb").read()).hexdigest() == digest
-    loaded = loaders.load_gpt(dst)
-    assert loaded.cfg == loaders.load_gpt(src).cfg
+    loaded = loaders.load_gpt(dst)  # the head count is stored now
+    assert loaded.cfg == loaders.load_gpt(src, n_head=TINY_HEADS).cfg
     cond = caption_condition(model.cfg, 2)
     tokens = torch.randint(0, 64, (2, 16))
     assert torch.equal(teacher_forced_logits(loaded, cond, tokens), teacher_forced_logits(model, cond, tokens))
@@ -177,10 +185,10 @@ def test_convert_to_safetensors_keeps_logits_and_source(tmp_path):
 
 def test_precision_choice(tmp_path):
     path = save_official_pt(tiny_gpt(), str(tmp_path / "t2i_tiny_64.pt"))
-    assert loaders.load_gpt(path, precision="bf16").dtype == torch.bfloat16
-    assert loaders.load_gpt(path, precision="auto", device="cpu").dtype == torch.float32
+    assert loaders.load_gpt(path, precision="bf16", n_head=TINY_HEADS).dtype == torch.bfloat16
+    assert loaders.load_gpt(path, precision="auto", device="cpu", n_head=TINY_HEADS).dtype == torch.float32
     with pytest.raises(ValueError, match="precision"):
-        loaders.load_gpt(path, precision="int3")
+        loaders.load_gpt(path, precision="int3", n_head=TINY_HEADS)
 
 
 def test_image_size_from_file_name():

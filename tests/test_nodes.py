@@ -9,7 +9,7 @@ from ar_edit_pack.nodes import comfy_bridge
 from ar_edit_pack.nodes import types as socket_types
 
 from graph import input_specs, run_graph
-from tiny_models import save_official_pt, tiny_gpt, tiny_vq
+from tiny_models import TINY_HEADS, save_official_pt, tiny_gpt, tiny_vq
 
 CUSTOM_TYPES = {getattr(socket_types, n) for n in dir(socket_types) if n.isupper() and n != "CATEGORY"
                 and isinstance(getattr(socket_types, n), str)} | {"IMAGE", "MASK", "FLOAT"}
@@ -119,7 +119,8 @@ def test_loader_lists_local_files_and_official_names(models_dir):
 
 def graph(prompt="a red circle", batch_size=2, seed=5, model="t2i_tiny_64.pt"):
     return {
-        "1": {"class_type": "ARE_LlamaGenLoader", "inputs": {"model_name": model, "precision": "auto", "image_size": "auto"}},
+        "1": {"class_type": "ARE_LlamaGenLoader", "inputs": {"model_name": model, "precision": "auto", "image_size": "auto",
+                                                             "n_head": TINY_HEADS}},
         "2": {"class_type": "ARE_VQLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
         "3": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "tiny-t5", "precision": "auto", "device": "default"}},
         "4": {"class_type": "ARE_TextEncode", "inputs": {"text_encoder": ["3", 0], "prompt": prompt, "one_prompt_per_line": True}},
@@ -255,7 +256,7 @@ def editar_loaders(models_dir, image_size="auto"):
     save_official_pt(tiny_editar(), str(models_dir / "autoregressive" / "editar_tiny.pt"))
     return {
         "1": {"class_type": "ARE_EditARLoader", "inputs": {"model_name": "editar_tiny.pt", "precision": "auto",
-                                                           "image_size": image_size}},
+                                                           "image_size": image_size, "n_head": TINY_HEADS}},
         "2": {"class_type": "ARE_VQLoader", "inputs": {"tokenizer_name": "vq_tiny.pt", "precision": "fp32"}},
         "3": {"class_type": "ARE_TextEncoderLoader", "inputs": {"encoder_name": "tiny-t5", "precision": "auto",
                                                                 "device": "default"}},

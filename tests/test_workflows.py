@@ -11,7 +11,7 @@ from ar_edit_pack import NODE_CLASS_MAPPINGS
 
 from conftest import ROOT
 from graph import VIRTUAL, input_specs, run_graph, ui_to_api, widget_names
-from tiny_models import save_official_pt, tiny_gpt, tiny_infinity, tiny_infinity_vae, tiny_vq
+from tiny_models import TINY_HEADS, save_official_pt, tiny_gpt, tiny_infinity, tiny_infinity_vae, tiny_vq
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
 BUILTIN = {  # ComfyUI's own nodes: input types, widget names, output types
@@ -98,8 +98,8 @@ def tiny_models_dir(tmp_path, t5_dir, monkeypatch):
 
 
 SUBSTITUTE = {  # run shipped workflows on the tiny models (the real files cannot be downloaded here), each family's
-    "ARE_LlamaGenLoader": {"model_name": "t2i_tiny_64.pt"},
-    "ARE_EditARLoader": {"model_name": "editar_tiny_64.pt"},
+    "ARE_LlamaGenLoader": {"model_name": "t2i_tiny_64.pt", "n_head": TINY_HEADS},  # a custom size: stated
+    "ARE_EditARLoader": {"model_name": "editar_tiny_64.pt", "n_head": TINY_HEADS},
     "ARE_VQLoader": {"tokenizer_name": "vq_tiny.pt"},
     "ARE_TextEncoderLoader": {"encoder_name": "tiny-t5"},
     "ARE_ImageToTokens": {"size": 64},

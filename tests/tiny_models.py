@@ -5,12 +5,22 @@ import argparse
 
 import torch
 
+from dataclasses import replace
+
+from ar_edit_pack.core.infinity.model import InfinityConfig
+from ar_edit_pack.core.infinity.vae import BSQVAEConfig
 from ar_edit_pack.core.llamagen.gpt import GPTConfig, LlamaGenGPT
 from ar_edit_pack.core.llamagen.vq import LlamaGenVQ, VQConfig
 
-# caption_dim 32 = the tiny T5's d_model; 40 caption slots; a 4x4 token grid (64 px at stride 16).
+# caption_dim 32 = the tiny T5's d_model; 40 caption slots; a 4x4 token grid (64 px at stride 16). Not an official
+# size, so an official-layout file of it (no head count stored) loads with n_head=TINY_HEADS given.
 TINY_T2I = dict(dim=64, n_layer=2, n_head=4, multiple_of=32, caption_dim=32, cls_token_num=40, vocab_size=64,
                 image_size=64)
+TINY_HEADS = TINY_T2I["n_head"]
+# Every code path of Infinity 2B / 8B, a few hundred kB.
+TINY_INFINITY = InfinityConfig(depth=2, embed_dim=64, num_heads=2, text_channels=32, text_maxlen=64, block_chunks=2,
+                               vae_bits=8, pool_heads=2)
+TINY_BSQ_VAE = BSQVAEConfig(ch=32, ch_mult=(1, 1, 1, 1, 1), num_res_blocks=1, bits=8)
 
 
 def tiny_gpt(seed: int = 0, **overrides) -> LlamaGenGPT:
@@ -53,10 +63,10 @@ def save_bare_safetensors(model: torch.nn.Module, path: str) -> str:
 
 def tiny_infinity(seed: int = 0, **overrides):
     """Infinity layout at toy width (text 32-d = the tiny T5), weights scaled so outputs are not uniform."""
-    from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer
+    from ar_edit_pack.core.infinity.model import InfinityTransformer
 
     torch.manual_seed(seed)
-    model = InfinityTransformer(InfinityConfig.preset("infinity-tiny", **overrides)).eval().requires_grad_(False)
+    model = InfinityTransformer(replace(TINY_INFINITY, **overrides)).eval().requires_grad_(False)
     with torch.no_grad():
         for name, p in model.named_parameters():
             p.normal_(0, 0.3 if "scale_mul" not in name else 0.5)
@@ -64,10 +74,10 @@ def tiny_infinity(seed: int = 0, **overrides):
 
 
 def tiny_infinity_vae(seed: int = 0, **overrides):
-    from ar_edit_pack.core.infinity.vae import BSQVAE, BSQVAEConfig
+    from ar_edit_pack.core.infinity.vae import BSQVAE
 
     torch.manual_seed(seed)
-    return BSQVAE(BSQVAEConfig.preset("infinity-vae-tiny", **overrides)).eval().requires_grad_(False)
+    return BSQVAE(replace(TINY_BSQ_VAE, **overrides)).eval().requires_grad_(False)
 
 
 def infinity_condition(n: int = 1, length: int = 5, dim: int = 32, seed: int = 0, lengths=None):

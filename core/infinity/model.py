@@ -86,9 +86,6 @@ class InfinityConfig(ConfigIO):
 INFINITY_PRESETS = {
     "infinity-2b": InfinityConfig(),
     "infinity-8b": InfinityConfig(depth=40, embed_dim=3584, num_heads=28, vae_bits=56, patchify=True, pool_heads=16),
-    # test/bench size: every code path of the big ones, a few hundred kB
-    "infinity-tiny": InfinityConfig(depth=2, embed_dim=64, num_heads=2, text_channels=32, text_maxlen=64,
-                                    block_chunks=2, vae_bits=8, pool_heads=2),
 }
 
 

@@ -49,7 +49,6 @@ class BSQVAEConfig(ConfigIO):
 VAE_PRESETS = {
     "infinity-vae-d32": BSQVAEConfig(),
     "infinity-vae-d56-f8": BSQVAEConfig(ch_mult=(1, 2, 4, 4), bits=56),  # the 8B model's (2x2 patchify)
-    "infinity-vae-tiny": BSQVAEConfig(ch=32, ch_mult=(1, 1, 1, 1, 1), num_res_blocks=1, bits=8),
 }
 
 

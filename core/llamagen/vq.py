@@ -41,7 +41,6 @@ VQ_PRESETS: dict[str, dict] = {
     "VQ-16": dict(ch_mult=(1, 1, 2, 2, 4)),
     "VQ-8": dict(ch_mult=(1, 2, 2, 4)),
     # For tests: same structure, tiny widths.
-    "VQ-tiny": dict(codebook_size=64, codebook_embed_dim=4, ch=32, ch_mult=(1, 1, 1, 1, 2), z_channels=32, norm_groups=8),
 }
 
 
