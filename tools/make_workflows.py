@@ -85,7 +85,8 @@ def note_text(what: str, first: str, files: list[tuple[str, str]]) -> str:
         parts = [f"{name} (~{KNOWN_FILES[name].approx_gb:g} GB, models/{kind})" if name in KNOWN_FILES
                  else f"{name} (models/{kind})" for kind, name in downloads]
         needs = ("Needs " + ", ".join(parts) + ": downloaded on the first run, or beforehand with "
-                 "`python -m ar_edit_pack models --workflow <this file> --download` in the pack's folder.")
+                 "`python -m ar_edit_pack models --workflow <this file> --download` (once `pip install -e` of the "
+                 "pack's folder has made the command available).")
     return f"{what}\n\n{needs}\n\nFirst: {first}"
 
 
