@@ -67,3 +67,27 @@ def test_empty_prompt_is_refused(t5_dir):
 ])
 def test_caption_cleaning(raw, clean):
     assert clean_caption(raw) == clean
+
+
+def test_a_prompt_longer_than_t5_reads_is_cut_as_the_official_code_does_and_said(t5_dir, caplog):
+    """Every official code the pack follows cuts T5 prompts (LlamaGen / EditAR at their length, Infinity / VAREdit
+    at 512): the pack does the same, and warns naming the prompt, its length and what is read."""
+    import logging
+
+    enc = T5TextEncoder(t5_dir)
+    long = " ".join(["a green star at the top left"] * 40)
+    longer = long + " and a purple circle in the center on a pink background"
+    with caplog.at_level(logging.WARNING, logger="ar_edit"):
+        a, b = enc.encode([long]), enc.encode([longer])
+    assert torch.equal(a.features, b.features)  # only the first 120 tokens are read
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and all("prompt 1 has" in m and "LlamaGen reads the first 120" in m for m in messages)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ar_edit"):
+        enc.encode(["a green star"])
+        raw = enc.encode_raw([long], 40)
+        inf = enc.encode_infinity([" ".join([long] * 3)])
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and "EditAR reads the first 40" in messages[0]
+    assert "Infinity / VAREdit reads the first 512" in messages[1]
+    assert raw.features.shape[1] == 40 and inf.features.shape[1] == 512

@@ -6,6 +6,7 @@ True on valid slots. Any encoder that fills `TextEmbedding` this way plugs into 
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
@@ -13,6 +14,8 @@ from typing import Protocol, Sequence
 import torch
 
 from .caption_cleaning import clean_caption
+
+log = logging.getLogger("ar_edit")
 
 
 @dataclass
@@ -127,11 +130,23 @@ class T5TextEncoder:
     def preprocess(self, prompt: str) -> str:
         return clean_caption(prompt) if self.clean else prompt.lower().strip()
 
+    def cut(self, texts: Sequence[str], limit: int, reader: str) -> list[int]:
+        """Token counts of the prompts longer than `limit` (0 for the others). Every official code this pack
+        follows cuts them to `limit` (T5 truncation), so the pack does too, and says so: one warning per prompt,
+        naming its length and what is read."""
+        counts = [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+        for i, n in enumerate(counts):
+            if n > limit:
+                log.warning("prompt %d has %d tokens; %s reads the first %d (as its official code does): the rest "
+                            "is ignored", i + 1, n, reader, limit)
+        return [n if n > limit else 0 for n in counts]
+
     @torch.inference_mode()
     def encode_raw(self, prompts: Sequence[str], length: int) -> TextEmbedding:
         """T5's right-padded last_hidden_state as is, `length` slots, no caption cleaning (EditAR's text
         path). The mask marks the valid tokens but EditAR attends to every slot."""
         prompts = validate_prompts(prompts)
+        self.cut(prompts, length, "EditAR")
         batch = self.tokenizer(list(prompts), max_length=length, padding="max_length", truncation=True,
                                add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
         ids, attn = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
@@ -142,6 +157,7 @@ class T5TextEncoder:
     def encode(self, prompts: Sequence[str]) -> TextEmbedding:
         prompts = validate_prompts(prompts)
         texts = [self.preprocess(p) for p in prompts]
+        self.cut(texts, self.max_length, "LlamaGen")
         batch = self.tokenizer(texts, max_length=self.max_length, padding="max_length", truncation=True,
                                add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
         ids = batch["input_ids"].to(self.device)
@@ -156,6 +172,7 @@ class T5TextEncoder:
         (right-padded to the batch's longest prompt). T5 masks pads, so padding to the longest prompt
         gives the same features as the reference's padding to 512."""
         prompts = validate_prompts(prompts)
+        self.cut(prompts, max_length, "Infinity / VAREdit")
         batch = self.tokenizer(list(prompts), max_length=max_length, padding="longest", truncation=True,
                                return_attention_mask=True, return_tensors="pt")
         ids, attn = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
