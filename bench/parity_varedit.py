@@ -16,26 +16,7 @@ import sys
 import tempfile
 import types
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STUBS = {
-    "flash_attn/__init__.py": '# SDPA stand-ins for flash-attn (CPU parity runs): same math, no kernels.\nimport torch\nimport torch.nn.functional as F\n\ndef flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False, **kw):\n    # q, k, v: B L H c\n    o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=softmax_scale, is_causal=causal)\n    return o.transpose(1, 2)\n\ndef flash_attn_varlen_kvpacked_func(q, kv, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p=0.0, softmax_scale=None, **kw):\n    outs = []\n    for i in range(len(cu_seqlens_q) - 1):\n        qs = q[cu_seqlens_q[i]:cu_seqlens_q[i + 1]]  # Lq H c\n        ks = kv[cu_seqlens_k[i]:cu_seqlens_k[i + 1]]  # Lk 2 H c\n        # flash-attn accumulates in fp32 and returns the input dtype\n        o = F.scaled_dot_product_attention(qs.transpose(0, 1)[None].float(), ks[:, 0].transpose(0, 1)[None].float(),\n                                           ks[:, 1].transpose(0, 1)[None].float(), scale=softmax_scale)\n        outs.append(o[0].transpose(0, 1).to(q.dtype))\n    return torch.cat(outs)\n',
-    "timm/__init__.py": "",
-    "timm/models/__init__.py": "def register_model(fn):\n    return fn\n",
-    "timm/models/layers/__init__.py": 'import torch.nn as nn\nclass DropPath(nn.Identity):\n    def __init__(self, *a, **k):\n        super().__init__()\ndef drop_path(x, *a, **k):\n    return x\n',
-    "timm/layers/__init__.py": 'import torch.nn as nn\nclass DropPath(nn.Identity):\n    def __init__(self, *a, **k):\n        super().__init__()\ndef drop_path(x, *a, **k):\n    return x\n',
-    "timm/loss/__init__.py": "import torch.nn as nn\nclass SoftTargetCrossEntropy(nn.Module):\n    pass\n",
-    **{f"{m}/__init__.py": "" for m in ("pytz", "pandas", "imageio", "cv2", "tap", "wandb")},
-}
-
-
-def _write_stubs() -> str:
-    root = tempfile.mkdtemp(prefix="varedit_stubs_")
-    for rel, text in STUBS.items():
-        os.makedirs(os.path.join(root, os.path.dirname(rel)), exist_ok=True)
-        with open(os.path.join(root, rel), "w") as f:
-            f.write(text)
-    return root
-
+from official_stubs import write_stubs
 
 _p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 _p.add_argument("--official", required=True, help="a checkout of HiDream-ai/VAREdit")
@@ -43,7 +24,7 @@ _p.add_argument("--2b", dest="two_b", action="store_true", help="the 2B path (no
 _p.add_argument("--512", dest="res512", action="store_true", help="512 px (10 scales) instead of 256 px (7)")
 _p.add_argument("--match-bf16-cast", action="store_true")
 ARGS = _p.parse_args()
-sys.path[:0] = [_write_stubs(), ARGS.official, os.path.join(ROOT, "tools")]
+sys.path[:0] = [write_stubs(), ARGS.official]
 import math  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -54,17 +35,21 @@ torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)
 from infinity.models.infinity import Infinity
 from infinity.models.bsq_vae.multiscale_bsq import MultiScaleBSQ
 from ar_edit_pack.core.infinity import model as ours_model
-from ar_edit_pack.core.infinity.model import InfinityConfig, InfinityTransformer
+from ar_edit_pack.core.files.loaders import load_gpt
+from ar_edit_pack.core.infinity.model import InfinityTransformer
 from ar_edit_pack.core.infinity.varedit import varedit_forward, source_prefix
 from ar_edit_pack.core.infinity.generate import run_scales, InfinitySampling, vae_bits_to_tokens, tokens_to_vae_bits
 from ar_edit_pack.core.infinity.scales import scale_schedule
 from ar_edit_pack.core.condition import Condition
 
 torch.manual_seed(0)
-D_VAE, CT5, B = 8, 256, 2
+CT5, B = 256, 2
 PN = {256: "0.06M", 512: "0.25M"}
 MATCH_CAST = ARGS.match_bf16_cast
 P = 0 if ARGS.two_b else 1  # 1: the 8B path (2x2 patchify of a stride-8 VAE's grid)
+# The VAE's bits per token as the official set-ups have them (infer.py MODEL_CONFIGS: 8B vae_type 14 with
+# apply_spatial_patchify 1, so 56-bit transformer tokens); the 2B path at a tiny 8 bits (its 32 would only be slower).
+D_VAE = 14 if P else 8
 M = 2 if P else 1  # VAE grid = M x transformer grid
 RES = 512 if ARGS.res512 else 256
 sched = scale_schedule(RES)  # transformer grids; the VAE grids are twice as large (stride-8 VAE, 2x2 patchify)
@@ -79,12 +64,16 @@ with torch.no_grad():
     for n, p in off.named_parameters():
         p.copy_(torch.randn_like(p) * (0.3 if "scale_mul" in n else 0.05))
 state = {k: v.clone() for k, v in off.state_dict().items()}
-cfg = InfinityConfig(depth=2, embed_dim=128, num_heads=4, text_channels=CT5, text_maxlen=16, block_chunks=2,
-                     vae_bits=D_VAE, patchify=bool(P), pool_heads=CT5 // 128)
-ours = InfinityTransformer(cfg)
-ours.load_state_dict(ours_model.adapt_state_dict(state, cfg), strict=True)
-ours.flavour = "varedit"
-ours.eval()
+# ours through our loader, from the state saved as the official files are (no config: the layout, patchify included,
+# is read off the weights)
+_file = os.path.join(tempfile.mkdtemp(prefix="varedit_parity_"), "8B-512.pth" if P else "2B-512.pth")
+torch.save(state, _file)
+ours = load_gpt(_file, precision="fp32")
+cfg = ours.cfg
+assert (cfg.patchify, cfg.vae_bits, cfg.token_bits) == (bool(P), D_VAE, 4 * D_VAE if P else D_VAE), cfg
+assert ours.flavour == "varedit" and isinstance(ours, InfinityTransformer)
+print(f"loaded {os.path.basename(_file)} through load_gpt: patchify={cfg.patchify}, vae_bits={cfg.vae_bits}, "
+      f"token_bits={cfg.token_bits}")
 
 if MATCH_CAST:  # round our cross-attention q / k / v to bf16 as the original does before flash-attn (fp32 inputs)
     def forward(self, x, k, v, key_mask, _orig=ours_model.CrossAttention.forward):

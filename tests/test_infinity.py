@@ -42,7 +42,8 @@ def test_official_layouts_names_and_sizes():
     assert s2["block_chunks.0.module.0.ada_gss"].shape == (1, 1, 6, 2048)
     assert s2["text_proj_for_sos.ca.mat_q"].shape == (1, 16, 128) and s2["lvl_embed.weight"].shape == (15, 2048)
     assert "block_chunks.0.module.0.sa.zero_k_bias" in s2 and "shared_ada_lin.1.weight" in s2
-    assert s8["head.weight"].shape == (448, 3584) and s8["word_embed.weight"].shape == (3584, 224)
+    # the official 8B head predicts 2 x 56 bits: 2x2 patchified tokens of the 14-bit VAE (models/infinity.py)
+    assert s8["head.weight"].shape == (112, 3584) and s8["word_embed.weight"].shape == (3584, 56)
     assert s8["text_proj_for_sos.ca.mat_q"].shape == (1, 16, 224)
     assert 2.1e9 < sum(v.numel() for v in m2.parameters()) < 2.3e9
     assert 8.2e9 < sum(v.numel() for v in m8.parameters()) < 8.5e9
@@ -187,7 +188,8 @@ def test_vae_official_layout():
     assert "encoder.down.3.downsample.conv.conv.weight" in s and "encoder.down.4.downsample.conv.conv.weight" not in s
     assert "decoder.up.4.upsample.conv.conv.weight" in s and "decoder.up.0.upsample.conv.conv.weight" not in s
     assert "decoder.up.0.block.2.norm2.norm.weight" in s and "encoder.down.0.block.2.conv1.conv.weight" not in s
-    assert v.stride == 16 and v8.stride == 8 and v8.cfg.bits == 56
+    assert v.stride == 16 and v8.stride == 8 and v8.cfg.bits == 14  # the 8B VAE: 14 bits at stride 8 (vae_type 14)
+    assert v8.state_dict()["encoder.conv_out.conv.weight"].shape[0] == 14
 
 
 # ---------------------------------------------------------------------------------------- the VAE
@@ -500,3 +502,67 @@ def test_node_mask_follows_the_images_crop(model):
     region = pixel_region(mask, source.tokens.grid, STRIDE)
     assert region.shape == (1, 96, 96)
     assert region[0, :, :46].min() == 1 and region[0, :, 50:].max() == 0
+
+
+def test_an_official_layout_8b_pair_runs_through_the_nodes(tmp_path, t5_dir, monkeypatch):
+    """The official 8B set-up: a 14-bit VAE at stride 8 under a transformer that patchifies 2x2 (56-bit tokens), saved
+    as the official files are (no config). Loaded by the nodes, it generates, decodes, edits by AREdit and by VAREdit;
+    paired with the 2B's kind of VAE it is refused, naming both files."""
+    import shutil
+
+    from ar_edit_pack.nodes import (AREdit, AREditSourceCache, BitsToImage, BSQVAELoader, ImageToBits,
+                                    InfinityGenerate, InfinityLoader, InfinityTextEncode, TextEncoderLoader, VAREdit,
+                                    VAREditLoader)
+
+    models = tmp_path / "models"
+    for d in ("autoregressive", "vq", "text_encoders"):
+        (models / d).mkdir(parents=True)
+    eight_b = dict(vae_bits=14, patchify=True)
+    torch.save(tiny_infinity(**eight_b).state_dict(), models / "autoregressive" / "infinity_8b_tiny.pth")
+    torch.save(tiny_infinity(seed=1, **eight_b).state_dict(), models / "autoregressive" / "varedit_8b_tiny.pth")
+    torch.save({"vae": tiny_infinity_vae(ch_mult=(1, 1, 1, 1), bits=14).state_dict()},
+               models / "vq" / "infinity_vae_d56_tiny.pth")
+    torch.save({"vae": tiny_infinity_vae().state_dict()}, models / "vq" / "infinity_vae_d8_tiny.pth")
+    shutil.copytree(t5_dir, models / "text_encoders" / "tiny-t5")
+    monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(models))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    (net,) = InfinityLoader().load("infinity_8b_tiny.pth", "fp32")
+    assert net.module.cfg.patchify and net.module.cfg.vae_bits == 14 and net.module.cfg.token_bits == 56
+    (vae,) = BSQVAELoader().load("infinity_vae_d56_tiny.pth", "fp32")
+    assert vae.module.cfg.bits == 14 and vae.module.stride == 8
+    (text,) = TextEncoderLoader().load("tiny-t5", "fp32", "cpu")
+    (cond,) = InfinityTextEncode().encode(text, "a green star", False)
+    (bits,) = InfinityGenerate().generate(net, cond, 0, 1, "256", "1:1", 3.0, 0.5, 0.97, "", "")
+    assert bits.patchify and bits.bits[-1].shape == (1, 16, 16, 56)
+    (image,) = BitsToImage().decode(vae, bits)
+    assert image.shape == (1, 256, 256, 3)
+    (photo_bits,) = ImageToBits().encode(vae, image, 256, "center_crop")  # 32 x 32 VAE grid, patchified to 16 x 16
+    assert photo_bits.bits[-1].shape == (1, 16, 16, 56)
+    (source,) = AREditSourceCache().build(net, photo_bits, 3.0, 0.5, 0.97, "", "", cond)
+    edited, _, _ = AREdit().edit(net, source, cond, 0, 5.0, 0, False)  # threshold > 1 keeps every bit
+    assert all(torch.equal(a, b) for a, b in zip(edited.bits, photo_bits.bits))
+
+    (editor,) = VAREditLoader().load("varedit_8b_tiny.pth", "fp32")
+    out, tokens = VAREdit().edit(editor, vae, text, torch.rand(1, 96, 128, 3), "make it red", "512", 0, 4.0, 0.5, 0.97)
+    assert out.shape == (1, 96, 128, 3) and tokens.bits[-1].shape == (1, 32, 32, 56)
+
+    (wrong,) = BSQVAELoader().load("infinity_vae_d8_tiny.pth", "fp32")
+    with pytest.raises(ValueError, match=r"infinity_vae_d8_tiny.pth \(8 bits at stride 16\) makes 8-bit tokens, but "
+                                         r"varedit_8b_tiny.pth reads 56-bit tokens \(2x2 of a 14-bit VAE at stride 8\)"):
+        VAREdit().edit(editor, wrong, text, torch.rand(1, 64, 64, 3), "make it red", "512", 0, 4.0, 0.5, 0.97)
+    with pytest.raises(ValueError, match=r"reads 56-bit tokens \(2x2 patchified\)"):
+        AREditSourceCache().build(net, ImageToBits().encode(wrong, image, 256, "center_crop")[0], 3.0, 0.5, 0.97, "",
+                                  "", cond)
+
+
+def test_presets_are_the_official_layouts():
+    from ar_edit_pack.core.infinity.model import INFINITY_PRESETS
+    from ar_edit_pack.core.infinity.vae import VAE_PRESETS
+
+    eight = INFINITY_PRESETS["infinity-8b"]
+    assert (eight.vae_bits, eight.patchify, eight.token_bits) == (14, True, 56)
+    assert (VAE_PRESETS["infinity-vae-d56-f8"].bits, VAE_PRESETS["infinity-vae-d56-f8"].stride) == (14, 8)
+    assert INFINITY_PRESETS["infinity-2b"].token_bits == VAE_PRESETS["infinity-vae-d32"].bits == 32
+    assert set(INFINITY_PRESETS) == {"infinity-2b", "infinity-8b"} and set(VAE_PRESETS) == {"infinity-vae-d32",
+                                                                                              "infinity-vae-d56-f8"}

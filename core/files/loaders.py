@@ -173,6 +173,7 @@ def _build_infinity(state, meta, path, precision, device) -> infinity_model.Infi
     load_strict(model, infinity_model.adapt_state_dict(state, cfg), f"Infinity transformer {name}")
     model = model.to(device=device, dtype=torch.float32).set_block_dtype(resolve_dtype(precision, device))
     model.flavour = meta.get(FLAVOUR_KEY) or infinity_model.flavour_from_name(name)
+    model.file_name = name  # for messages that pair it with a VAE
     _read_resolutions(model, meta)
     _read_tuned(model, meta, path)
     return model.eval().requires_grad_(False)
@@ -189,6 +190,7 @@ def _build_infinity_vae(state, meta, path, precision, device) -> infinity_vae.BS
         raise CheckpointError(f"Infinity VAE {name}: {e}") from e
     load_strict(model, state, f"Infinity VAE {name}")
     _read_resolutions(model, meta)
+    model.file_name = name
     return model.to(device=device, dtype=resolve_dtype(precision, device)).eval().requires_grad_(False)
 
 

@@ -17,9 +17,29 @@ from .vae import BSQVAE
 
 
 def vae_patchify(vae: BSQVAE) -> bool:
-    if STRIDE % vae.stride:
-        raise ValueError(f"a VAE of stride {vae.stride} cannot code 16 px transformer tokens")
+    if STRIDE % vae.stride or vae.stride < STRIDE // 2:
+        raise ValueError(f"{file_name(vae, 'this VAE')} has stride {vae.stride}: it cannot code 16 px transformer tokens "
+                         f"(Infinity's VAEs have stride 16, or 8 under a 2x2-patchifying transformer)")
     return vae.stride == STRIDE // 2
+
+
+def file_name(module, fallback: str) -> str:
+    return getattr(module, "file_name", None) or fallback
+
+
+def _tokens_of(bits: int, patchify: bool) -> str:
+    return f"{4 * bits}-bit tokens (2x2 of a {bits}-bit VAE at stride 8)" if patchify else f"{bits}-bit tokens"
+
+
+def check_pair(model, vae: BSQVAE) -> None:
+    """A transformer and a VAE that code tokens differently cannot work together: an error naming both files and
+    what each expects (2B: the d32 VAE at stride 16; 8B: the 14-bit VAE at stride 8, patchified 2x2)."""
+    patchify = vae_patchify(vae)
+    if patchify != model.cfg.patchify or vae.cfg.bits * (4 if patchify else 1) != model.cfg.token_bits:
+        raise ValueError(f"{file_name(vae, 'the VAE')} ({vae.cfg.bits} bits at stride {vae.stride}) makes "
+                         f"{_tokens_of(vae.cfg.bits, patchify)}, but {file_name(model, 'the model')} reads "
+                         f"{_tokens_of(model.cfg.vae_bits, model.cfg.patchify)}: they do not belong together (2B: "
+                         f"infinity_vae_d32reg.pth; 8B: infinity_vae_d56_f8_14_patchify.pth)")
 
 
 def image_to_bits(vae: BSQVAE, image: torch.Tensor, resolution: int, resize: str = "center_crop") -> BitTokens:
@@ -45,7 +65,8 @@ def image_to_bits(vae: BSQVAE, image: torch.Tensor, resolution: int, resize: str
 def bits_to_images(vae: BSQVAE, tokens: BitTokens) -> torch.Tensor:
     """BitTokens -> images [B, 3, H, W] in 0..1 (RGB)."""
     if tokens.patchify != vae_patchify(vae) or tokens.bits[0].shape[-1] != vae.cfg.bits * (4 if tokens.patchify else 1):
-        raise ValueError(f"these tokens have {tokens.bits[0].shape[-1]} bits per token, which this VAE "
-                         f"({vae.cfg.bits} bits, stride {vae.stride}) cannot decode: pick the VAE of the model")
+        raise ValueError(f"these tokens have {tokens.bits[0].shape[-1]} bits per token, which "
+                         f"{file_name(vae, 'this VAE')} ({vae.cfg.bits} bits at stride {vae.stride}: "
+                         f"{_tokens_of(vae.cfg.bits, vae_patchify(vae))}) cannot decode: pick the VAE of the model")
     codes = summed_codes([b.to(vae.device) for b in tokens.bits], tokens.patchify)
     return (vae.decode_codes(codes) + 1) / 2

@@ -309,6 +309,9 @@ def teacher_forced(model: InfinityTransformer, cond: Condition, tokens: BitToken
 def check_tokens_fit(model: InfinityTransformer, tokens: BitTokens) -> None:
     d = tokens.bits[0].shape[-1]
     if d != model.cfg.token_bits or tokens.patchify != model.cfg.patchify:
-        raise ValueError(f"these tokens have {d} bits per token but the Infinity model predicts {model.cfg.token_bits}: "
-                         f"the VAE and the transformer do not belong together")
+        made = f"{d}-bit tokens" + (" (2x2 patchified)" if tokens.patchify else "")
+        reads = f"{model.cfg.token_bits}-bit tokens" + (" (2x2 patchified)" if model.cfg.patchify else "")
+        raise ValueError(f"these bits are {made} but {getattr(model, 'file_name', None) or 'the Infinity model'} "
+                         f"reads {reads}: the VAE that made them and the transformer do not belong together (2B: "
+                         f"infinity_vae_d32reg.pth; 8B: infinity_vae_d56_f8_14_patchify.pth)")
 

@@ -2,7 +2,8 @@
 
 One file, one architecture. Shapes: B batch, Lt text tokens (variable per prompt, right-padded + mask),
 Ct T5 width (flan-t5-xl: 2048), C model width, H heads, Hd head width, n tokens of one scale, S tokens of
-all scales (static cache length), d bits per token (2B: 32; 8B: 4 x 56 with 2x2 patchify).
+all scales (static cache length), d bits per token (2B: 32; 8B: 56 = 4 x 14, the 2x2-patchified tokens of the
+14-bit VAE at stride 8).
 
 What real weights depend on (shared/docs/infinity_aredit.md, checked against FoundationVision/Infinity):
 - text: RMS-normed T5 features; an attentive pool (one learned query per head) gives the condition vector,
@@ -34,9 +35,12 @@ from .scales import OFFICIAL_RESOLUTIONS, reference_grid
 
 # Buffers that official files may carry but that the model derives itself (the original pops them too).
 DERIVED_KEYS = ("lvl_1L", "attn_bias_for_masking", "Infinity_visible_kvlen", "Infinity_invisible_qlen")
-# Infinity's VAE codebooks are at most 64 bits wide; a wider token head means 2x2 patchified VAE tokens
-# (8B: 4 x 56 = 224).
-MAX_VAE_BITS = 64
+# The official 8B layout: a 14-bit BSQ VAE at stride 8 under a transformer that patchifies 2x2, so its tokens carry
+# 4 x 14 = 56 bits (vae_type 14 with apply_spatial_patchify in the official set-ups). The 2B reads 32-bit tokens of
+# the d32 VAE at stride 16, unpatchified. Official files store neither, so a head of 56 bits is read as the 8B
+# layout; any other width as unpatchified, unless our metadata says otherwise (and the VAE it is paired with must
+# agree: codec.check_pair).
+PATCHIFIED_HEAD_BITS = {56: 14}
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ class InfinityConfig(ConfigIO):
 
 INFINITY_PRESETS = {
     "infinity-2b": InfinityConfig(),
-    "infinity-8b": InfinityConfig(depth=40, embed_dim=3584, num_heads=28, vae_bits=56, patchify=True, pool_heads=16),
+    "infinity-8b": InfinityConfig(depth=40, embed_dim=3584, num_heads=28, vae_bits=14, patchify=True, pool_heads=16),
 }
 
 
@@ -109,7 +113,7 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor]) -> InfinityConfig:
         ffn = state[next(k for k in state if k.endswith("ffn.fc1.weight"))].shape[0]
     except (KeyError, StopIteration) as e:
         raise ValueError(f"not an Infinity transformer state dict (missing {e})") from e
-    patchify = d > MAX_VAE_BITS and d % 4 == 0
+    patchify = d in PATCHIFIED_HEAD_BITS
     return InfinityConfig(
         depth=depth, embed_dim=C, num_heads=heads, mlp_ratio=ffn / C, text_channels=ct, text_maxlen=maxlen,
         block_chunks=1 if None in chunks else len(chunks), vae_bits=d // 4 if patchify else d, patchify=patchify,

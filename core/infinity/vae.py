@@ -48,7 +48,8 @@ class BSQVAEConfig(ConfigIO):
 
 VAE_PRESETS = {
     "infinity-vae-d32": BSQVAEConfig(),
-    "infinity-vae-d56-f8": BSQVAEConfig(ch_mult=(1, 2, 4, 4), bits=56),  # the 8B model's (2x2 patchify)
+    # the 8B models' (infinity_vae_d56_f8_14_patchify.pth): 14 bits at stride 8; the transformer patchifies 2x2
+    "infinity-vae-d56-f8": BSQVAEConfig(ch_mult=(1, 2, 4, 4), bits=14),
 }
 
 

@@ -29,6 +29,7 @@ from ..condition import Condition
 from ..images import _resize
 from .aredit import region_per_scale
 from .bsq import quantize_multiscale
+from .codec import check_pair
 from .generate import (BitTokens, InfinitySampling, Prefix, ProgressFn, per_row, run_scales,
                                 vae_bits_to_tokens, vae_schedule)
 from .model import InfinityTransformer, _angles, scale_positions
@@ -171,10 +172,8 @@ def varedit_edit(model: InfinityTransformer, vae: BSQVAE, cond: Condition, image
                  progress: ProgressFn | None = None) -> BitTokens:
     """images [B, 3, S, S] in [-1, 1] (one per row) + instructions -> edited bits. region [B|1, S, S]:
     outside it the source's own multi-scale bits are kept."""
+    check_pair(model, vae)
     patchify = model.cfg.patchify
-    if vae.cfg.bits * (4 if patchify else 1) != model.cfg.token_bits:
-        raise ValueError(f"this VAE has {vae.cfg.bits} bits per token, the model reads {model.cfg.token_bits}: "
-                         f"they do not belong together (2B: infinity_vae_d32reg, 8B: the d56 patchify VAE)")
     settings = per_row(sampling, cond.batch)
     if images.shape[0] != cond.batch:
         raise ValueError(f"{images.shape[0]} source images for {cond.batch} instructions")
