@@ -155,7 +155,7 @@ def _convert(args) -> int:
     from .files.loaders import convert_to_safetensors
 
     dst = convert_to_safetensors(args.src, args.dst, precision=args.precision, image_size=args.image_size,
-                                 n_head=args.n_head)
+                                 n_head=args.n_head, overwrite=args.overwrite)
     print(f"wrote {dst}")
     return 0
 
@@ -306,6 +306,7 @@ def main(argv=None) -> int:
                    "(default: from the file name)")
     c.add_argument("--n-head", type=int, default=None,
                    help="LlamaGen: attention heads, for a file whose width x layers matches no preset")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing destination file")
     m = sub.add_parser("models", formatter_class=fmt, help="list the model files a workflow (or the pack) needs; "
                        "download them", description="Lists every model file a workflow needs (or, without "
                        "--workflow, every file the pack's loaders offer) with its size, where it goes and whether "

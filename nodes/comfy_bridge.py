@@ -63,7 +63,12 @@ def list_files(kind: str) -> list[str]:
         if kind == "text_encoders":
             found.update(n for n in os.listdir(d) if os.path.isfile(os.path.join(d, n, "config.json")))
         else:
+            seen = {os.path.realpath(d)}
             for root, dirs, files in os.walk(d, followlinks=True):
+                # linked folders are followed (models kept elsewhere), each real folder once: a link cycle ends here
+                real = [(n, os.path.realpath(os.path.join(root, n))) for n in dirs]
+                dirs[:] = [n for n, r in real if r not in seen]
+                seen.update(r for _, r in real)
                 if root != d and any(f.endswith(".index.json") for f in files):
                     # a sharded checkpoint (Infinity 8B): the folder is one model, its shards are not
                     found.add(os.path.relpath(root, d).replace(os.sep, "/"))

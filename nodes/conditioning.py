@@ -5,6 +5,7 @@ import torch
 
 from ..core.condition import Condition
 from ..core.pipelines import infinity, llamagen
+from ..core.sweeps import MAX_SWEEP_ROWS
 from ..core.text.encoders import validate_prompts
 from . import checks
 from .types import AR_TEXT_ENCODER, CATEGORY, INFINITY_CONDITIONING, LLAMAGEN_CONDITIONING
@@ -12,6 +13,8 @@ from .types import AR_TEXT_ENCODER, CATEGORY, INFINITY_CONDITIONING, LLAMAGEN_CO
 
 def _prompts(prompt: str, one_prompt_per_line: bool) -> list[str]:
     prompts = [l for l in prompt.splitlines() if l.strip()] if one_prompt_per_line else [prompt]
+    if len(prompts) > MAX_SWEEP_ROWS:  # before anything is encoded: no node runs more rows as one batch
+        raise ValueError(f"{len(prompts)} prompts (one per line); a batch runs at most {MAX_SWEEP_ROWS}")
     return validate_prompts(prompts or [""])
 
 

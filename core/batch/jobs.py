@@ -329,11 +329,17 @@ def _job_id(spec: dict, content_digest: str) -> str:
     return value
 
 
+def picture_names(job_id: str) -> tuple[str, str]:
+    """The pictures a job writes (store.py), as a case-insensitive disk sees them."""
+    return f"{job_id.lower()}.png", f"{job_id.lower()}.source.png"
+
+
 def read_jobs(path: str) -> list[Job | JobError]:
     """Every line of a jobs file (blank lines and lines starting with # skipped), in order."""
     base = os.path.dirname(os.path.abspath(path))
     out: list[Job | JobError] = []
     seen: dict[str, int] = {}
+    pictures: dict[str, int] = {}  # picture file name (lower case) -> the line whose job writes it
     with open(path, encoding="utf-8") as f:
         for n, text in enumerate(f, 1):
             text = text.strip()
@@ -355,6 +361,15 @@ def read_jobs(path: str) -> list[Job | JobError]:
                 out.append(JobError(f"line-{n}", n, job.digest, f"id {job.id!r} is already used on line {seen[job.id]}"
                                     + ("" if "id" in spec else " (the same job twice)"), spec))
                 continue
+            # each job's pictures are <id>.png and <id>.source.png: no two jobs may write one file (`a` and
+            # `a.source`), nor two names a case-insensitive disk takes for one (`A` and `a`)
+            clash = next((pictures[p] for p in picture_names(job.id) if p in pictures), None)
+            if clash is not None:
+                out.append(JobError(f"line-{n}", n, job.digest, f"id {job.id!r} would write the same picture as the "
+                                    f"job on line {clash} ({', '.join(picture_names(job.id))}): choose another id",
+                                    spec))
+                continue
             seen[job.id] = n
+            pictures.update((p, n) for p in picture_names(job.id))
             out.append(job)
     return out

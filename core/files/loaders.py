@@ -272,14 +272,17 @@ def save_model(model, path: str | os.PathLike, extra_metadata: dict | None = Non
 
 
 def convert_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike | None = None, precision: str | None = None,
-                           image_size: int | None = None, n_head: int | None = None) -> str:
+                           image_size: int | None = None, n_head: int | None = None, overwrite: bool = False) -> str:
     """Convert an official `.pt` checkpoint to `.safetensors` (weights only, config in metadata, so the head
     count and image size travel with the file). The source is validated by a strict load first; it is never
-    modified."""
+    modified, whatever path (a link, a linked folder) the destination reaches it by, and an existing destination is
+    replaced only with `overwrite`."""
     src = os.fspath(src)
     dst = os.fspath(dst) if dst else os.path.splitext(src)[0] + ".safetensors"
-    if os.path.abspath(dst) == os.path.abspath(src):
-        raise ValueError("destination equals source")
+    if os.path.realpath(dst) == os.path.realpath(src) or (os.path.exists(dst) and os.path.samefile(dst, src)):
+        raise ValueError(f"the destination {dst} is the source file itself: give another destination")
+    if os.path.exists(dst) and not overwrite:
+        raise ValueError(f"{dst} exists already: give another destination, or --overwrite to replace it")
     model = load_model(src, precision=precision or "fp32", device="cpu",
                        **({"image_size": image_size} if image_size else {}), **({"n_head": n_head} if n_head else {}))
     if precision:

@@ -55,6 +55,9 @@ class GPTConfig(ConfigIO):
             raise ValueError(f"2D RoPE needs head_dim divisible by 4, got {self.head_dim}")
         if self.image_size % self.downsample:
             raise ValueError(f"image_size {self.image_size} is not a multiple of the VQ stride {self.downsample}")
+        if not 0 < self.image_size <= MAX_IMAGE_SIZE:  # before any table quadratic in it is built
+            raise ValueError(f"image_size {self.image_size} is beyond what a LlamaGen model makes here (1 .. "
+                             f"{MAX_IMAGE_SIZE} px): the file or its metadata is wrong")
 
     @property
     def head_dim(self) -> int:
@@ -83,6 +86,8 @@ class GPTConfig(ConfigIO):
     def with_image_size(self, image_size: int) -> "GPTConfig":
         return replace(self, image_size=image_size)
 
+
+MAX_IMAGE_SIZE = 4096  # px; official files make 256 - 512 (a 256 x 256 token grid at stride 16 is already far beyond)
 
 # Official LlamaGen sizes. Released t2i weights are GPT-XL; c2i ships B, L, XL, XXL and 3B.
 GPT_PRESETS: dict[str, dict] = {

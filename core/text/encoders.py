@@ -97,6 +97,42 @@ def _dtype_kwarg(dtype: torch.dtype) -> dict:
     return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
 
 
+TIED_T5_KEYS = {"encoder.embed_tokens.weight"}  # the same tensor as `shared.weight`
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack")
+
+
+def t5_encoder_parameters(cfg: dict) -> int:
+    """The parameter count a T5 config.json declares for its encoder (embeddings, attention, feed-forward, norms)."""
+    d, layers, heads, dkv = (int(cfg.get(k, 0)) for k in ("d_model", "num_layers", "num_heads", "d_kv"))
+    ff, vocab = int(cfg.get("d_ff", 0)), int(cfg.get("vocab_size", 0))
+    gated = str(cfg.get("feed_forward_proj", "relu")).startswith("gated")
+    per_layer = 4 * d * heads * dkv + (3 if gated else 2) * d * ff + 2 * d
+    return vocab * d + layers * per_layer + d
+
+
+def check_t5_folder(path: str) -> None:
+    """What config.json declares must fit the weights the folder holds (at 2 bytes a parameter at the least): a
+    config asking for far more would make transformers allocate it all as random weights first."""
+    import json
+
+    try:
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: config.json cannot be read ({e})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: config.json is not a T5 config")
+    try:
+        declared = t5_encoder_parameters(cfg)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: config.json's sizes are not numbers") from None
+    stored = sum(os.path.getsize(os.path.join(path, n)) for n in os.listdir(path) if n.endswith(WEIGHT_SUFFIXES))
+    if declared * 2 > stored * 1.05 + 1_000_000:
+        raise ValueError(f"{path}: config.json declares a T5 encoder of {declared / 1e9:.2f} billion parameters "
+                         f"({declared * 2 / 1e9:.1f} GB at 2 bytes each), but the folder's weights are "
+                         f"{stored / 1e9:.2f} GB: the config does not belong to these weights")
+
+
 class T5TextEncoder:
     """A T5 encoder (LlamaGen: google/flan-t5-xl, 2048-d) loaded with `transformers` from a folder."""
 
@@ -108,11 +144,18 @@ class T5TextEncoder:
         if not os.path.isdir(path):
             raise FileNotFoundError(f"T5 folder not found: {path} (it needs config.json, the tokenizer files "
                                     f"and the weights, as in the google/flan-t5-xl repository)")
+        check_t5_folder(path)  # before transformers allocates what config.json declares
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = T5EncoderModel.from_pretrained(path, **_dtype_kwarg(dtype)).eval().requires_grad_(False)
+            model, info = T5EncoderModel.from_pretrained(path, output_loading_info=True, **_dtype_kwarg(dtype))
         except Exception as e:
             raise ValueError(f"{path} is not a loadable T5 folder: {e}") from e
+        missing = [k for k in info.get("missing_keys", []) if k not in TIED_T5_KEYS]
+        if missing:  # transformers would leave them random
+            raise ValueError(f"{path}: the weights lack {len(missing)} of the encoder's tensors "
+                             f"({', '.join(sorted(missing)[:5])}{', ...' if len(missing) > 5 else ''}): the download is "
+                             f"incomplete or the files belong to another model")
+        self.model = model.eval().requires_grad_(False)
         self.model.to(device)
         self.name = os.path.basename(path.rstrip("/\\")) or "t5"
         self.embed_dim = int(self.model.config.d_model)
