@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 
-from official_stubs import write_stubs
+from parity_common import round_cross_attention_to_bf16, write_stubs
 
 _p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 _p.add_argument("--official", required=True, help="a checkout of FoundationVision/Infinity")
@@ -29,7 +29,6 @@ sys.path[:0] = [write_stubs(), ARGS.official]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)  # fused_op's wrappers, run eagerly
 from infinity.models.bsq_vae.vae import vae_model  # noqa: E402
@@ -37,7 +36,6 @@ from infinity.models.infinity import Infinity  # noqa: E402
 
 from ar_edit_pack.core.condition import Condition  # noqa: E402
 from ar_edit_pack.core.files.loaders import load_gpt, load_vq  # noqa: E402
-from ar_edit_pack.core.infinity import model as ours_model  # noqa: E402
 from ar_edit_pack.core.infinity.codec import check_pair  # noqa: E402
 from ar_edit_pack.core.infinity.generate import (InfinitySampling, run_scales, teacher_inputs,  # noqa: E402
                                                  tokens_to_vae_bits, vae_bits_to_tokens, summed_codes)
@@ -73,17 +71,8 @@ print(f"loaded: transformer patchify={ours.cfg.patchify}, vae_bits={ours.cfg.vae
       f"{ours.cfg.token_bits}; VAE bits={our_vae.cfg.bits}, stride={our_vae.stride}")
 assert (ours.cfg.patchify, ours.cfg.vae_bits) == (bool(P), BITS)
 
-if ARGS.match_bf16_cast:  # round our cross-attention q / k / v to bf16 as the original does before flash-attn
-    def forward(self, x, k, v, key_mask):
-        r = lambda t: t.to(torch.bfloat16).float()
-        Bq = k.shape[0]
-        if x is None:
-            q = self.mat_q.to(k.dtype)[:, :, None].expand(Bq, -1, 1, -1)
-        else:
-            q = self.mat_q(x.to(k.dtype)).unflatten(-1, (self.heads, self.head_dim)).transpose(1, 2)
-        o = r(F.scaled_dot_product_attention(r(q), r(k), r(v), attn_mask=key_mask[:, None, None, :]))
-        return self.proj(o.transpose(1, 2).flatten(2)).float()
-    ours_model.CrossAttention.forward = forward
+if ARGS.match_bf16_cast:
+    round_cross_attention_to_bf16()
 
 lens = [5, 9]
 text = torch.randn(sum(lens), CT5)
@@ -106,7 +95,7 @@ def official(gt_leak, gt):
     picked.clear()
     off.rng = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        out = off.autoregressive_infer_cfg(vae=vae, scale_schedule=[(1, h, w) for h, w in sched],
+        off.autoregressive_infer_cfg(vae=vae, scale_schedule=[(1, h, w) for h, w in sched],
                                            label_B_or_BLT=(text.clone(), lens, cu, Lt), B=B, cfg_list=[CFG] * len(sched),
                                            tau_list=[1.0] * len(sched), top_k=1 if gt_leak == 0 else 0, top_p=0.0,
                                            returns_vemb=1, vae_type=1, cfg_insertion_layer=[0], gt_leak=gt_leak,

@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 
-from official_stubs import write_stubs
+from parity_common import write_stubs
 
 _p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 _p.add_argument("--official", required=True, help="a checkout of FoundationVision/Infinity or HiDream-ai/VAREdit")

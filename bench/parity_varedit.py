@@ -16,7 +16,7 @@ import sys
 import tempfile
 import types
 
-from official_stubs import write_stubs
+from parity_common import round_cross_attention_to_bf16, write_stubs
 
 _p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 _p.add_argument("--official", required=True, help="a checkout of HiDream-ai/VAREdit")
@@ -34,7 +34,6 @@ import torch.nn.functional as F
 torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)
 from infinity.models.infinity import Infinity
 from infinity.models.bsq_vae.multiscale_bsq import MultiScaleBSQ
-from ar_edit_pack.core.infinity import model as ours_model
 from ar_edit_pack.core.files.loaders import load_gpt
 from ar_edit_pack.core.infinity.model import InfinityTransformer
 from ar_edit_pack.core.infinity.varedit import varedit_forward, source_prefix
@@ -75,17 +74,8 @@ assert ours.flavour == "varedit" and isinstance(ours, InfinityTransformer)
 print(f"loaded {os.path.basename(_file)} through load_gpt: patchify={cfg.patchify}, vae_bits={cfg.vae_bits}, "
       f"token_bits={cfg.token_bits}")
 
-if MATCH_CAST:  # round our cross-attention q / k / v to bf16 as the original does before flash-attn (fp32 inputs)
-    def forward(self, x, k, v, key_mask, _orig=ours_model.CrossAttention.forward):
-        r = lambda t: t.to(torch.bfloat16).float()
-        Bq = k.shape[0]
-        if x is None:
-            q = self.mat_q.to(k.dtype)[:, :, None].expand(Bq, -1, 1, -1)
-        else:
-            q = self.mat_q(x.to(k.dtype)).unflatten(-1, (self.heads, self.head_dim)).transpose(1, 2)
-        o = r(F.scaled_dot_product_attention(r(q), r(k), r(v), attn_mask=key_mask[:, None, None, :]))
-        return self.proj(o.transpose(1, 2).flatten(2)).float()
-    ours_model.CrossAttention.forward = forward
+if MATCH_CAST:
+    round_cross_attention_to_bf16()
 
 # inputs: text, source tokens (continuous, patchified), per-scale VAE-grid bits to teacher-force
 lens = [5, 9]

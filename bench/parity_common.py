@@ -1,6 +1,7 @@
-"""Stand-ins for the imports the official Infinity / VAREdit code needs but parity runs do not (flash-attn by SDPA
-with the kernel's fp32 accumulation, timm, logging and data helpers): only imports, none of the official arithmetic.
-Written to a temporary folder at run time, put first on sys.path by the parity scripts."""
+"""What the parity scripts share: stand-ins for the imports the official Infinity / VAREdit code needs but parity runs
+do not (flash-attn by SDPA with the kernel's fp32 accumulation, timm, logging and data helpers: only imports, none of
+the official arithmetic; written to a temporary folder at run time, put first on sys.path), and the bf16 rounding of
+our text cross-attention that isolates the original's flash-attn rounding from any difference in the math."""
 import os
 import tempfile
 
@@ -25,3 +26,23 @@ def write_stubs() -> str:
         with open(os.path.join(root, rel), "w") as f:
             f.write(text)
     return root
+
+
+def round_cross_attention_to_bf16() -> None:
+    """Our Infinity text cross-attention with q / k / v and its output rounded to bf16, as the original rounds them
+    before flash-attn (which has no fp32 kernel); the arithmetic is otherwise ours."""
+    import torch
+    import torch.nn.functional as F
+
+    from ar_edit_pack.core.infinity import model as ours_model
+
+    def forward(self, x, k, v, key_mask):
+        r = lambda t: t.to(torch.bfloat16).float()
+        if x is None:
+            q = self.mat_q.to(k.dtype)[:, :, None].expand(k.shape[0], -1, 1, -1)
+        else:
+            q = self.mat_q(x.to(k.dtype)).unflatten(-1, (self.heads, self.head_dim)).transpose(1, 2)
+        o = r(F.scaled_dot_product_attention(r(q), r(k), r(v), attn_mask=key_mask[:, None, None, :]))
+        return self.proj(o.transpose(1, 2).flatten(2)).float()
+
+    ours_model.CrossAttention.forward = forward
