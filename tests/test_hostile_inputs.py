@@ -8,6 +8,7 @@ import os
 import shutil
 
 import pytest
+import torch
 
 from ar_edit_pack.core.files import loaders
 from ar_edit_pack.core.files.checkpoints import CheckpointError
@@ -118,3 +119,50 @@ def test_prompt_lines_and_case_counts_are_bounded_before_work(tmp_path):
         TextEncode().encode(text, many, True)
     assert main(["shapes-jobs", "--out", str(tmp_path / "se"), "--cases", "1000000000"]) == 2
     assert not (tmp_path / "se").exists()
+
+
+def test_one_bad_line_is_that_lines_error_and_the_others_are_read(tmp_path):
+    from ar_edit_pack.core.batch.jobs import Job, JobError, read_jobs
+
+    good = json.dumps({"id": "ok", "method": "atm", "prompt": "a blue circle at the top left on a white background",
+                       "source": {"prompt": "a red circle at the top left on a white background", "seed": 1}})
+    lines = [b'{"id": "caf\xe9"}',  # one cp1252 byte
+             b"[" * 100_000 + b"]" * 100_000,  # nested far too deeply
+             b'{"id": "big", "seed": ' + b"9" * 5000 + b"}",  # a 5,000-digit number
+             b'{"id": "\\ud800"}',  # a lone surrogate escape
+             good.encode()]
+    path = tmp_path / "jobs.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    out = read_jobs(str(path))
+    assert [type(o) for o in out] == [JobError] * 4 + [Job]
+    assert [o.line for o in out] == [1, 2, 3, 4, 5]
+    assert "not UTF-8 text (byte 12" in out[0].error and "nested too deeply" in out[1].error
+    assert "not valid JSON" in out[2].error and "not valid JSON" in out[3].error
+
+
+def test_foreign_lines_in_a_results_file_do_not_break_later_runs(tmp_path):
+    from ar_edit_pack.core.batch.store import latest_rows
+
+    path = tmp_path / "results.jsonl"
+    rows = ['5', '"text"', '{"no": "id"}', '{"id": "x", "status": "ok"}', '{"id": 7}',
+            '{"id": "y", "status": "ok", "image": "images/y.png"}', '{"id": "z", "status": "failed", "error": "e"}']
+    path.write_text("\n".join(rows) + "\n")
+    assert set(latest_rows(str(path))) == {"y", "z"}
+
+
+def test_a_shard_index_cannot_reach_outside_its_folder(tmp_path):
+    from safetensors.torch import save_file
+
+    from ar_edit_pack.core.files.checkpoints import read_sharded
+
+    secret = tmp_path / "elsewhere.safetensors"
+    save_file({"w": torch.zeros(1)}, secret)
+    folder = tmp_path / "models" / "autoregressive" / "sharded"
+    folder.mkdir(parents=True)
+    for target in ("../../../elsewhere.safetensors", str(secret)):
+        (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"w": target}}))
+        with pytest.raises(CheckpointError, match="names shards outside its folder"):
+            read_sharded(folder)
+    (folder / "model.safetensors.index.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not a readable shard index"):
+        read_sharded(folder)

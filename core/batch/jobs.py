@@ -340,15 +340,22 @@ def read_jobs(path: str) -> list[Job | JobError]:
     out: list[Job | JobError] = []
     seen: dict[str, int] = {}
     pictures: dict[str, int] = {}  # picture file name (lower case) -> the line whose job writes it
-    with open(path, encoding="utf-8") as f:
-        for n, text in enumerate(f, 1):
-            text = text.strip()
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:  # each line on its own: one bad line is that line's error, the others still run
+                text = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                out.append(JobError(f"line-{n}", n, hashlib.sha256(raw).hexdigest()[:16],
+                                    f"not UTF-8 text (byte {e.start + 1}: {raw[e.start:e.start + 1]!r})"))
+                continue
             if not text or text.startswith("#"):
                 continue
             try:
                 spec = json.loads(text)
-            except json.JSONDecodeError as e:
-                out.append(JobError(f"line-{n}", n, digest({"text": text}), f"not valid JSON: {e}"))
+                json.dumps(spec, ensure_ascii=False).encode("utf-8")  # a lone surrogate escape cannot be written
+            except (ValueError, RecursionError, UnicodeEncodeError) as e:
+                reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:200]
+                out.append(JobError(f"line-{n}", n, digest({"text": text}), f"not valid JSON: {reason}"))
                 continue
             # A line that is not a job is keyed by its line number: its id (if any) may belong to a good job.
             try:

@@ -28,16 +28,20 @@ def _write_atomic(path: str, data: bytes) -> None:
 
 
 def read_rows(path: str) -> list[dict]:
-    """Every complete row of a results.jsonl (a torn last line is skipped)."""
+    """Every complete row of a results.jsonl: a torn last line, or a line someone else wrote that is no row of ours
+    (not an object, no id, an ok row without its picture), is skipped, so it cannot break later runs."""
     rows = []
     if not os.path.isfile(path):
         return rows
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
+                row = json.loads(line)
+            except (ValueError, RecursionError):
                 continue
+            if isinstance(row, dict) and isinstance(row.get("id"), str) and (
+                    row.get("status") != "ok" or isinstance(row.get("image"), str)):
+                rows.append(row)
     return rows
 
 

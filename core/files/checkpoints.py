@@ -59,9 +59,18 @@ def read_sharded(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], di
     indexes = sorted(n for n in os.listdir(folder) if n.endswith(".index.json")) if os.path.isdir(folder) else []
     if not indexes:
         raise CheckpointError(f"{folder} is not a sharded checkpoint folder (no *.index.json inside)")
-    with open(os.path.join(folder, indexes[0])) as f:
-        weight_map = json.load(f).get("weight_map", {})
+    try:
+        with open(os.path.join(folder, indexes[0]), encoding="utf-8") as f:
+            weight_map = json.load(f).get("weight_map", {})
+    except (OSError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{folder}: {indexes[0]} is not a readable shard index ({e})") from None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise CheckpointError(f"{folder}: {indexes[0]} has no weight_map of tensor names to shard files")
     shards = sorted(set(weight_map.values()))
+    real = os.path.realpath(folder)
+    outside = [s for s in shards if os.path.isabs(s) or os.path.dirname(os.path.realpath(os.path.join(folder, s))) != real]
+    if outside:  # an index names its own folder's files only: never a path out of it (the models folder's rule)
+        raise CheckpointError(f"{folder}: {indexes[0]} names shards outside its folder: {', '.join(outside[:3])}")
     missing = [s for s in shards if not os.path.isfile(os.path.join(folder, s))]
     if missing:
         raise CheckpointError(f"{folder}: shard files missing (download incomplete?): {', '.join(missing)}")
