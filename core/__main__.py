@@ -245,7 +245,7 @@ def _shapes_jobs(args) -> int:
     if rows:  # also accept the id-style names: atm, aredit, naive-infinity, ...
         lookup = {k.lower(): k for k in SHAPES_ROWS} | {"naive": "naive (LlamaGen)", "naive-infinity": "naive (Infinity)"}
         rows = [lookup.get(r.lower(), r) for r in rows]
-    path = write_shapes_jobs(args.out, args.cases, args.case_seed, rows)
+    path = write_shapes_jobs(args.out, args.cases, args.case_seed, rows, overwrite=args.overwrite)
     print(f"wrote {path}; run it with: python -m ar_edit_pack batch {path} --out {os.path.join(args.out, 'results')}")
     return 0
 
@@ -347,6 +347,7 @@ def main(argv=None) -> int:
     sj.add_argument("--cases", type=int, default=200, help="edit cases")
     sj.add_argument("--case-seed", type=int, default=0, help="0: the benchmark's cases; 1: the validation cases")
     sj.add_argument("--rows", default="all", help="comma list of: naive, atm, naive-infinity, aredit, editar, varedit")
+    sj.add_argument("--overwrite", action="store_true", help="replace an existing jobs file in --out")
     sm = sub.add_parser("summary", formatter_class=fmt, help="the ShapesEdit table of a batch run's results",
                         description="Reads DIR/results.jsonl (the last row of every job) and prints background PSNR / "
                                     "SSIM, success, structure and exact match per row label and edit kind.")
@@ -355,7 +356,7 @@ def main(argv=None) -> int:
     try:
         return {"demo": _demo, "convert": _convert, "models": _models, "batch": _batch, "shapes-jobs": _shapes_jobs,
                 "summary": _summary}[args.cmd](args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:  # disk full, a read-only folder, ...: one clear line
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -166,3 +166,24 @@ def test_a_shard_index_cannot_reach_outside_its_folder(tmp_path):
     (folder / "model.safetensors.index.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not a readable shard index"):
         read_sharded(folder)
+
+
+def test_one_run_per_results_folder_and_clear_lines_for_bad_folders_and_devices(tmp_path, capsys):
+    from ar_edit_pack.core.__main__ import main
+    from ar_edit_pack.core.batch.store import ResultStore
+
+    assert main(["shapes-jobs", "--out", str(tmp_path / "se"), "--cases", "2", "--rows", "atm"]) == 0
+    jobs = str(tmp_path / "se" / "jobs.jsonl")
+    assert main(["shapes-jobs", "--out", str(tmp_path / "se"), "--cases", "2", "--rows", "atm"]) == 2
+    assert "exists already" in capsys.readouterr().err
+    first = ResultStore(str(tmp_path / "out"))  # a run in progress
+    assert main(["batch", jobs, "--out", str(tmp_path / "out"), "--no-download"]) == 2
+    assert "another run is writing into" in capsys.readouterr().err
+    first.close()
+    (tmp_path / "a_file").write_text("x")
+    assert main(["batch", jobs, "--out", str(tmp_path / "a_file"), "--no-download"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["batch", jobs, "--out", str(tmp_path / "gpu"), "--device", "cuda:7", "--no-download"]) == 2
+        assert "this torch has no CUDA" in capsys.readouterr().err
+    assert main(["batch", jobs, "--out", str(tmp_path / "out"), "--no-download"]) == 0  # the lock was let go

@@ -227,5 +227,6 @@ def run_jobs(jobs_path: str, out_dir: str, engine: str = "local", batch_size: in
             close()  # shuts Ray down when this run started it
         if bar:
             bar.close()
+        store.close()
     return RunSummary(len(jobs) + spec_errors, len(jobs) - len(todo), ok, failed, spec_errors,
                       time.perf_counter() - t0, interrupted)

@@ -32,14 +32,18 @@ _ID_PREFIX = {"naive (LlamaGen)": "naive", "ATM": "atm", "naive (Infinity)": "na
 MAX_CASES = 100_000  # ShapesEdit has 1,000 at most in any report; a jobs file of more is a typo
 
 
-def write_shapes_jobs(out_dir: str, cases: int = 200, case_seed: int = 0, rows: list[str] | None = None) -> str:
-    """-> the path of `out_dir/jobs.jsonl` (case pictures under out_dir/cases/)."""
+def write_shapes_jobs(out_dir: str, cases: int = 200, case_seed: int = 0, rows: list[str] | None = None,
+                      overwrite: bool = False) -> str:
+    """-> the path of `out_dir/jobs.jsonl` (case pictures under out_dir/cases/); an existing jobs file is replaced
+    only with `overwrite`."""
     rows = rows or list(SHAPES_ROWS)
     unknown = [r for r in rows if r not in SHAPES_ROWS]
     if unknown:
         raise ValueError(f"unknown ShapesEdit rows {unknown}; choose from {list(SHAPES_ROWS)}")
     if not 1 <= cases <= MAX_CASES:  # before any case is made: each is rendered and held until written
         raise ValueError(f"cases must be 1 .. {MAX_CASES}, got {cases}")
+    if os.path.exists(os.path.join(out_dir, "jobs.jsonl")) and not overwrite:
+        raise ValueError(f"{os.path.join(out_dir, 'jobs.jsonl')} exists already: give another --out, or --overwrite")
     folder = os.path.join(out_dir, "cases")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(out_dir, "jobs.jsonl")

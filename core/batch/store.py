@@ -27,6 +27,32 @@ def _write_atomic(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+LOCK = ".lock"
+
+
+def _lock_folder(out_dir: str):
+    """An exclusive lock on out_dir/.lock for this run (released with the returned file, or when the process ends,
+    however it ends); another run holding it is a clear error."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; runs are not guarded
+        return None
+    f = open(os.path.join(out_dir, LOCK), "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip()
+        f.close()
+        raise ValueError(f"another run is writing into {out_dir}" + (f" (process {holder})" if holder else "")
+                         + ": wait for it to finish, or give another --out") from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
 def read_rows(path: str) -> list[dict]:
     """Every complete row of a results.jsonl: a torn last line, or a line someone else wrote that is no row of ours
     (not an object, no id, an ok row without its picture), is skipped, so it cannot break later runs."""
@@ -55,9 +81,18 @@ class ResultStore:
         self.out = out_dir
         self.images = os.path.join(out_dir, IMAGES)
         self.path = os.path.join(out_dir, RESULTS)
+        if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+            raise ValueError(f"--out {out_dir} is a file, not a folder: give a folder for the results")
         os.makedirs(self.images, exist_ok=True)
+        self._lock = _lock_folder(out_dir)  # one run per results folder: two would both do every job
         self._drop_torn_line()
         self.latest = latest_rows(self.path)
+
+    def close(self) -> None:
+        """Let another run use the folder (the lock also goes with the process)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def _drop_torn_line(self) -> None:
         """A row cut off by a crash has no newline: truncate it away so the next row starts on its own line."""

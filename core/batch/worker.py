@@ -88,13 +88,30 @@ class Prepared:
 
 # ---------------------------------------------------------------------------------------------- worker
 
+def check_device(name: str) -> torch.device:
+    """A device this torch can use, or one clear error (torch itself would assert deep inside the first model)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(f"--device {name!r} is not a device name (cpu, cuda, cuda:1, mps): {e}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: this torch has no CUDA (a CPU build, or no GPU visible): use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices (cuda:0 .. "
+                             f"cuda:{torch.cuda.device_count() - 1})")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available here: use cpu")
+    return device
+
+
 class Worker:
     """Holds loaded models (by loader name) and runs groups of jobs. One per process / Ray actor."""
 
     def __init__(self, models_dir: str, device: str | None = None, threads: int | None = None,
                  allow_download: bool = True):
         self.models_dir = models_dir
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = check_device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.allow_download = allow_download
         if threads:
             torch.set_num_threads(threads)
