@@ -7,17 +7,14 @@ from typing import Sequence
 import torch
 
 from ..condition import Condition
-from ..llamagen.editar import DEFAULT_IMAGE_CFG, DEFAULT_TEXT_CFG, EditARGPT, editar_generate, task_prompt
+from ..defaults import defaults
+from ..llamagen.editar import EditARGPT, editar_generate, task_prompt
 from ..llamagen.generate import DRAFT_CHUNK, ProgressFn
 from ..llamagen.vq import LlamaGenVQ
 from ..records import TokenBatch
 from ..sampling import SamplingSettings, seed_tensor
 from .common import Images, per_row, token_region
 from .llamagen import check_pair, encode
-
-# EditAR samples without the LlamaGen cfg (its guidance is text_cfg / image_cfg); top-k and top-p as LlamaGen.
-DEFAULT_SAMPLING = SamplingSettings(cfg_scale=1.0)
-
 
 def prepare(editor: EditARGPT, vq: LlamaGenVQ, images: Images, resize: str = "center_crop") -> TokenBatch:
     """Pictures -> the editor's input tokens, fitted as EditAR's training data was (Lanczos, then `resize`)."""
@@ -31,14 +28,18 @@ def instruction_prompts(task: str, instructions: Sequence[str]) -> list[str]:
 
 
 def edit(editor: EditARGPT, vq: LlamaGenVQ, encoder, inputs: TokenBatch, prompts: Sequence[str], seeds,
-         text_cfg: float | Sequence[float] = DEFAULT_TEXT_CFG, image_cfg: float | Sequence[float] = DEFAULT_IMAGE_CFG,
-         sampling: SamplingSettings = DEFAULT_SAMPLING, mask=None, progress: ProgressFn | None = None,
+         text_cfg: float | Sequence[float] | None = None, image_cfg: float | Sequence[float] | None = None,
+         sampling: SamplingSettings | None = None, mask=None, progress: ProgressFn | None = None,
          max_chunk: int = DRAFT_CHUNK, region: torch.Tensor | None = None) -> TokenBatch:
     """One edit per row of `inputs` (its tokens, from `prepare`) with its prompt (1 for all rows, or one per row,
-    already in the task's template: `instruction_prompts`). `mask`: a MASK on the input picture (or one per row;
-    1 = may change), or `region` already on the token grid; outside it the input's tokens are kept."""
+    already in the task's template: `instruction_prompts`). Guidance (one value, or one per row) and sampling left
+    None are the model file's own (core.defaults). `mask`: a MASK on the input picture (or one per row; 1 = may
+    change), or `region` already on the token grid; outside it the input's tokens are kept."""
     check_pair(vq, editor)
-    sampling.validate()
+    guidance = defaults(editor, "editar")
+    text_cfg = guidance.text_cfg if text_cfg is None else text_cfg
+    image_cfg = guidance.image_cfg if image_cfg is None else image_cfg
+    sampling = (sampling or defaults(editor, "sampling")).validate()
     rows, g = inputs.batch, editor.cfg.grid_size
     prompts = per_row(prompts, rows)
     if len(set(prompts)) == 1:  # one prompt: encoded once, shared by every row

@@ -17,10 +17,6 @@ from ..infinity.vae import BSQVAE
 from ..sampling import seed_tensor
 from .common import pixel_region
 
-# The published Infinity sampler (cfg 3, tau 0.5, per-bit top-p 0.97): InfinitySampling's own defaults.
-DEFAULT_SAMPLING = InfinitySampling()
-
-
 def text_condition(text_encoder, prompts: Sequence[str], device=None) -> Condition:
     """Caption features the Infinity way (raw text, valid tokens only, right-padded)."""
     emb = text_encoder.encode_infinity(list(prompts))

@@ -8,6 +8,7 @@ from typing import Sequence
 import torch
 
 from ..condition import Condition
+from ..defaults import defaults
 from ..llamagen.atm import ATMSettings, SourceCache, atm_edit, build_source_cache, naive_edit
 from ..llamagen.generate import DRAFT_CHUNK, DecodeStats, ProgressFn
 from ..llamagen.generate import generate as _generate
@@ -89,7 +90,8 @@ def edit(gpt: LlamaGenGPT, source: SourceCache, cond: Condition, sampling: Sampl
     """Edits every source row with its prompt (`cond`: 1 row for all, or one per row).
 
     method "atm": Anchor Token Matching; "naive": the same seed under the new prompt, no matching. `mask`: a MASK
-    drawn on the source picture (or one per row; 1 = may change), or `region` already on the token grid."""
+    drawn on the source picture (or one per row; 1 = may change), or `region` already on the token grid. `atm` None:
+    the model file's own (core.defaults)."""
     if method not in EDIT_METHODS:
         raise ValueError(f"method must be one of {list(EDIT_METHODS)}, got {method!r}")
     rows = source.batch
@@ -103,7 +105,7 @@ def edit(gpt: LlamaGenGPT, source: SourceCache, cond: Condition, sampling: Sampl
     region = None if region is None else region.to(gpt.device)
     seeds = seed_tensor(seeds)
     if method == "atm":
-        result = atm_edit(gpt, source, cond, sampling, atm or ATMSettings(), seeds, region, cfg_scale, progress,
+        result = atm_edit(gpt, source, cond, sampling, atm or defaults(gpt, "atm"), seeds, region, cfg_scale, progress,
                           max_chunk=max_chunk, stats=stats)
     else:
         result = naive_edit(gpt, source, cond, sampling, seeds, region, cfg_scale, progress, max_chunk=max_chunk,

@@ -13,16 +13,12 @@ from ..infinity.codec import bits_to_images
 from ..infinity.generate import BitTokens, InfinitySampling, ProgressFn
 from ..infinity.model import InfinityTransformer
 from ..infinity.scales import parse_resolution, scale_schedule
-from ..infinity.varedit import DEFAULT_CFG, DEFAULT_TAU, canvas, crop_back, default_size, mask_canvas, supported_sizes
+from ..infinity.varedit import canvas, crop_back, default_size, mask_canvas, supported_sizes
 from ..infinity.varedit import varedit_edit
 from ..infinity.vae import BSQVAE
 from ..sampling import seed_tensor
 from ..text.encoders import validate_prompts
 from .common import per_row
-
-# The paper's sampler (cfg 4.0, tau 0.5) with Infinity's per-bit top-p.
-DEFAULT_SAMPLING = InfinitySampling(DEFAULT_CFG, DEFAULT_TAU)
-
 
 def edit_size(net: InfinityTransformer, resolution="auto", name: str = "") -> int:
     """The canvas side an edit runs at ("auto": the checkpoint's own; `name` is its file name)."""
