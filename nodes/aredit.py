@@ -7,14 +7,15 @@ import torch
 
 from ..core.grid_image import labelled_grid
 from ..core.images import grid_to_mask, model_to_comfy
-from ..core.infinity.aredit import DEFAULT_GAMMA, DEFAULT_THRESHOLD, AREditSettings
+from ..core.defaults import AUTO, auto, resolve
+from ..core.infinity.aredit import DEFAULT_GAMMA, AREditSettings
 from ..core.infinity.scales import STRIDE
 from ..core.pipelines import infinity
 from ..core.sampling import seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
-from .generate import infinity_sampling, infinity_sampling_inputs
+from .generate import auto_tooltip, infinity_sampling, infinity_sampling_inputs
 from .types import AREDIT_SOURCE, BIT_TOKENS, BSQ_VAE, CATEGORY, INFINITY_CONDITIONING, INFINITY_MODEL, MAX_SEED
 
 
@@ -49,9 +50,11 @@ def aredit_inputs() -> dict:
     return {
         "gamma": ("INT", {"default": DEFAULT_GAMMA, "min": 0, "max": 15,
                   "tooltip": "leading scales reused as they are (layout and colour); more = closer to the source"}),
-        "threshold": ("FLOAT", {"default": DEFAULT_THRESHOLD, "min": -2.0, "max": 2.0, "step": 0.01,
+        # every value below -1 regenerates freely (a probability drops by at most 1), so -1 is free to mean AUTO
+        "threshold": ("FLOAT", {"default": AUTO, "min": -2.0, "max": 2.0, "step": 0.01,
                       "tooltip": "a bit is resampled when the target prompt lowers its probability by more than "
-                                 "this; > 1 keeps the source, < -1 regenerates freely"}),
+                                 "this; > 1 keeps the source, < -1 regenerates freely; " +
+                                 auto_tooltip("infinity", "aredit", "threshold")}),
     }
 
 
@@ -91,7 +94,7 @@ class AREdit:
         node = "AR AREdit Edit"
         source = checks.aredit_source(source, node)
         net = checks.infinity_model(model, node)
-        settings = AREditSettings(gamma, threshold).validate(len(source.schedule))
+        settings = resolve(net, "aredit", gamma=gamma, threshold=auto(threshold)).validate(len(source.schedule))
         seeds = _seeds(source, seed, use_source_seed, source.batch)
         result = infinity.aredit(net, source, conditioning, settings, seeds, checks.mask(mask, node),
                                  progress=bridge.progress(len(source.schedule)))

@@ -1,4 +1,5 @@
-"""Loader nodes: AR models, tokenizers (VQ / BSQ VAE) and text encoders, embedded or from ComfyUI's models/ folders."""
+"""Loader nodes: one per model family (each lists its own family's files and refuses another's), and the text
+encoders' loader; embedded models or files from ComfyUI's models/ folders."""
 from __future__ import annotations
 
 import torch

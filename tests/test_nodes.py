@@ -342,3 +342,46 @@ def test_every_input_and_output_has_a_plain_words_tooltip():
                 assert len(tip) >= 10, f"{node_id}.{name} has no tooltip"
                 assert not re.search(r"\|\w+\||floor\(|logit|argmax", tip), f"{node_id}.{name} speaks in formulas: {tip}"
         assert len(getattr(cls, "OUTPUT_TOOLTIPS", ())) == len(cls.RETURN_TYPES), f"{node_id}: outputs without tooltips"
+
+
+def _widget_defaults(node_id):
+    from graph import widget_names
+
+    return {name: spec[1]["default"] for name, spec in widget_names(node_id) if "default" in spec[1]}
+
+
+def test_a_freshly_added_node_takes_the_model_files_own_settings(models_dir, monkeypatch):
+    """Widgets left at their defaults (-1 = the model's own): the embedded models' tuned settings, from their files;
+    an official-layout file's, the published ones."""
+    from ar_edit_pack.nodes import (AREdit, AREditSourceCache, Generate, InfinityGenerate, InfinityLoader,
+                                    InfinityTextEncode, LlamaGenLoader, TextEncode, TextEncoderLoader)
+
+    (words,) = TextEncoderLoader().load("(embedded) shapes-words", "fp32", "cpu")
+    caption = "a red circle at the top left and a small blue square in the center on a white background"
+    gen = {k: v for k, v in _widget_defaults("ARE_Generate").items() if k != "batch_size"}
+    (embedded,) = LlamaGenLoader().load("(embedded) shapes-t2i", "fp32", "auto")
+    (tokens,) = Generate().generate(embedded, TextEncode().encode(words, caption, False)[0], batch_size=1, **gen)
+    assert (tokens.settings.cfg_scale, tokens.settings.top_k) == (1.5, 0)
+    (official,) = LlamaGenLoader().load("t2i_tiny_64.pt", "fp32", "auto", TINY_HEADS)
+    (t5,) = TextEncoderLoader().load("tiny-t5", "fp32", "cpu")
+    (tokens,) = Generate().generate(official, TextEncode().encode(t5, "a red circle", False)[0], batch_size=1, **gen)
+    assert (tokens.settings.cfg_scale, tokens.settings.top_k) == (7.5, 1000)
+
+    (net,) = InfinityLoader().load("(embedded) shapes-infinity", "fp32")
+    src_cond = InfinityTextEncode().encode(words, caption, False)[0]
+    igen = {k: v for k, v in _widget_defaults("ARE_InfinityGenerate").items() if k != "batch_size"}
+    (bits,) = InfinityGenerate().generate(net, src_cond, batch_size=1, **{**igen, "resolution": "48"})
+    assert bits.sampling[0].cfg == 1.0  # the embedded model's own, not the published 3
+    (source,) = AREditSourceCache().build(net, bits, **_widget_defaults("ARE_AREditSource"))
+    target = InfinityTextEncode().encode(words, caption.replace("blue square", "yellow star"), False)[0]
+    fresh = _widget_defaults("ARE_AREdit")
+    assert fresh["threshold"] == -1
+    from ar_edit_pack.core.pipelines import infinity
+
+    used = []
+    monkeypatch.setattr(infinity, "aredit_edit", lambda *a, **k: used.append(a[3]) or real(*a, **k))
+    real = __import__("ar_edit_pack.core.infinity.aredit", fromlist=["aredit_edit"]).aredit_edit
+    a = AREdit().edit(net, source, target, **fresh)
+    b = AREdit().edit(net, source, target, **{**fresh, "threshold": 0.1})
+    assert [s.threshold for s in used] == [0.1, 0.1]  # the embedded file's own threshold, not the published 0.8
+    assert all(torch.equal(x, y) for x, y in zip(a[0].bits, b[0].bits))
