@@ -187,3 +187,23 @@ def test_one_run_per_results_folder_and_clear_lines_for_bad_folders_and_devices(
         assert main(["batch", jobs, "--out", str(tmp_path / "gpu"), "--device", "cuda:7", "--no-download"]) == 2
         assert "this torch has no CUDA" in capsys.readouterr().err
     assert main(["batch", jobs, "--out", str(tmp_path / "out"), "--no-download"]) == 0  # the lock was let go
+
+
+def test_a_huge_picture_in_a_small_file_is_that_jobs_error_before_decoding(tmp_path):
+    from PIL import Image
+
+    from ar_edit_pack.core.batch import engine
+    from ar_edit_pack.core.batch.store import latest_rows
+
+    Image.new("RGB", (9000, 9000), "white").save(tmp_path / "huge.png")  # ~260 KB on disk, 81 megapixels
+    assert os.path.getsize(tmp_path / "huge.png") < 2_000_000
+    Image.new("RGB", (48, 48), "white").save(tmp_path / "small.png")
+    job = {"method": "atm", "prompt": "a red circle at the top left on a white background"}
+    lines = [{**job, "id": "huge", "source": "huge.png"}, {**job, "id": "small", "source": "small.png"}]
+    (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(l) for l in lines) + "\n")
+    summary = engine.run_jobs(str(tmp_path / "jobs.jsonl"), str(tmp_path / "out"), progress=False, device="cpu",
+                              allow_download=False)
+    rows = latest_rows(str(tmp_path / "out" / "results.jsonl"))
+    assert (summary.ok, summary.failed) == (1, 1)
+    assert "is 9000 x 9000 pixels; a job reads at most 16,777,216" in rows["huge"]["error"]
+    assert rows["small"]["status"] == "ok"

@@ -38,23 +38,64 @@ class JobFailed(ValueError):
 
 # ---------------------------------------------------------------------------------------------- pixels
 
-def read_image(path: str) -> torch.Tensor:
-    """An image file -> IMAGE [1, H, W, C] float 0..1 (C = 4 keeps the alpha, composited over white later)."""
+# A job's pictures are decoded only within this many pixels (a 4096 x 4096 photo): a small file can hold a huge
+# picture (a 258 KB PNG of 9000 x 9000), and a batch holds every job's pixels at once.
+MAX_JOB_PIXELS = 4096 * 4096
+
+
+def _open(path: str, what: str) -> Image.Image:
+    """The file opened (its size read, nothing decoded yet), refused past the pixel budget."""
     try:
-        with Image.open(path) as im:
+        im = Image.open(path)
+    except (OSError, ValueError) as e:
+        raise JobFailed(f"cannot read the {what} {path}: {e}") from None
+    w, h = im.size
+    if w * h > MAX_JOB_PIXELS:
+        im.close()
+        raise JobFailed(f"the {what} {path} is {w} x {h} pixels; a job reads at most {MAX_JOB_PIXELS:,} "
+                        f"(4096 x 4096): scale it down first")
+    return im
+
+
+def read_image(path: str, what: str = "image") -> torch.Tensor:
+    """An image file -> uint8 [1, H, W, C] (C = 4 keeps the alpha, composited over white later); kept as bytes, a
+    quarter of the float picture, until it is used (`as_image`)."""
+    try:
+        with _open(path, what) as im:
             im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
             arr = np.asarray(im, dtype=np.uint8)
     except (OSError, ValueError) as e:
-        raise JobFailed(f"cannot read the image {path}: {e}") from None
+        raise JobFailed(f"cannot read the {what} {path}: {e}") from None
     if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise JobFailed(f"the image {path} is empty")
-    return torch.from_numpy(arr.copy())[None].float() / 255
+        raise JobFailed(f"the {what} {path} is empty")
+    return torch.from_numpy(arr.copy())[None]
+
+
+def as_image(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 [1, H, W, C] -> IMAGE float 0..1."""
+    return pixels.float() / 255
+
+
+class _Pictures:
+    """The jobs' pictures as IMAGEs, each converted only when a pipeline takes it (one float picture at a time)."""
+
+    def __init__(self, pixels: list[torch.Tensor]):
+        self.pixels = pixels
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return as_image(self.pixels[i])
+
+    def __iter__(self):
+        return (as_image(p) for p in self.pixels)
 
 
 def read_mask(path: str, name: str) -> torch.Tensor:
     """A mask file (white = 1) -> MASK [1, H, W] float 0..1."""
     try:
-        with Image.open(path) as im:
+        with _open(path, f"{name} mask") as im:
             arr = np.asarray(im.convert("L"), dtype=np.float32) / 255
     except (OSError, ValueError) as e:
         raise JobFailed(f"cannot read the {name} mask {path}: {e}") from None
@@ -246,9 +287,9 @@ def _metrics(p: Prepared, output: np.ndarray, generated: np.ndarray | None) -> d
     if not (job.expected or job.mask or job.region):
         return {}
     source = generated if generated is not None else to_uint8(
-        comfy_to_model(p.source, None, "none", 1).add(1).div(2))[0]
+        comfy_to_model(as_image(p.source), None, "none", 1).add(1).div(2))[0]
     expected = None if job.expected is None else to_uint8(
-        comfy_to_model(read_image(job.expected), None, "none", 1).add(1).div(2))[0]
+        comfy_to_model(as_image(read_image(job.expected, "expected picture")), None, "none", 1).add(1).div(2))[0]
     changed = None
     if job.mask:
         changed = read_mask(job.mask, "mask")[0].numpy() >= 0.5
@@ -266,7 +307,7 @@ def _source_seeds(ready: list[Prepared]) -> torch.Tensor:
 
 
 def _sources(ready: list[Prepared]) -> list[torch.Tensor]:
-    return [p.source for p in ready]
+    return _Pictures([p.source for p in ready])
 
 
 def _regions(ready: list[Prepared]) -> list[torch.Tensor] | None:

@@ -38,11 +38,11 @@ def edit(net: InfinityTransformer, vae: BSQVAE, encoder, images, instructions: S
     """Edits each picture (an IMAGE batch, or one [1, H, W, C] each, any sizes) `rows_per_image` times in a row
     (sweeps), every row with its instruction (1 for all, or one per row), sampling and seed. `mask`: one MASK for
     all pictures or one each (1 = may change); outside it the picture's own multi-scale bits are kept."""
-    pictures = images.split(1) if isinstance(images, torch.Tensor) else list(images)
+    pictures = images.split(1) if isinstance(images, torch.Tensor) else images
     n, rows = len(pictures), len(pictures) * rows_per_image
     instructions = per_row(instructions, rows, "instructions")
     validate_prompts(instructions)
-    fitted = [canvas(p, size) for p in pictures]
+    fitted = [canvas(p, size) for p in pictures]  # one picture at a time onto its (model-sized) canvas
     src = torch.arange(n).repeat_interleave(rows_per_image)
     x = torch.cat([f[0] for f in fitted])[src]
     sizes = [fitted[i][1] for i in src.tolist()]
