@@ -207,3 +207,30 @@ def test_a_huge_picture_in_a_small_file_is_that_jobs_error_before_decoding(tmp_p
     assert (summary.ok, summary.failed) == (1, 1)
     assert "is 9000 x 9000 pixels; a job reads at most 16,777,216" in rows["huge"]["error"]
     assert rows["small"]["status"] == "ok"
+
+
+def test_a_job_cannot_take_the_id_of_an_unreadable_lines_record(tmp_path):
+    from ar_edit_pack.core.batch.jobs import Job, JobError, read_jobs
+
+    job = {"method": "atm", "prompt": "a blue circle at the top left on a white background",
+           "source": {"prompt": "a red circle at the top left on a white background", "seed": 1}}
+    (tmp_path / "jobs.jsonl").write_text("{broken\n" + json.dumps({**job, "id": "line-1"}) + "\n"
+                                         + json.dumps({**job, "id": "fine"}) + "\n")
+    out = read_jobs(str(tmp_path / "jobs.jsonl"))
+    assert [type(o) for o in out] == [JobError, JobError, Job] and [o.id for o in out[:2]] == ["line-1", "line-2"]
+    assert "'line-1' is kept for the error of an unreadable line" in out[1].error
+
+
+def test_a_t5_folder_whose_shard_index_has_not_arrived_is_not_complete(tmp_path):
+    from ar_edit_pack.core.files.model_files import is_complete
+
+    folder = tmp_path / "flan-t5-xl"
+    folder.mkdir()
+    for name in ("config.json", "spiece.model", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"):
+        (folder / name).write_bytes(b"x")
+    assert not is_complete(str(folder), "text_encoders")
+    (folder / "model.safetensors.index.json").write_text('{"weight_map": {"a": "model-00001-of-00002.safetensors", '
+                                                           '"b": "model-00002-of-00002.safetensors"}}')
+    assert is_complete(str(folder), "text_encoders")
+    (folder / "model.safetensors.index.json").write_text('{"weight_map": ')  # cut off mid-download
+    assert not is_complete(str(folder), "text_encoders")

@@ -99,6 +99,7 @@ for _method in ("atm", "naive", "aredit", "editar"):  # how a photo is fitted to
 _KEYS = {"id", "method", "source", "prompt", "instruction", "source_prompt", "seed", "params", "models", "region",
          "expected", "mask", "kind", "label"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_LINE_ID = re.compile(r"^line-\d+$", re.IGNORECASE)
 
 
 class JobSpecError(ValueError):
@@ -326,6 +327,8 @@ def _job_id(spec: dict, content_digest: str) -> str:
     value = spec["id"]
     if not isinstance(value, str) or not _ID.match(value):
         raise JobSpecError(f"id must be 1-128 letters, digits, '.', '_' or '-' (it names the result file), got {value!r}")
+    if _LINE_ID.match(value):  # the results file keys an unreadable line N by line-N: a job named so would share it
+        raise JobSpecError(f"id {value!r} is kept for the error of an unreadable line; choose another id")
     return value
 
 

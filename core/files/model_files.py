@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -65,6 +66,9 @@ class ModelFileMissing(FileNotFoundError):
     pass
 
 
+_SHARD = re.compile(r"-\d{5}-of-\d{5}\.(safetensors|bin)$")
+
+
 def is_complete(path: str, kind: str) -> bool:
     """A file is complete once it exists (hub downloads land under their name only when whole); a T5
     folder needs its config, tokenizer and every weight shard its index lists."""
@@ -80,9 +84,14 @@ def is_complete(path: str, kind: str) -> bool:
         return False
     index = os.path.join(path, "model.safetensors.index.json")
     if os.path.isfile(index):
-        with open(index) as f:
-            shards = set(json.load(f).get("weight_map", {}).values())
+        try:
+            with open(index, encoding="utf-8") as f:
+                shards = set(json.load(f).get("weight_map", {}).values())
+        except (OSError, ValueError, AttributeError):
+            return False  # an index cut off mid-download
         return shards <= files
+    if any(_SHARD.search(n) for n in files):  # shards of a sharded set whose index has not arrived yet
+        return False
     return any(n.endswith(".safetensors") or n.startswith("pytorch_model") for n in files)
 
 
