@@ -87,8 +87,7 @@ class TokensToImage:
         node = "AR Tokens to Image"
         tokens = checks.llamagen_tokens(tokens, node)
         vq = checks.vq_tokenizer(tokenizer, node)
-        llamagen.check_codes(tokens.tokens, vq, f"'{tokenizer.name}'")
-        return (model_to_comfy(llamagen.decode(vq, tokens)).to(bridge.output_device()),)
+        return (model_to_comfy(llamagen.decode(vq, tokens)).to(bridge.output_device()),)  # decode checks the codes
 
 
 class BitsToImage:

@@ -85,9 +85,6 @@ class _Pictures:
     def __len__(self) -> int:
         return len(self.pixels)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return as_image(self.pixels[i])
-
     def __iter__(self):
         return (as_image(p) for p in self.pixels)
 

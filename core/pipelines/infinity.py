@@ -29,12 +29,13 @@ def schedule_for(net: InfinityTransformer, resolution="auto", aspect_ratio="1:1"
     return scale_schedule(parse_resolution(resolution, net.resolutions), parse_aspect(aspect_ratio))
 
 
-def check_schedule(net: InfinityTransformer, schedule) -> None:
-    """Tokens coded at a tier the model was not trained for would run (slowly) and give nonsense."""
+def check_tier(net: InfinityTransformer, schedule) -> None:
+    """Tokens coded at a tier the model was not trained for would run (slowly) and give nonsense (the loop's own
+    check_schedule only bounds the number of scales)."""
     if tier_of(schedule) not in net.resolutions:
         raise ValueError(f"these tokens span {len(schedule)} scales up to {schedule[-1][0]}x{schedule[-1][1]}, a size "
                          f"this model does not make: encode the image at one of {list(net.resolutions)} "
-                         f"(AR Image to Tokens, size)")
+                         f"(AR Image to Bits, size)")
 
 
 def generate(net: InfinityTransformer, cond: Condition, schedule, sampling: InfinitySampling | Sequence[InfinitySampling],
@@ -75,7 +76,7 @@ def aredit_source(net: InfinityTransformer, tokens: BitTokens, source_cond: Cond
                   sampling: InfinitySampling | None = None, progress: ProgressFn | None = None) -> AREditSource:
     """The source's bits and per-bit probabilities under its prompt: free for generated tokens (their own), one
     teacher-forced pass for a picture's bits (which need `source_cond` and `sampling`)."""
-    check_schedule(net, tokens.schedule)
+    check_tier(net, tokens.schedule)
     return build_source(net, tokens, source_cond, sampling, progress=progress)
 
 
