@@ -21,6 +21,8 @@ from .sampling import SamplingSettings
 
 TUNED_KEY = "ar_edit.tuned"
 AUTO = -1  # a widget value: "the model's own"
+# Whether decode passes run through torch.compile: "auto" = on CUDA with Triton (launch-bound there), eager elsewhere.
+COMPILE = "auto"
 
 # (family, kind) -> the published default. EditAR guides by text / image (cfg_scale unused); VAREdit follows the paper.
 PUBLISHED = {

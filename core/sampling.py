@@ -51,20 +51,26 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def counter_uniform(seeds: torch.Tensor, step: int, n: int, stream: int = 0) -> torch.Tensor:
-    """Uniform noise in (0, 1), shape [B, n], float32, for per-row `seeds` [B] at decoding `step`."""
+def counter_uniform(seeds: torch.Tensor, step: int | torch.Tensor, n: int, stream: int = 0) -> torch.Tensor:
+    """Uniform noise in (0, 1), float32, for per-row `seeds` [B]: [B, n] at one decoding `step` (an int), or
+    [B, L, n] for steps given as a tensor [L] (a draft chunk: the same noise as L one-step calls)."""
     seeds = seeds.to(torch.int64)
     device = seeds.device
     lo = seeds & _MASK32
     hi = (seeds >> 32) & _MASK32
-    key = _mix32(_mix32(lo ^ _mix32(hi + 0x9E3779B9)) ^ ((step * 0x632BE5AB + stream * 0x85157AF5) & _MASK32))
+    if isinstance(step, torch.Tensor):  # int64 products stay exact: step < 2**31 and the constants < 2**32
+        salt = (step.to(device=device, dtype=torch.int64) * 0x632BE5AB + stream * 0x85157AF5) & _MASK32
+        key = _mix32(_mix32(lo ^ _mix32(hi + 0x9E3779B9))[:, None] ^ salt[None, :])[..., None]  # [B, L, 1]
+    else:
+        key = _mix32(_mix32(lo ^ _mix32(hi + 0x9E3779B9)) ^ ((step * 0x632BE5AB + stream * 0x85157AF5) & _MASK32))
+        key = key[:, None]  # [B, 1]
     idx = torch.arange(n, device=device, dtype=torch.int64)
-    h = _mix32(_mix32(idx[None, :] ^ key[:, None]) + key[:, None] & _MASK32)
+    h = _mix32(_mix32(idx ^ key) + key & _MASK32)
     # 24 high bits -> a float32 strictly inside (0, 1).
     return ((h >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
 
 
-def gumbel_noise(seeds: torch.Tensor, step: int, n: int, stream: int = 0) -> torch.Tensor:
+def gumbel_noise(seeds: torch.Tensor, step: int | torch.Tensor, n: int, stream: int = 0) -> torch.Tensor:
     u = counter_uniform(seeds, step, n, stream)
     return -torch.log(-torch.log(u))
 
@@ -98,14 +104,19 @@ class SamplingSettings:
 
 
 def combine_cfg(cond: torch.Tensor, uncond: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """logits = u + s * (c - u), with a per-row scale [B]."""
-    return uncond + scale.to(cond.dtype)[:, None] * (cond - uncond)
+    """logits = u + s * (c - u), with a per-row scale [B] (logits [B, V] or [B, L, V])."""
+    return uncond + per_row(scale, cond) * (cond - uncond)
+
+
+def per_row(scale: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-row value [B] shaped to broadcast over `like` [B, ...]."""
+    return scale.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
 
 
 def filter_logits(logits: torch.Tensor, settings: SamplingSettings) -> torch.Tensor:
     """Temperature, then top-k, then top-p (HF convention: the best token always survives).
 
-    Filtered-out entries become -inf. `logits` is [B, V] float32 and is not modified.
+    Filtered-out entries become -inf. `logits` is [..., V] float32 and is not modified.
     """
     logits = logits / max(settings.temperature, 1e-5)
     vocab = logits.shape[-1]
@@ -123,8 +134,8 @@ def filter_logits(logits: torch.Tensor, settings: SamplingSettings) -> torch.Ten
     return logits
 
 
-def sample_tokens(filtered: torch.Tensor, seeds: torch.Tensor, step: int, greedy: bool) -> torch.Tensor:
-    """One token per row [B] from filtered logits [B, V]."""
+def sample_tokens(filtered: torch.Tensor, seeds: torch.Tensor, step: int | torch.Tensor, greedy: bool) -> torch.Tensor:
+    """One token per row [B] from filtered logits [B, V] at one step, or [B, L] from [B, L, V] at steps [L]."""
     if greedy:
         return filtered.argmax(-1)
     return (filtered + gumbel_noise(seeds, step, filtered.shape[-1])).argmax(-1)

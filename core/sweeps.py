@@ -15,6 +15,7 @@ from .condition import Condition
 from .llamagen.atm import ATMSettings, EditResult, SourceCache
 from .llamagen.generate import DRAFT_CHUNK, DecodeStats, ProgressFn
 from .llamagen.gpt import LlamaGenGPT
+from .defaults import COMPILE
 from .pipelines import llamagen
 from .sampling import SamplingSettings
 
@@ -126,7 +127,7 @@ def expand(K: list[int], alpha: list[float], tau: list[float], seeds: list[int],
 def run_sweep(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sampling: SamplingSettings,
               settings: list[SweepSetting], method: str = "atm", region: torch.Tensor | None = None,
               progress: ProgressFn | None = None, max_chunk: int = DRAFT_CHUNK,
-              stats: DecodeStats | None = None) -> EditResult:
+              stats: DecodeStats | None = None, compile: str | bool = COMPILE) -> EditResult:
     """Every setting for every source item, as ONE batched decode. Row order: source item major,
     settings minor (row = item * len(settings) + j)."""
     S, B = len(settings), cache.batch
@@ -138,5 +139,5 @@ def run_sweep(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, samp
     out = llamagen.edit(model, cache.select(rows_src), cond_rows, sampling, [s.atm for s in settings] * B,
                         [s.seed for s in settings] * B, method, region=region_rows,
                         cfg_scale=[s.cfg_scale for s in settings] * B, progress=progress, max_chunk=max_chunk,
-                        stats=stats)
+                        stats=stats, compile=compile)
     return EditResult(out.tokens.flat, out.changed.flatten(1), out.locked_fraction)

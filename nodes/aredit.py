@@ -136,6 +136,7 @@ class AREditSweep:
               use_source_seed, columns, mask=None):
         node = "AR AREdit Sweep"
         source = checks.aredit_source(source, node)
+        checks.load_for_run([model, tokenizer])
         net = checks.infinity_model(model, node)
         vae = checks.bsq_vae(tokenizer, node)
         from_source = use_source_seed and source.tokens.seeds is not None

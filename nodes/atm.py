@@ -14,7 +14,7 @@ from ..core.sweeps import check_rows, expand, parse_values, run_sweep
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import auto_tooltip, llamagen_sampling, sampling_inputs
-from .types import ATM_SOURCE, CATEGORY, DRAFT_INPUT, LLAMAGEN_CONDITIONING, LLAMAGEN_MODEL, VQ_TOKENIZER, VQ_TOKENS
+from .types import ATM_SOURCE, CATEGORY, COMPILE_INPUT, DRAFT_INPUT, LLAMAGEN_CONDITIONING, LLAMAGEN_MODEL, VQ_TOKENIZER, VQ_TOKENS
 
 METHODS = list(llamagen.EDIT_METHODS)
 
@@ -96,7 +96,7 @@ class ATMEdit:
                 **atm_inputs(),
             },
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source is kept"}),
-                         "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT},
+                         "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT, "compile": COMPILE_INPUT},
         }
 
     RETURN_TYPES = (VQ_TOKENS, "MASK", "FLOAT")
@@ -107,18 +107,19 @@ class ATMEdit:
     CATEGORY = f"{CATEGORY}/editing"
 
     def edit(self, model, source, conditioning, method, seed, use_source_seed, cfg_scale, temperature, top_k, top_p,
-             K, alpha, tau, fallback, mask=None, candidates="auto", draft_decoding=True):
+             K, alpha, tau, fallback, mask=None, candidates="auto", draft_decoding=True, compile="auto"):
         node = "AR Anchor Token Matching Edit"
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         source = checks.atm_source(source, node)
         atm = ATMSettings(K, alpha, tau, fallback, candidates).validate()
         region = _region(mask, source, node)
+        checks.load_for_run([model], source.batch, model)
         gpt = checks.llamagen_model(model, node)
         sampling = llamagen_sampling(gpt, cfg_scale, temperature, top_k, top_p)
         result = llamagen.edit(gpt, source, conditioning, sampling, atm, _seeds(source, seed, use_source_seed), method,
                                region=region, progress=bridge.progress(source.anchors.shape[1]),
-                               max_chunk=_chunk(draft_decoding))
+                               max_chunk=_chunk(draft_decoding), compile=compile)
         gh, gw = source.grid
         changed = grid_to_mask(result.changed, gh * source.stride, gw * source.stride)
         return (result.tokens, changed.to(bridge.output_device()), float(result.locked_fraction.mean()))
@@ -146,7 +147,8 @@ class ATMSweep:
                 "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
                 "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = automatic"}),
             },
-            "optional": {"mask": ("MASK",), "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT},
+            "optional": {"mask": ("MASK",), "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT,
+                         "compile": COMPILE_INPUT},
         }
 
     RETURN_TYPES = ("IMAGE", "IMAGE", VQ_TOKENS)
@@ -156,7 +158,7 @@ class ATMSweep:
 
     def sweep(self, model, tokenizer, source, conditioning, method, tau_values, K_values, alpha_values, seed_values,
               cfg_values, use_source_seed, fallback, temperature, top_k, top_p, columns, mask=None,
-              candidates="auto", draft_decoding=True):
+              candidates="auto", draft_decoding=True, compile="auto"):
         node = "AR Anchor Token Matching Sweep"
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -171,15 +173,18 @@ class ATMSweep:
             seeds = [int(source.seeds[0]) % SEED_RANGE]
         else:
             seeds = parse_values(seed_values, int, "seed_values")
-        gpt = checks.llamagen_model(model, node)
-        own_cfg = defaults(gpt, "sampling").cfg_scale
+        checks.llamagen_model(model, node, load=False)  # the family first: what follows reads its settings
+        own_cfg = defaults(model, "sampling").cfg_scale
         cfgs = [own_cfg if c == AUTO else c for c in parse_values(cfg_values, float, "cfg_values")]
         settings, varying = expand(parse_values(K_values, int, "K_values"), parse_values(alpha_values, float, "alpha_values"),
                                    parse_values(tau_values, float, "tau_values"), seeds, cfgs, fallback, candidates)
+        checks.load_for_run([model, tokenizer], source.batch * len(settings), model)
+        gpt = checks.llamagen_model(model, node)
         sampling = llamagen_sampling(gpt, settings[0].cfg_scale, temperature, top_k, top_p)
         region = _region(mask, source, node)
         result = run_sweep(gpt, source, conditioning, sampling, settings, method, region,
-                           progress=bridge.progress(source.anchors.shape[1]), max_chunk=_chunk(draft_decoding))
+                           progress=bridge.progress(source.anchors.shape[1]), max_chunk=_chunk(draft_decoding),
+                           compile=compile)
         gh, gw = source.grid
         images = model_to_comfy(llamagen.decode(vq, result.tokens.view(-1, gh, gw)))
         labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch

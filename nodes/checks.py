@@ -27,16 +27,16 @@ _FAMILIES = {"llamagen": ("a LlamaGen model", "AR Generate / AR Anchor Token Mat
              "varedit": ("a VAREdit editor", "AR VAREdit")}
 
 
-def _model(model, family: str, node: str, what: str):
+def _model(model, family: str, node: str, what: str, load: bool = True):
     got = model_family(getattr(model, "module", model))
     if got != family:
         called, use = _FAMILIES.get(got, (f"a {got}", "a node of its own family"))
         raise ValueError(f"{node} needs {what}, but '{getattr(model, 'name', model)}' is {called}: use it with {use}")
-    return model.load()
+    return model.load() if load else model
 
 
-def llamagen_model(model, node: str) -> LlamaGenGPT:
-    return _model(model, "llamagen", node, "a LlamaGen model (t2i / c2i)")
+def llamagen_model(model, node: str, load: bool = True) -> LlamaGenGPT:
+    return _model(model, "llamagen", node, "a LlamaGen model (t2i / c2i)", load)
 
 
 def editar_model(model, node: str = "AR EditAR") -> EditARGPT:
@@ -145,6 +145,17 @@ def mask(m: torch.Tensor | None, node: str, name: str = "mask") -> torch.Tensor 
         raise ValueError(f"{node}: the {name} is empty, so nothing may change: paint the region to edit (in Load "
                          f"Image, right-click > Open in MaskEditor) or disconnect the mask")
     return m
+
+
+def load_for_run(models, rows: int = 0, decoder=None) -> None:
+    """Load every model of a node's run in one call, with room for `rows` rows of `decoder`'s decode (a LlamaGen or
+    EditAR module, or its ManagedModel): see comfy_bridge.load_models."""
+    from ..core.pipelines.llamagen import decode_memory
+    from . import comfy_bridge as bridge
+
+    module = getattr(decoder, "module", decoder)
+    need = decode_memory(module).per_row * rows if isinstance(module, LlamaGenGPT) else 0
+    bridge.load_models(models, need)
 
 
 MAX_BATCH = 64  # the batch_size widgets' range

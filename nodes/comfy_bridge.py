@@ -167,15 +167,41 @@ class ManagedModel:
                                                              offload_device=offload_device())
 
     def load(self) -> torch.nn.Module:
-        """Put the model on its compute device (letting ComfyUI free memory for it) and return it."""
+        """Put the model on its compute device (letting ComfyUI free memory for it) and return it. A model that
+        `load_models` already loaded is left as it is: a second call just for it could push the others out."""
         if self._patcher is not None:
-            model_management.load_models_gpu([self._patcher])
+            if not self.is_loaded():
+                model_management.load_models_gpu([self._patcher])
         else:
             self.module.to(self.load_device)
         return self.module
 
+    def is_loaded(self) -> bool:
+        return self._patcher is not None and any(getattr(m, "model", None) is self._patcher
+                                                 for m in getattr(model_management, "current_loaded_models", []))
+
     def __repr__(self) -> str:
         return f"ManagedModel({self.name})"
+
+
+def load_models(models, memory_required: int = 0) -> None:
+    """Every model a node runs, in ONE `load_models_gpu` call that also frees `memory_required` bytes for the run's
+    buffers (KV caches, activations): loading them one by one lets a later load push an earlier one off the GPU."""
+    managed = [m for m in models if isinstance(m, ManagedModel)]
+    patchers = [m._patcher for m in managed if m._patcher is not None]
+    if patchers:
+        model_management.load_models_gpu(patchers, memory_required=int(memory_required))
+    for m in managed:
+        if m._patcher is None:
+            m.module.to(m.load_device)
+
+
+def run_budget(device: torch.device) -> int | None:
+    """Bytes free for a run's buffers once its models are loaded (None on the CPU: whole batches)."""
+    if IN_COMFY and torch.device(device).type == "cuda":
+        return int(model_management.get_free_memory(device))
+    from ..core.memory import free_device_memory
+    return free_device_memory(device)
 
 
 class Cancelled(RuntimeError):

@@ -16,7 +16,7 @@ from ..core.sweeps import check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import auto_tooltip, sampling_inputs
-from .types import AR_TEXT_ENCODER, CATEGORY, DRAFT_INPUT, EDITAR_MODEL, VQ_TOKENIZER, VQ_TOKENS
+from .types import AR_TEXT_ENCODER, CATEGORY, COMPILE_INPUT, DRAFT_INPUT, EDITAR_MODEL, VQ_TOKENIZER, VQ_TOKENS
 
 
 class EditAR:
@@ -47,7 +47,7 @@ class EditAR:
                 "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
             },
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the input is kept"}),
-                         "draft_decoding": DRAFT_INPUT},
+                         "draft_decoding": DRAFT_INPUT, "compile": COMPILE_INPUT},
         }
 
     RETURN_TYPES = (VQ_TOKENS, VQ_TOKENS)
@@ -56,14 +56,14 @@ class EditAR:
     CATEGORY = f"{CATEGORY}/editing"
 
     def edit(self, model, tokenizer, text_encoder, image, instruction, task, seed, text_cfg, image_cfg, temperature,
-             top_k, top_p, mask=None, draft_decoding=True):
+             top_k, top_p, mask=None, draft_decoding=True, compile="auto"):
         edited, source, _ = run_editar(model, tokenizer, text_encoder, image, instruction, task, [seed], [text_cfg],
-                                       [image_cfg], temperature, top_k, top_p, mask, draft_decoding)
+                                       [image_cfg], temperature, top_k, top_p, mask, draft_decoding, compile)
         return edited, source
 
 
 def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, text_cfgs, image_cfgs, temperature,
-               top_k, top_p, mask, draft_decoding=True):
+               top_k, top_p, mask, draft_decoding=True, compile="auto"):
     """Every (seed, text_cfg, image_cfg) combination for every input image as ONE batched decode.
     Row order: image, then seed, then text_cfg, then image_cfg (fastest); image i uses seed + i.
     -> (edited, inputs, labels)."""
@@ -72,6 +72,8 @@ def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, 
     checks.image(image, node)
     checks.mask(mask, node)
     checks.batch_rows(image.shape[0], len(seeds) * len(text_cfgs) * len(image_cfgs))
+    checks.load_for_run([model, tokenizer, text_encoder], image.shape[0] * len(seeds) * len(text_cfgs) * len(image_cfgs),
+                        model)
     vq = checks.vq_tokenizer(tokenizer, node)
     gpt = checks.editar_model(model, node)
     own = defaults(gpt, "editar").text_cfg
@@ -92,7 +94,7 @@ def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, 
     seeds_t = seed_tensor([seed_plus(c[0], i) for i in range(n_img) for c in combos])
     tokens = editar.edit(gpt, vq, encoder, rows_in, [prompt], seeds_t, [c[1] for c in combos] * n_img,
                          [c[2] for c in combos] * n_img, sampling, region=region, progress=bridge.progress(g * g),
-                         max_chunk=DRAFT_CHUNK if draft_decoding else 1)
+                         max_chunk=DRAFT_CHUNK if draft_decoding else 1, compile=compile)
     labels = [f"seed={c[0]}, text={c[1]:g}, image={c[2]:g}" for c in combos] * n_img
     return tokens, inputs, labels
 
@@ -119,14 +121,14 @@ class EditARSweep:
     CATEGORY = f"{CATEGORY}/editing"
 
     def sweep(self, model, tokenizer, text_encoder, image, instruction, task, temperature, top_k, top_p, seed_values,
-              text_cfg_values, image_cfg_values, columns, mask=None, draft_decoding=True):
+              text_cfg_values, image_cfg_values, columns, mask=None, draft_decoding=True, compile="auto"):
         check_rows({"seed_values": seed_values, "text_cfg_values": text_cfg_values,
                     "image_cfg_values": image_cfg_values}, checks.image(image, "AR EditAR Sweep").shape[0])
         text_cfgs = parse_values(text_cfg_values, float, "text_cfg_values")
         image_cfgs = parse_values(image_cfg_values, float, "image_cfg_values")
         edited, _, labels = run_editar(model, tokenizer, text_encoder, image, instruction, task,
                                        parse_values(seed_values, int, "seed_values"), text_cfgs, image_cfgs,
-                                       temperature, top_k, top_p, mask, draft_decoding)
+                                       temperature, top_k, top_p, mask, draft_decoding, compile)
         images = model_to_comfy(llamagen.decode(tokenizer.load(), edited))
         grid = labelled_grid(images, labels, columns or len(text_cfgs) * len(image_cfgs))
         out = bridge.output_device()

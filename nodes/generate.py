@@ -13,7 +13,7 @@ from ..core.sweeps import parse_values
 from . import comfy_bridge as bridge
 from . import checks
 from .types import (BIT_TOKENS, CATEGORY, INFINITY_CONDITIONING, INFINITY_MODEL, LLAMAGEN_CONDITIONING, LLAMAGEN_MODEL,
-                    MAX_SEED, VQ_TOKENS)
+                    MAX_SEED, VQ_TOKENS, COMPILE_INPUT)
 
 
 def auto_tooltip(family: str, kind: str, field: str) -> str:
@@ -57,20 +57,22 @@ class Generate:
             "seed": s["seed"],
             "batch_size": ("INT", {"default": 1, "min": 1, "max": 64}),
             "cfg_scale": s["cfg_scale"], "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
-        }}
+        }, "optional": {"compile": COMPILE_INPUT}}
 
     RETURN_TYPES = (VQ_TOKENS,)
     RETURN_NAMES = ("tokens",)
     FUNCTION = "generate"
     CATEGORY = f"{CATEGORY}/sampling"
 
-    def generate(self, model, conditioning, seed, batch_size, cfg_scale, temperature, top_k, top_p):
+    def generate(self, model, conditioning, seed, batch_size, cfg_scale, temperature, top_k, top_p, compile="auto"):
         checks.batch_size(batch_size, conditioning, "AR Generate")
+        checks.load_for_run([model], conditioning.batch * batch_size, model)
         gpt = checks.llamagen_model(model, "AR Generate")
         settings = llamagen_sampling(gpt, cfg_scale, temperature, top_k, top_p)
         cond = conditioning.repeat_interleave(batch_size).to(gpt.device)
         seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])
-        return (llamagen.generate(gpt, cond, settings, seeds, progress=bridge.progress(gpt.cfg.num_image_tokens)),)
+        return (llamagen.generate(gpt, cond, settings, seeds, progress=bridge.progress(gpt.cfg.num_image_tokens),
+                                  compile=compile),)
 
 
 def _aspect_label(h_div_w: float) -> str:
@@ -147,6 +149,7 @@ class InfinityGenerate:
     def generate(self, model, conditioning, seed, batch_size, resolution, aspect_ratio, cfg, tau, top_p,
                  cfg_per_scale, tau_per_scale, negative=None):
         checks.batch_size(batch_size, conditioning, "AR Infinity Generate")
+        checks.load_for_run([model])
         net = checks.infinity_model(model, "AR Infinity Generate")
         sampling = infinity_sampling(net, cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         schedule = infinity.schedule_for(net, resolution, aspect_ratio)

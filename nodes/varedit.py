@@ -29,6 +29,7 @@ def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, 
     combos = [(s, c) for s in seeds for c in cfgs]
     n_img = image.shape[0]
     checks.batch_rows(n_img, len(combos))
+    checks.load_for_run([model, tokenizer, text_encoder])
     vae = checks.bsq_vae(tokenizer, node)
     net = checks.varedit_model(model, node)
     size = varedit.edit_size(net, resolution, getattr(model, "name", ""))

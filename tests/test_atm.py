@@ -194,7 +194,7 @@ def test_sampled_candidates_leave_out_improbable_anchors():
         anchors = torch.full((rows, 1), anchor)
         cache = SourceCache(anchors, codebook[anchors], codebook, (1, 1), 16, "encoded")
         params = ATMParams.from_settings(ATMSettings(K=V, alpha=0.0, tau=0.01, candidates=mode), rows, V)
-        return AnchorPicker(cache, params, sampling, seeds, None)(0, logits)
+        return AnchorPicker(cache, params, sampling, seeds, None)(torch.tensor([0]), logits[:, None])[:, 0]
 
     assert (pick(5, "distinct") == 5).all()
     assert (pick(5, "sampled") == 5).float().mean() < 0.1

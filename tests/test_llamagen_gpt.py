@@ -203,9 +203,9 @@ def test_image_size_from_file_name():
 def recording_picker(settings, seeds):
     base, seen = default_picker(settings, seeds), []
 
-    def pick(i, logits):
-        seen.append(logits.clone())
-        return base(i, logits)
+    def pick(steps, logits):
+        seen.append(logits[:, 0].clone())  # one step per pass
+        return base(steps, logits)
     return pick, seen
 
 

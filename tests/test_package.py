@@ -54,3 +54,18 @@ def test_a_wheel_holds_the_code_the_embedded_models_and_the_workflows(tmp_path):
                    "ar_edit_pack/workflows/01 No download - ATM edit (embedded LlamaGen models).json"):
         assert needed in names, needed
     assert not any(re.match(r"(core|nodes|tests|tools|bench)/", n) for n in names)  # no top-level name of its own
+
+
+def test_gpu_suite_dry_run_on_tiny_models(tmp_path):
+    """bench/gpu_suite.py runs every case on the CPU with tiny models and writes its table."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "suite.json"
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gpu_suite.py"), "--preset", "tiny", "--device", "cpu",
+                    "--compile", "off", "--out", str(out)], check=True, capture_output=True, timeout=600)
+    rows = json.loads(out.read_text())["rows"]
+    cases = {r["case"] for r in rows}
+    assert {"LlamaGen t2i", "ATM edit, quarter mask, drafts", "EditAR", "AREdit 256 px"} <= cases
+    assert all(r["seconds"] > 0 and r["tokens_equal_eager"] in (True, None) for r in rows)

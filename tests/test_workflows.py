@@ -166,3 +166,14 @@ def test_workflow_has_a_note_groups_and_a_thumbnail(path):
         inside = [g for g in boxes if g[0] <= x and x + w <= g[0] + g[2] and g[1] <= y and y + h <= g[1] + g[3]]
         assert len(inside) == 1, f"node {node['id']} ({node['type']}) is not in exactly one group"
     assert os.path.isfile(os.path.splitext(path)[0] + ".jpg"), "no thumbnail"
+
+
+def test_a_workflow_saved_before_the_compile_widget_still_loads():
+    """Workflows shared before `compile` existed lack its value; like the front end, it takes its default."""
+    wf = json.load(open(os.path.join(ROOT, "workflows", "10 LlamaGen text to image.json")))
+    node = next(n for n in wf["nodes"] if n["type"] == "ARE_Generate")
+    assert node["widgets_values"][-1] == "auto"
+    node["widgets_values"] = node["widgets_values"][:-1]
+    api = ui_to_api(wf, {t: w for t, (_, w, _) in BUILTIN.items()})
+    inputs = api[str(node["id"])]["inputs"]
+    assert inputs["compile"] == "auto" and inputs["top_p"] == wf["nodes"][wf["nodes"].index(node)]["widgets_values"][-1]

@@ -48,6 +48,10 @@ def ui_to_api(workflow: dict, builtin_widgets: dict | None = None) -> dict:
         for name, spec in widget_names(ct):
             if name in inputs:
                 continue
+            if not values:  # a workflow saved before this widget existed: the front end gives it its default
+                opts = spec[1] if len(spec) > 1 else {}
+                inputs[name] = opts.get("default", spec[0][0] if isinstance(spec[0], list) else None)
+                continue
             inputs[name] = values.pop(0)
             if len(spec) > 1 and spec[1].get("control_after_generate"):
                 values.pop(0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import warnings
 from typing import Mapping
 
 import torch
@@ -35,9 +36,12 @@ def read_file(path: str | os.PathLike, prefer_ema: bool = False) -> tuple[dict[s
         from safetensors import safe_open
 
         try:
-            with safe_open(path, framework="pt", device="cpu") as f:
+            with safe_open(path, framework="pt", device="cpu") as f:  # validates the header
                 metadata = dict(f.metadata() or {})
-                state = {k: f.get_tensor(k) for k in f.keys()}
+                keys = list(f.keys())
+                state = _mapped_tensors(path, keys)
+                if state is None:  # a layout the mapping does not cover: read the plain way
+                    state = {k: f.get_tensor(k) for k in keys}
         except Exception as e:  # safetensors raises its own error types for corrupt headers
             raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from e
         return state, metadata
@@ -50,6 +54,44 @@ def read_file(path: str | os.PathLike, prefer_ema: bool = False) -> tuple[dict[s
             f"(not a checkpoint, truncated, or it contains executable objects): {e}"
         ) from e
     return unwrap_state_dict(obj, path, prefer_ema=prefer_ema), {}
+
+
+_SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                       "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+                       "BOOL": torch.bool}
+
+
+def _mapped_tensors(path: str, keys: list[str]) -> dict[str, torch.Tensor] | None:
+    """The file's tensors as views of one copy-on-write memory map: nothing is read until used, and nothing is
+    copied (safetensors' get_tensor copies each tensor out of its map, doubling the peak memory of a load).
+    The header was validated by safe_open; None when a tensor's dtype or alignment needs the plain read."""
+    import mmap
+    import struct
+
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        if os.path.getsize(path) == 8 + n:
+            return None  # nothing to map (a file of empty tensors)
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    state = {}
+    for k in keys:
+        info = header[k]
+        dtype = _SAFETENSORS_DTYPES.get(info["dtype"])
+        start, end = info["data_offsets"]
+        if dtype is None:
+            return None
+        item = torch.empty((), dtype=dtype).element_size()
+        if (8 + n + start) % item or (end - start) % item:
+            return None
+        if end == start:
+            state[k] = torch.empty(info["shape"], dtype=dtype)
+            continue
+        with warnings.catch_warnings():  # the map is writable (copy-on-write); torch warns about read-only ones
+            warnings.simplefilter("ignore")
+            flat = torch.frombuffer(mm, dtype=dtype, count=(end - start) // item, offset=8 + n + start)
+        state[k] = flat.view(info["shape"])
+    return state
 
 
 def read_sharded(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

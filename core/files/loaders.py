@@ -92,12 +92,15 @@ def _expect(arch: str, wanted: str, path: str) -> None:
 
 
 def load_gpt(path: str | os.PathLike, image_size: int | None = None, precision: str | torch.dtype = "auto",
-             device: torch.device | str = "cpu", n_head: int | None = None) -> llamagen_gpt.LlamaGenGPT:
+             device: torch.device | str = "cpu", n_head: int | None = None,
+             _read: tuple | None = None) -> llamagen_gpt.LlamaGenGPT:
     """Load a LlamaGen GPT (t2i or c2i) from `.pt/.pth/.safetensors`. image_size None = from metadata, else
     from the file name, else 512 (t2i) / 256 (c2i). n_head None = from metadata, else from the preset of the
-    file's (width, layers); a file of another shape needs it (an error says so)."""
+    file's (width, layers); a file of another shape needs it (an error says so). `_read`: (state, metadata) already
+    read from `path` (load_model), so a checkpoint is read once."""
     path = os.fspath(path)
-    state, meta = read_any(path)
+    state, meta = _read or read_any(path)
+    _read = None
     arch = detect_architecture(state, meta)
     if arch == "infinity":
         return _build_infinity(state, meta, path, precision, device)
@@ -134,11 +137,12 @@ def load_gpt(path: str | os.PathLike, image_size: int | None = None, precision: 
 
 
 def load_vq(path: str | os.PathLike, precision: str | torch.dtype = "fp32", device: torch.device | str = "cpu",
-            prefer_ema: bool = False) -> llamagen_vq.LlamaGenVQ:
+            prefer_ema: bool = False, _read: tuple | None = None) -> llamagen_vq.LlamaGenVQ:
     """Load a LlamaGen VQ tokenizer. fp32 by default: the tokenizer is small and its decoder is where
     low precision shows."""
     path = os.fspath(path)
-    state, meta = read_file(path, prefer_ema=prefer_ema)
+    state, meta = _read or read_file(path, prefer_ema=prefer_ema)
+    _read = None
     arch = detect_architecture(state, meta)
     if arch == "infinity_vae":
         return _build_infinity_vae(state, meta, path, precision, device)
@@ -171,7 +175,7 @@ def _build_infinity(state, meta, path, precision, device) -> infinity_model.Infi
     with torch.device("meta"):
         model = infinity_model.InfinityTransformer(cfg)
     load_strict(model, infinity_model.adapt_state_dict(state, cfg), f"Infinity transformer {name}")
-    model = model.to(device=device, dtype=torch.float32).set_block_dtype(resolve_dtype(precision, device))
+    model = model.place(device, resolve_dtype(precision, device))
     model.flavour = meta.get(FLAVOUR_KEY) or infinity_model.flavour_from_name(name)
     model.file_name = name  # for messages that pair it with a VAE
     _read_resolutions(model, meta)
@@ -238,13 +242,13 @@ def load_text_encoder(path: str | os.PathLike, device: torch.device | str = "cpu
 
 def load_model(path: str | os.PathLike, **kwargs):
     """Load whichever supported architecture the file holds."""
-    state, meta = read_any(path)
-    arch = detect_architecture(state, meta)
-    del state
+    read = read_any(path)
+    arch = detect_architecture(*read)
     if arch in ("llamagen_gpt", "editar_gpt", "infinity"):
-        return load_gpt(path, **{k: v for k, v in kwargs.items() if arch != "infinity" or k in ("precision", "device")})
+        return load_gpt(path, _read=read, **{k: v for k, v in kwargs.items()
+                                             if arch != "infinity" or k in ("precision", "device")})
     if arch in ("llamagen_vq", "infinity_vae"):
-        return load_vq(path, **{k: v for k, v in kwargs.items() if k in ("precision", "device")})
+        return load_vq(path, _read=read, **{k: v for k, v in kwargs.items() if k in ("precision", "device")})
     raise CheckpointError(f"no loader for architecture {arch!r}")
 
 

@@ -379,6 +379,23 @@ class InfinityTransformer(nn.Module):
             blk.to(dtype)
         return self
 
+    def place(self, device, block_dtype: torch.dtype) -> "InfinityTransformer":
+        """`set_block_dtype` and a move in one step, each tensor converted once: a bf16 file's blocks never pass
+        through fp32 (which would double the peak memory of loading an 8B file)."""
+        blocks = {id(p) for blk in self.layers for p in list(blk.parameters()) + list(blk.buffers())}
+        for module in self.modules():
+            for store in (module._parameters, module._buffers):
+                for name, t in store.items():
+                    if t is None:
+                        continue
+                    dtype = block_dtype if id(t) in blocks else torch.float32
+                    if not t.is_floating_point():
+                        dtype = t.dtype
+                    if t.device != torch.device(device) or t.dtype != dtype:
+                        new = t.detach().to(device=device, dtype=dtype)
+                        store[name] = nn.Parameter(new, requires_grad=False) if isinstance(t, nn.Parameter) else new
+        return self
+
     @property
     def device(self) -> torch.device:
         return self.word_embed.weight.device

@@ -34,7 +34,7 @@ import torch
 from ..condition import Condition
 from ..records import TokenBatch
 from ..sampling import SamplingSettings, counter_uniform, filter_logits, gumbel_noise, seed_tensor
-from .generate import DRAFT_CHUNK, DecodeStats, ProgressFn, decode_tokens, default_picker
+from .generate import DRAFT_CHUNK, DecodeStats, ProgressFn, SamplePicker, decode_tokens
 from .gpt import LlamaGenGPT
 
 FALLBACKS = ("greedy", "sample")
@@ -175,47 +175,49 @@ class AnchorPicker:
         self.region = None if region is None else region.reshape(region.shape[0], -1).to(device)
         self.slots = torch.arange(self.k_max, device=device)
 
-    def __call__(self, step: int, logits: torch.Tensor) -> torch.Tensor:
-        filtered = filter_logits(logits, self.sampling)  # [B, V]
-        perturbed = filtered + gumbel_noise(self.seeds, step, filtered.shape[-1])
-        cand = perturbed.topk(self.k_max, dim=-1).indices  # [B, K] Gumbel top-k = K draws w/o replacement
-        sampled = cand[:, 0] if not self.sampling.greedy else filtered.argmax(-1)  # = the plain sampler's token
-        valid = self.slots[None] < self.K[:, None]
+    def __call__(self, steps: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """steps [L] (device), guided logits [B, L, V] -> tokens [B, L]: every step of a chunk at once."""
+        filtered = filter_logits(logits, self.sampling)  # [B, L, V]
+        perturbed = filtered + gumbel_noise(self.seeds, steps, filtered.shape[-1])
+        cand = perturbed.topk(self.k_max, dim=-1).indices  # [B, L, K] Gumbel top-k = K draws w/o replacement
+        sampled = cand[..., 0] if not self.sampling.greedy else filtered.argmax(-1)  # = the plain sampler's token
+        valid = (self.slots < self.K[:, None])[:, None].expand_as(cand)
         if self.any_with_replacement:
-            cand, valid = self._with_replacement(step, filtered, cand, valid)
-        cand_logit = filtered.gather(1, cand)
+            cand, valid = self._with_replacement(steps, filtered, cand, valid)
+        cand_logit = filtered.gather(-1, cand)
         valid = valid & torch.isfinite(cand_logit)
         # Window: the |W_i| most probable valid candidates (rank by probability, stable for ties).
         order = torch.where(valid, cand_logit, float("-inf")).argsort(dim=-1, descending=True, stable=True)
-        rank = torch.empty_like(order).scatter_(1, order, self.slots.expand_as(order))
-        window = self.windows[:, step]
-        in_window = valid & (rank < window[:, None])
-        anchor_vec = self.cache.anchor_vectors[:, step]  # [B, e]
-        dist = (self.cache.codebook[cand] - anchor_vec[:, None]).pow(2).sum(-1)  # [B, K]
+        rank = torch.empty_like(order).scatter_(-1, order, self.slots.expand_as(order))
+        window = self.windows.index_select(1, steps)  # [B, L]
+        in_window = valid & (rank < window[..., None])
+        anchor_vec = self.cache.anchor_vectors.index_select(1, steps)  # [B, L, e]
+        dist = (self.cache.codebook[cand] - anchor_vec[:, :, None]).pow(2).sum(-1)  # [B, L, K]
         dist = dist.masked_fill(~in_window, float("inf"))
         best_dist, best = dist.min(-1)
-        matched = best_dist <= self.tau
-        fallback = torch.where(self.sample_fallback, sampled, filtered.argmax(-1))
-        token = torch.where(matched, cand.gather(1, best[:, None])[:, 0], fallback)
+        matched = best_dist <= self.tau[:, None]
+        fallback = torch.where(self.sample_fallback[:, None], sampled, filtered.argmax(-1))
+        token = torch.where(matched, cand.gather(-1, best[..., None])[..., 0], fallback)
         if self.region is not None:
-            token = torch.where(self.region[:, step], token, self.cache.anchors[:, step])
-        if self.trace is not None:
-            self.trace.windows.append(window.clone())
-            self.trace.matched.append(matched & (self.region[:, step] if self.region is not None else True))
+            inside = self.region.index_select(1, steps)
+            token = torch.where(inside, token, self.cache.anchors.index_select(1, steps))
+            matched = matched & inside
+        if self.trace is not None:  # a Python side effect: traced edits decode eagerly, one step per pass
+            self.trace.windows.extend(window.unbind(1))
+            self.trace.matched.extend(matched.unbind(1))
         return token
 
-    def _with_replacement(self, step: int, filtered: torch.Tensor, cand: torch.Tensor, valid: torch.Tensor):
+    def _with_replacement(self, steps: torch.Tensor, filtered: torch.Tensor, cand: torch.Tensor, valid: torch.Tensor):
         """Rows in "sampled" mode: the plain sample plus K - 1 inverse-CDF draws (own noise stream), sorted
-        with repeats marked invalid. -> (candidates [B, K], valid [B, K])."""
-        cdf = filtered.softmax(-1).cumsum(-1)  # [B, V]; filtered-out tokens add nothing
-        u = counter_uniform(self.seeds, step, self.k_max, stream=1) * cdf[:, -1:]
+        with repeats marked invalid. -> (candidates [B, L, K], valid [B, L, K])."""
+        cdf = filtered.softmax(-1).cumsum(-1)  # [B, L, V]; filtered-out tokens add nothing
+        u = counter_uniform(self.seeds, steps, self.k_max, stream=1) * cdf[..., -1:]
         draws = torch.searchsorted(cdf, u, right=True).clamp(max=cdf.shape[-1] - 1)  # right: never a p = 0 token
-        draws[:, 0] = cand[:, 0]
-        draws = torch.where(valid, draws, draws[:, :1])  # slots beyond this row's K repeat the first draw
+        draws = torch.cat([cand[..., :1], draws[..., 1:]], -1)
+        draws = torch.where(valid, draws, draws[..., :1])  # slots beyond this row's K repeat the first draw
         draws = draws.sort(-1).values
-        first = torch.ones_like(valid)
-        first[:, 1:] = draws[:, 1:] != draws[:, :-1]
-        rows = self.with_replacement[:, None]
+        first = torch.cat([torch.ones_like(valid[..., :1]), draws[..., 1:] != draws[..., :-1]], -1)
+        rows = self.with_replacement[:, None, None]
         return torch.where(rows, draws, cand), torch.where(rows, first, valid)
 
 
@@ -253,7 +255,7 @@ def atm_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sampl
              atm: ATMSettings | Sequence[ATMSettings], seeds: Sequence[int] | torch.Tensor,
              region: torch.Tensor | None = None, cfg_scale: float | Sequence[float] | None = None,
              progress: ProgressFn | None = None, trace: ATMTrace | None = None, max_chunk: int = DRAFT_CHUNK,
-             stats: DecodeStats | None = None) -> EditResult:
+             stats: DecodeStats | None = None, compile: str | bool = "off") -> EditResult:
     """Regenerate under `edit_cond`, matching each step to the source's anchor token.
 
     atm: one setting, or one per row (sweeps). region: optional bool [B, h, w] (True = may change).
@@ -267,14 +269,16 @@ def atm_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sampl
     scale = sampling.cfg_scale if cfg_scale is None else cfg_scale
     forced = None if region is None else ~region.reshape(cache.batch, -1)
     tokens = decode_tokens(model, edit_cond, scale, pick, progress, draft=cache.anchors,
-                           max_chunk=1 if trace is not None else max_chunk, stats=stats, forced=forced)
+                           max_chunk=1 if trace is not None else max_chunk, stats=stats, forced=forced,
+                           compile=False if trace is not None else compile)
     return EditResult.compare(tokens, cache.anchors)
 
 
 def naive_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sampling: SamplingSettings,
                seeds: Sequence[int] | torch.Tensor, region: torch.Tensor | None = None,
                cfg_scale: float | Sequence[float] | None = None, progress: ProgressFn | None = None,
-               max_chunk: int = DRAFT_CHUNK, stats: DecodeStats | None = None) -> EditResult:
+               max_chunk: int = DRAFT_CHUNK, stats: DecodeStats | None = None,
+               compile: str | bool = "off") -> EditResult:
     """Naive prompt modification (NPM): the same seed, the edit prompt, no matching (baseline). With a
     region, positions outside it still keep their source token, and are verified `max_chunk` per pass."""
     sampling.validate()
@@ -282,8 +286,8 @@ def naive_edit(model: LlamaGenGPT, cache: SourceCache, edit_cond: Condition, sam
     _check_edit_inputs(model, cache, edit_cond, seeds_t, region)
     device = cache.anchors.device
     fixed = None if region is None else ~region.reshape(cache.batch, -1).to(device)
-    pick = default_picker(sampling, seeds_t.to(device), fixed, cache.anchors)
+    pick = SamplePicker(sampling, seeds_t.to(device), fixed, cache.anchors)
     scale = sampling.cfg_scale if cfg_scale is None else cfg_scale
     tokens = decode_tokens(model, edit_cond, scale, pick, progress, draft=None if region is None else cache.anchors,
-                           max_chunk=max_chunk, stats=stats, forced=fixed)
+                           max_chunk=max_chunk, stats=stats, forced=fixed, compile=compile)
     return EditResult.compare(tokens, cache.anchors)

@@ -15,13 +15,13 @@ logits = n + s_i (n_i - n) + s_t (full - n_i).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
 from ..condition import Condition
 from ..sampling import SamplingSettings, seed_tensor
-from .generate import DRAFT_CHUNK, DecodeStats, ProgressFn, as_scale_tensor, decode_from_prefix, default_picker
+from .generate import DRAFT_CHUNK, DecodeStats, Guidance, ProgressFn, SamplePicker, as_scale_tensor, decode_from_prefix
 from .gpt import GPTConfig, LlamaGenGPT, grid_cells, prefix_causal_mask, rope_for_cells
 
 # Prompt templates EditAR was trained with, per task.
@@ -136,7 +136,7 @@ def editar_generate(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition
                     seeds: Sequence[int] | torch.Tensor, text_cfg: float | Sequence[float] = DEFAULT_TEXT_CFG,
                     image_cfg: float | Sequence[float] = DEFAULT_IMAGE_CFG, keep: torch.Tensor | None = None,
                     progress: ProgressFn | None = None, max_chunk: int = DRAFT_CHUNK,
-                    stats: DecodeStats | None = None) -> torch.Tensor:
+                    stats: DecodeStats | None = None, compile: str | bool = "off") -> torch.Tensor:
     """Sample output tokens [B, N]. `keep` (optional bool [B, N] or [B, g, g]): positions that keep the
     condition image's token (the region outside a user mask). Per-row text/image scales allow sweeps.
     The input image's tokens serve as a draft, verified up to `max_chunk` per pass (1 = off; same tokens)."""
@@ -151,18 +151,18 @@ def editar_generate(model: EditARGPT, cond_tokens: torch.Tensor, text: Condition
     txt_host = torch.as_tensor(text_cfg, dtype=torch.float32)
     s_i = as_scale_tensor(img_host, B, dev)
     branches = [torch.cat([model.image_prefix(c, B), model.text_prefix(t, B)], 1)]
-    combine: Callable[[torch.Tensor], torch.Tensor] = lambda l: l[0]
+    guidance = Guidance("none")
     if not bool((img_host == 1.0).all()):  # decided on the host, before the loop
         branches.append(torch.cat([model.image_prefix(c, B), model.text_prefix(None, B)], 1))
         branches.append(torch.cat([model.image_prefix(None, B), model.text_prefix(None, B)], 1))
-        combine = lambda l: l[2] + s_i[:, None] * (l[1] - l[2]) + s_t[:, None] * (l[0] - l[1])
+        guidance = Guidance("editar3", s_t, s_i)
     elif not bool((txt_host == 1.0).all()):
         branches.append(torch.cat([model.image_prefix(c, B), model.text_prefix(None, B)], 1))
-        combine = lambda l: l[1] + s_t[:, None] * (l[0] - l[1])
+        guidance = Guidance("cfg", s_t)  # n_i + s_t (full - n_i)
     seeds_d = seed_tensor(seeds).to(dev)
     if seeds_d.shape != (B,):
         raise ValueError(f"need one seed per row ({B}), got {list(seeds_d.shape)}")
-    pick = default_picker(sampling, seeds_d, None if keep is None else keep.reshape(B, -1).to(dev), c)
+    pick = SamplePicker(sampling, seeds_d, None if keep is None else keep.reshape(B, -1).to(dev), c)
     prefix = torch.cat(branches)  # [nb*B, N + T, D], plain causal mask
-    return decode_from_prefix(model, prefix, None, len(branches), combine, pick, progress, draft=c,
-                              max_chunk=max_chunk, stats=stats, forced=None if keep is None else keep.reshape(B, -1))
+    return decode_from_prefix(model, prefix, None, guidance, pick, progress, draft=c, max_chunk=max_chunk,
+                              stats=stats, forced=None if keep is None else keep.reshape(B, -1), compile=compile)

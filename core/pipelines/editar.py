@@ -7,14 +7,15 @@ from typing import Sequence
 import torch
 
 from ..condition import Condition
-from ..defaults import defaults
+from ..defaults import COMPILE, defaults
 from ..llamagen.editar import EditARGPT, editar_generate, task_prompt
 from ..llamagen.generate import DRAFT_CHUNK, ProgressFn
 from ..llamagen.vq import LlamaGenVQ
 from ..records import TokenBatch
 from ..sampling import SamplingSettings, seed_tensor
 from .common import Images, per_row, token_region
-from .llamagen import check_pair, encode
+from .. import memory
+from .llamagen import _budget, check_pair, decode_memory, encode
 
 def prepare(editor: EditARGPT, vq: LlamaGenVQ, images: Images, resize: str = "center_crop") -> TokenBatch:
     """Pictures -> the editor's input tokens, fitted as EditAR's training data was (Lanczos, then `resize`)."""
@@ -30,11 +31,13 @@ def instruction_prompts(task: str, instructions: Sequence[str]) -> list[str]:
 def edit(editor: EditARGPT, vq: LlamaGenVQ, encoder, inputs: TokenBatch, prompts: Sequence[str], seeds,
          text_cfg: float | Sequence[float] | None = None, image_cfg: float | Sequence[float] | None = None,
          sampling: SamplingSettings | None = None, mask=None, progress: ProgressFn | None = None,
-         max_chunk: int = DRAFT_CHUNK, region: torch.Tensor | None = None) -> TokenBatch:
+         max_chunk: int = DRAFT_CHUNK, region: torch.Tensor | None = None,
+         compile: str | bool = COMPILE, memory_budget: int | str | None = "auto") -> TokenBatch:
     """One edit per row of `inputs` (its tokens, from `prepare`) with its prompt (1 for all rows, or one per row,
     already in the task's template: `instruction_prompts`). Guidance (one value, or one per row) and sampling left
     None are the model file's own (core.defaults). `mask`: a MASK on the input picture (or one per row; 1 = may
-    change), or `region` already on the token grid; outside it the input's tokens are kept."""
+    change), or `region` already on the token grid; outside it the input's tokens are kept. Rows beyond what
+    `memory_budget` holds at once run in micro-batches (see `llamagen.edit`)."""
     check_pair(vq, editor)
     guidance = defaults(editor, "editar")
     text_cfg = guidance.text_cfg if text_cfg is None else text_cfg
@@ -51,6 +54,12 @@ def edit(editor: EditARGPT, vq: LlamaGenVQ, encoder, inputs: TokenBatch, prompts
         region = token_region(mask, (g, g), vq.downsample, rows)
     keep = None if region is None else ~region
     seeds = seed_tensor(seeds)
-    tokens = editar_generate(editor, inputs.flat.to(editor.device), text, sampling, seeds, text_cfg, image_cfg, keep,
-                             progress=progress, max_chunk=max_chunk)
+    flat = inputs.flat.to(editor.device)
+    parts = memory.micro_batches(rows, memory.rows_that_fit(decode_memory(editor), rows, _budget(memory_budget, editor),
+                                                            "this edit"))
+    tokens = torch.cat([editar_generate(
+        editor, flat[idx.to(flat.device)], text.index(idx), sampling, seeds[idx], memory.pick_rows(text_cfg, idx, rows),
+        memory.pick_rows(image_cfg, idx, rows), None if keep is None else keep[idx.to(keep.device)],
+        progress=memory.scaled_progress(progress, k, len(parts)), max_chunk=max_chunk, compile=compile)
+        for k, idx in enumerate(parts)])
     return TokenBatch(tokens.view(rows, g, g), "edited", None, seeds, sampling, vq.downsample)

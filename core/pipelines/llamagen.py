@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 
 from ..condition import Condition
-from ..defaults import defaults
+from ..defaults import COMPILE, defaults
 from ..llamagen.atm import ATMSettings, SourceCache, atm_edit, build_source_cache, naive_edit
 from ..llamagen.generate import DRAFT_CHUNK, DecodeStats, ProgressFn
 from ..llamagen.generate import generate as _generate
@@ -16,6 +16,7 @@ from ..llamagen.gpt import LlamaGenGPT
 from ..llamagen.vq import LlamaGenVQ, to_unit_range
 from ..records import TokenBatch
 from ..sampling import SamplingSettings, seed_tensor
+from .. import memory
 from .common import Images, fit_images, token_region
 
 EDIT_METHODS = ("atm", "naive")
@@ -42,11 +43,19 @@ def text_condition(text_encoder, prompts: Sequence[str], device=None) -> Conditi
 
 
 def generate(gpt: LlamaGenGPT, cond: Condition, sampling: SamplingSettings, seeds,
-             progress: ProgressFn | None = None) -> TokenBatch:
-    """One image per condition row, each with its own seed -> generated tokens [B, g, g] with their provenance."""
+             progress: ProgressFn | None = None, compile: str | bool = COMPILE,
+             memory_budget: int | str | None = "auto") -> TokenBatch:
+    """One image per condition row, each with its own seed -> generated tokens [B, g, g] with their provenance.
+    `compile`: decode passes through torch.compile ("auto": on CUDA); the tokens are the same. Rows beyond what
+    `memory_budget` holds at once run in micro-batches (see `edit`)."""
     seeds = seed_tensor(seeds)
     g = gpt.cfg.grid_size
-    tokens = _generate(gpt, cond, sampling, seeds, progress=progress)
+    rows = cond.batch
+    parts = memory.micro_batches(rows, memory.rows_that_fit(decode_memory(gpt), rows, _budget(memory_budget, gpt),
+                                                            "this generation"))
+    tokens = torch.cat([_generate(gpt, cond if len(parts) == 1 else cond.index(idx), sampling, seeds[idx],
+                                  progress=memory.scaled_progress(progress, k, len(parts)), compile=compile)
+                        for k, idx in enumerate(parts)])
     return TokenBatch(tokens.view(-1, g, g), "generated", cond, seeds.to(tokens.device), sampling, gpt.cfg.downsample)
 
 
@@ -86,12 +95,14 @@ def edit(gpt: LlamaGenGPT, source: SourceCache, cond: Condition, sampling: Sampl
          atm: ATMSettings | Sequence[ATMSettings] | None, seeds, method: str = "atm", mask=None,
          cfg_scale: float | Sequence[float] | None = None, progress: ProgressFn | None = None,
          max_chunk: int = DRAFT_CHUNK, region: torch.Tensor | None = None,
-         stats: DecodeStats | None = None) -> LlamaGenEdit:
+         stats: DecodeStats | None = None, compile: str | bool = COMPILE,
+         memory_budget: int | str | None = "auto") -> LlamaGenEdit:
     """Edits every source row with its prompt (`cond`: 1 row for all, or one per row).
 
     method "atm": Anchor Token Matching; "naive": the same seed under the new prompt, no matching. `mask`: a MASK
     drawn on the source picture (or one per row; 1 = may change), or `region` already on the token grid. `atm` None:
-    the model file's own (core.defaults)."""
+    the model file's own (core.defaults). Rows that do not fit `memory_budget` bytes at once ("auto": the device's
+    free memory) run in micro-batches, with the same result."""
     if method not in EDIT_METHODS:
         raise ValueError(f"method must be one of {list(EDIT_METHODS)}, got {method!r}")
     rows = source.batch
@@ -104,12 +115,37 @@ def edit(gpt: LlamaGenGPT, source: SourceCache, cond: Condition, sampling: Sampl
         region = token_region(mask, source.grid, source.stride, rows)
     region = None if region is None else region.to(gpt.device)
     seeds = seed_tensor(seeds)
-    if method == "atm":
-        result = atm_edit(gpt, source, cond, sampling, atm or defaults(gpt, "atm"), seeds, region, cfg_scale, progress,
-                          max_chunk=max_chunk, stats=stats)
-    else:
-        result = naive_edit(gpt, source, cond, sampling, seeds, region, cfg_scale, progress, max_chunk=max_chunk,
-                            stats=stats)
+    atm = atm or defaults(gpt, "atm")
+    at_once = memory.rows_that_fit(decode_memory(gpt), rows, _budget(memory_budget, gpt), "this edit")
+    parts = memory.micro_batches(rows, at_once)
+    results = []
+    for k, idx in enumerate(parts):  # one part unless the rows do not fit at once: each row's tokens are its own
+        sub = dict(cache=source if len(parts) == 1 else source.select(idx), cond=cond if len(parts) == 1 else cond.index(idx),
+                   seeds=seeds[idx], region=None if region is None else region[idx.to(region.device)],
+                   cfg_scale=memory.pick_rows(cfg_scale, idx, rows),
+                   progress=memory.scaled_progress(progress, k, len(parts)))
+        if method == "atm":
+            results.append(atm_edit(gpt, sub["cache"], sub["cond"], sampling, memory.pick_rows(atm, idx, rows), sub["seeds"],
+                                    sub["region"], sub["cfg_scale"], sub["progress"], max_chunk=max_chunk, stats=stats,
+                                    compile=compile))
+        else:
+            results.append(naive_edit(gpt, sub["cache"], sub["cond"], sampling, sub["seeds"], sub["region"], sub["cfg_scale"],
+                                      sub["progress"], max_chunk=max_chunk, stats=stats, compile=compile))
+    result_tokens = torch.cat([r.tokens for r in results])
+    changed = torch.cat([r.changed for r in results])
+    locked = torch.cat([r.locked_fraction for r in results])
     gh, gw = source.grid
-    tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", cond, seeds, sampling, source.stride)
-    return LlamaGenEdit(tokens, result.changed.view(-1, gh, gw), result.locked_fraction, region)
+    tokens = TokenBatch(result_tokens.view(-1, gh, gw), "edited", cond, seeds, sampling, source.stride)
+    return LlamaGenEdit(tokens, changed.view(-1, gh, gw), locked, region)
+
+
+def decode_memory(gpt: LlamaGenGPT) -> memory.RunMemory:
+    """Device memory of a LlamaGen / EditAR decode (with guidance: the largest case), per row and for the weights."""
+    prefix = gpt.prefix_len if hasattr(gpt, "prefix_len") else gpt.cfg.cls_token_num
+    branches = 3 if getattr(gpt, "layout", "") == "editar" else 2
+    return memory.llamagen_decode(gpt.cfg, branches, prefix, gpt.dtype, weights=memory.module_bytes(gpt))
+
+
+def _budget(memory_budget, gpt) -> int | None:
+    """Bytes a run may use beyond the loaded weights: "auto" = what the device has free now (None on the CPU)."""
+    return memory.free_device_memory(gpt.device) if memory_budget == "auto" else memory_budget

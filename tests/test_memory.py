@@ -1,0 +1,90 @@
+"""Memory budgets: a run whose rows do not fit at once runs in micro-batches with exactly the one-batch result; a
+budget below one row is a clear error; the estimate covers what a decode allocates."""
+import pytest
+import torch
+
+from ar_edit_pack.core import memory
+from ar_edit_pack.core.llamagen.atm import ATMSettings, build_source_cache
+from ar_edit_pack.core.llamagen.gpt import GPT_PRESETS, GPTConfig, KVCache
+from ar_edit_pack.core.pipelines import editar, llamagen
+from ar_edit_pack.core.records import TokenBatch
+from ar_edit_pack.core.sampling import SamplingSettings
+
+from test_editar import tiny_editar
+from test_llamagen_gpt import caption_condition
+from tiny_models import tiny_gpt, tiny_vq
+
+SAMPLING = SamplingSettings(cfg_scale=3.0, temperature=1.0, top_k=0, top_p=1.0)
+
+
+def budget_for(model, rows: int) -> int:
+    return rows * llamagen.decode_memory(model).per_row
+
+
+def test_generation_in_micro_batches_equals_one_batch():
+    model = tiny_gpt(image_size=64)
+    cond = caption_condition(model.cfg, 5)
+    whole = llamagen.generate(model, cond, SAMPLING, [1, 2, 3, 4, 5], memory_budget=None)
+    seen = []
+    parts = llamagen.generate(model, cond, SAMPLING, [1, 2, 3, 4, 5], memory_budget=budget_for(model, 2),
+                              progress=lambda done, total: seen.append((done, total)))
+    assert torch.equal(parts.tokens, whole.tokens)
+    n = model.cfg.num_image_tokens
+    assert seen[-1] == (3 * n, 3 * n) and all(t == 3 * n for _, t in seen)  # three parts on one bar, in order
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_sweep_in_micro_batches_equals_one_batch():
+    model, vq = tiny_gpt(image_size=64), tiny_vq()
+    src = llamagen.generate(model, caption_condition(model.cfg, 1), SAMPLING, [7], memory_budget=None)
+    cache = build_source_cache(TokenBatch(src.tokens.repeat(6, 1, 1), "generated"), vq.quantize.codebook())
+    settings = [ATMSettings(K=k, tau=t) for k in (4, 16) for t in (0.5, 1.0, 2.0)]
+    region = torch.zeros(6, 4, 4, dtype=torch.bool)
+    region[:, 1:] = True
+    args = (model, cache, caption_condition(model.cfg, 1, seed=3), SAMPLING, settings, list(range(6)))
+    kw = dict(region=region, cfg_scale=[1.5, 2.0, 3.0, 4.0, 5.0, 6.0])
+    whole = llamagen.edit(*args, **kw, memory_budget=None)
+    for rows in (1, 4):
+        part = llamagen.edit(*args, **kw, memory_budget=budget_for(model, rows))
+        assert torch.equal(part.tokens.tokens, whole.tokens.tokens)
+        assert torch.equal(part.locked_fraction, whole.locked_fraction)
+    assert not torch.equal(whole.tokens.tokens[0], whole.tokens.tokens[5])  # the rows' settings really differ
+
+
+def test_editar_in_micro_batches_equals_one_batch():
+    model, vq = tiny_editar(), tiny_vq()
+
+    class Encoder:  # fixed features per prompt: what the editor reads
+        def encode_raw(self, prompts, length):
+            g = [torch.Generator().manual_seed(sum(map(ord, p))) for p in prompts]
+            return type("E", (), {"features": torch.stack([torch.randn(length, model.cfg.caption_dim, generator=x)
+                                                           for x in g])})()
+
+    n = model.cfg.num_image_tokens
+    g = model.cfg.grid_size
+    inputs = TokenBatch(torch.randint(0, model.cfg.vocab_size, (3, g, g), generator=torch.Generator().manual_seed(0)),
+                        "encoded", stride=16)
+    args = (model, vq, Encoder(), inputs, ["a", "b", "c"], [1, 2, 3], [2.0, 3.0, 4.0], 1.0, SAMPLING)
+    whole = editar.edit(*args, memory_budget=None)
+    part = editar.edit(*args, memory_budget=budget_for(model, 1))
+    assert torch.equal(part.tokens, whole.tokens) and whole.tokens.shape == (3, g, g) and n == g * g
+
+
+def test_too_little_memory_is_a_clear_error():
+    model = tiny_gpt(image_size=64)
+    need = llamagen.decode_memory(model).per_row
+    with pytest.raises(memory.NotEnoughMemory, match=r"per image beyond the models.*free"):
+        llamagen.generate(model, caption_condition(model.cfg, 2), SAMPLING, [1, 2], memory_budget=need // 2)
+
+
+def test_estimate_covers_the_kv_cache():
+    # GPT-XL at 512 px, bf16: the static cache is 2 x 36 layers x 20 heads x 1144 x 64 x 2 bytes = 0.21 GB per branch
+    xl = GPTConfig(**GPT_PRESETS["GPT-XL"], image_size=512, model_type="t2i", caption_dim=2048, cls_token_num=120)
+    est = memory.llamagen_decode(xl, 2, 120, torch.bfloat16)
+    kv = 2 * 36 * 20 * 1144 * 64 * 2
+    assert 2 * kv < est.per_row < 4 * kv
+    model = tiny_gpt(image_size=64)
+    cache = KVCache(model.cfg, 2, -(-(model.cfg.cls_token_num + 16) // 8) * 8, model.dtype, "cpu")
+    allocated = (cache.k.numel() + cache.v.numel()) * cache.k.element_size()
+    assert llamagen.decode_memory(model).per_row > allocated / 2 * 2  # both branches of one row, with room to spare
+    assert memory.rows_that_fit(est, 64, 27 * 2 ** 30) < 64  # the issue's 64-row sweep does not fit 27 GiB at once
