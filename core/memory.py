@@ -46,6 +46,20 @@ def llamagen_decode(cfg: GPTConfig, n_branches: int, prefix_len: int, dtype: tor
     return RunMemory(weights, int(HEADROOM * (n_branches * per_branch + logits)))
 
 
+def infinity_run(cfg, schedule, dtype: torch.dtype, n_branches: int = 2, prefix_tokens: int = 0,
+                 weights: int = 0) -> RunMemory:
+    """One row of an Infinity / AREdit / VAREdit run: the static K/V cache over every scale (and VAREdit's source
+    prefix), the finest scale's activations and its attention scores."""
+    from .infinity.scales import total_tokens
+
+    item = torch.empty((), dtype=dtype).element_size()
+    S = prefix_tokens + total_tokens(schedule)
+    n = max(h * w for h, w in schedule)
+    kv = 2 * cfg.depth * cfg.embed_dim * S * item
+    acts = n * cfg.embed_dim * (8 + 2 * cfg.mlp_ratio) * 4 + cfg.num_heads * n * S * item
+    return RunMemory(weights, int(HEADROOM * n_branches * (kv + acts)))
+
+
 class NotEnoughMemory(RuntimeError):
     pass
 

@@ -93,7 +93,9 @@ class AREdit:
     def edit(self, model, source, conditioning, gamma, threshold, seed, use_source_seed, mask=None):
         node = "AR AREdit Edit"
         source = checks.aredit_source(source, node)
-        net = checks.infinity_model(model, node)
+        checks.infinity_model(model, node, load=False)
+        checks.load_for_run([model], source.batch, model, source.schedule)
+        net = model.load()
         settings = resolve(net, "aredit", gamma=gamma, threshold=auto(threshold)).validate(len(source.schedule))
         seeds = _seeds(source, seed, use_source_seed, source.batch)
         result = infinity.aredit(net, source, conditioning, settings, seeds, checks.mask(mask, node),
@@ -136,9 +138,8 @@ class AREditSweep:
               use_source_seed, columns, mask=None):
         node = "AR AREdit Sweep"
         source = checks.aredit_source(source, node)
-        checks.load_for_run([model, tokenizer])
-        net = checks.infinity_model(model, node)
-        vae = checks.bsq_vae(tokenizer, node)
+        checks.infinity_model(model, node, load=False)
+        checks.bsq_vae(tokenizer, node, load=False)
         from_source = use_source_seed and source.tokens.seeds is not None
         check_rows({"gamma_values": gamma_values, "threshold_values": threshold_values,
                     **({} if from_source else {"seed_values": seed_values})}, source.batch)
@@ -146,6 +147,8 @@ class AREditSweep:
         thresholds = parse_values(threshold_values, float, "threshold_values")
         seeds = [None] if from_source else parse_values(seed_values, int, "seed_values")
         combos = list(itertools.product(gammas, seeds, thresholds))  # threshold varies fastest: along a row
+        checks.load_for_run([model, tokenizer], source.batch * len(combos), model, source.schedule)
+        net, vae = model.load(), tokenizer.load()
         settings = [AREditSettings(g, t).validate(len(source.schedule)) for _ in range(source.batch) for g, _, t in combos]
         idx = torch.arange(source.batch).repeat_interleave(len(combos))
         src = source.index(idx)

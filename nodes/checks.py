@@ -43,12 +43,12 @@ def editar_model(model, node: str = "AR EditAR") -> EditARGPT:
     return _model(model, "editar", node, "an EditAR model (editar_release.pt)")
 
 
-def infinity_model(model, node: str) -> InfinityTransformer:
-    return _model(model, "infinity", node, "an Infinity text-to-image model")
+def infinity_model(model, node: str, load: bool = True) -> InfinityTransformer:
+    return _model(model, "infinity", node, "an Infinity text-to-image model", load)
 
 
-def varedit_model(model, node: str = "AR VAREdit") -> InfinityTransformer:
-    return _model(model, "varedit", node, "a VAREdit editor (2B-512.pth / 8B-512.pth / 8B-1024.pth)")
+def varedit_model(model, node: str = "AR VAREdit", load: bool = True) -> InfinityTransformer:
+    return _model(model, "varedit", node, "a VAREdit editor (2B-512.pth / 8B-512.pth / 8B-1024.pth)", load)
 
 
 def caption_encoder(text_encoder, node: str):
@@ -79,11 +79,11 @@ def vq_tokenizer(tokenizer, node: str) -> LlamaGenVQ:
     return tokenizer.load()
 
 
-def bsq_vae(tokenizer, node: str) -> BSQVAE:
+def bsq_vae(tokenizer, node: str, load: bool = True) -> BSQVAE:
     if not isinstance(tokenizer.module, BSQVAE):
         raise ValueError(f"{node} needs Infinity's BSQ VAE, but '{tokenizer.name}' is a LlamaGen VQ tokenizer: load "
                          f"the VAE that belongs to the model (infinity_vae_d32reg.pth, or (embedded) shapes-infinity-vae)")
-    return tokenizer.load()
+    return tokenizer.load() if load else tokenizer.module
 
 
 def _socket(value, node: str, want: type, want_what: str, crossed: type, crossed_advice: str):
@@ -147,15 +147,22 @@ def mask(m: torch.Tensor | None, node: str, name: str = "mask") -> torch.Tensor 
     return m
 
 
-def load_for_run(models, rows: int = 0, decoder=None) -> None:
-    """Load every model of a node's run in one call, with room for `rows` rows of `decoder`'s decode (a LlamaGen or
-    EditAR module, or its ManagedModel): see comfy_bridge.load_models."""
+def load_for_run(models, rows: int = 0, decoder=None, schedule=None, prefix_tokens: int = 0) -> int:
+    """Load every model of a node's run in one call, with room for `rows` rows of `decoder`'s run (a LlamaGen /
+    EditAR module, or an Infinity one with its scale `schedule`; or their ManagedModel): see
+    comfy_bridge.load_models. -> the bytes asked for."""
+    from ..core.memory import infinity_run
     from ..core.pipelines.llamagen import decode_memory
     from . import comfy_bridge as bridge
 
     module = getattr(decoder, "module", decoder)
-    need = decode_memory(module).per_row * rows if isinstance(module, LlamaGenGPT) else 0
+    need = 0
+    if isinstance(module, LlamaGenGPT):
+        need = decode_memory(module).per_row * rows
+    elif isinstance(module, InfinityTransformer) and schedule:
+        need = infinity_run(module.cfg, schedule, module.dtype, prefix_tokens=prefix_tokens).per_row * rows
     bridge.load_models(models, need)
+    return need
 
 
 MAX_BATCH = 64  # the batch_size widgets' range

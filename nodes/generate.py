@@ -149,10 +149,11 @@ class InfinityGenerate:
     def generate(self, model, conditioning, seed, batch_size, resolution, aspect_ratio, cfg, tau, top_p,
                  cfg_per_scale, tau_per_scale, negative=None):
         checks.batch_size(batch_size, conditioning, "AR Infinity Generate")
-        checks.load_for_run([model])
-        net = checks.infinity_model(model, "AR Infinity Generate")
+        net = checks.infinity_model(model, "AR Infinity Generate", load=False).module
         sampling = infinity_sampling(net, cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         schedule = infinity.schedule_for(net, resolution, aspect_ratio)
+        checks.load_for_run([model], conditioning.batch * batch_size, net, schedule)
+        net = model.load()
         cond = conditioning.repeat_interleave(batch_size).to(net.device)
         seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])
         if negative is not None and negative.batch not in (1, conditioning.batch):

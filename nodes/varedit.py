@@ -6,7 +6,7 @@ import torch
 from ..core.grid_image import labelled_grid
 from ..core.images import model_to_comfy
 from ..core.infinity.generate import InfinitySampling
-from ..core.infinity.scales import scale_schedule
+from ..core.infinity.scales import scale_schedule, total_tokens
 from ..core.defaults import AUTO, PUBLISHED, defaults
 from ..core.infinity.varedit import SIZES
 from ..core.pipelines import varedit
@@ -29,10 +29,11 @@ def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, 
     combos = [(s, c) for s in seeds for c in cfgs]
     n_img = image.shape[0]
     checks.batch_rows(n_img, len(combos))
-    checks.load_for_run([model, tokenizer, text_encoder])
-    vae = checks.bsq_vae(tokenizer, node)
-    net = checks.varedit_model(model, node)
-    size = varedit.edit_size(net, resolution, getattr(model, "name", ""))
+    checks.bsq_vae(tokenizer, node, load=False)
+    size = varedit.edit_size(checks.varedit_model(model, node, load=False).module, resolution, getattr(model, "name", ""))
+    schedule = scale_schedule(size)  # the source's scales sit in the cache before the edit's
+    checks.load_for_run([model, tokenizer, text_encoder], n_img * len(combos), model, schedule, total_tokens(schedule))
+    vae, net = tokenizer.load(), model.load()
     encoder = checks.instruction_encoder(text_encoder, node, "VAREdit", "encode_infinity")
     text_encoder.load()
     own = defaults(net, "sampling").cfg

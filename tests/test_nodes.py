@@ -385,3 +385,39 @@ def test_a_freshly_added_node_takes_the_model_files_own_settings(models_dir, mon
     b = AREdit().edit(net, source, target, **{**fresh, "threshold": 0.1})
     assert [s.threshold for s in used] == [0.1, 0.1]  # the embedded file's own threshold, not the published 0.8
     assert all(torch.equal(x, y) for x, y in zip(a[0].bits, b[0].bits))
+
+
+def test_each_run_loads_its_models_in_one_call_with_room_for_the_run(models_dir, monkeypatch):
+    """ComfyUI frees memory per load_models_gpu call: a node that ran one call per model could push its first model
+    out when loading the second. Each run node makes one call with every model it uses and its run's memory."""
+    from ar_edit_pack.core import memory
+    from ar_edit_pack.core.pipelines.llamagen import decode_memory
+    from ar_edit_pack.nodes import (AREdit, AREditSourceCache, Generate, InfinityGenerate, InfinityLoader,
+                                    InfinityTextEncode, LlamaGenLoader, TextEncode, TextEncoderLoader)
+    from ar_edit_pack.nodes import comfy_bridge
+
+    calls = []
+    real = comfy_bridge.load_models
+    monkeypatch.setattr(comfy_bridge, "load_models", lambda models, need=0: calls.append(
+        ([m.name for m in models], need)) or real(models, need))
+    (words,) = TextEncoderLoader().load("(embedded) shapes-words", "fp32", "cpu")
+    caption = "a red circle at the top left and a small blue square in the center on a white background"
+    (gpt,) = LlamaGenLoader().load("(embedded) shapes-t2i", "fp32", "auto")
+    gen = {k: v for k, v in _widget_defaults("ARE_Generate").items() if k != "batch_size"}
+    Generate().generate(gpt, TextEncode().encode(words, caption, False)[0], batch_size=3, **gen)
+    assert calls == [(["(embedded) shapes-t2i"], 3 * decode_memory(gpt.module).per_row)]
+
+    (net,) = InfinityLoader().load("(embedded) shapes-infinity", "fp32")
+    cond = InfinityTextEncode().encode(words, caption, False)[0]
+    igen = {k: v for k, v in _widget_defaults("ARE_InfinityGenerate").items() if k != "batch_size"}
+    calls.clear()
+    (bits,) = InfinityGenerate().generate(net, cond, batch_size=2, **{**igen, "resolution": "48"})
+    per_row = memory.infinity_run(net.module.cfg, bits.schedule, net.module.dtype).per_row
+    assert calls == [(["(embedded) shapes-infinity"], 2 * per_row)] and per_row > 0
+    # the estimate covers the static cache the run allocates (both guidance branches)
+    cache = net.module.new_cache(2, sum(h * w for h, w in bits.schedule))
+    assert per_row > sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in cache)
+    (source,) = AREditSourceCache().build(net, bits, **_widget_defaults("ARE_AREditSource"))
+    calls.clear()
+    AREdit().edit(net, source, cond, **_widget_defaults("ARE_AREdit"))
+    assert calls == [(["(embedded) shapes-infinity"], 2 * per_row)]
