@@ -24,9 +24,6 @@ class RunMemory:
     weights: int
     per_row: int
 
-    def total(self, rows: int) -> int:
-        return self.weights + rows * self.per_row
-
 
 def module_bytes(module: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
@@ -89,6 +86,13 @@ def free_device_memory(device: torch.device) -> int | None:
         return None
     free, _ = torch.cuda.mem_get_info(device)
     return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+
+
+def in_parts(need: RunMemory, rows: int, budget: int | None, what: str, progress, run: Callable) -> list:
+    """run(row indices, progress) for each micro-batch of `rows` that fits `budget` (one part when all fit), with
+    the parts' progress on one bar -> their results, in row order."""
+    parts = micro_batches(rows, rows_that_fit(need, rows, budget, what))
+    return [run(idx, scaled_progress(progress, k, len(parts))) for k, idx in enumerate(parts)]
 
 
 def micro_batches(rows: int, at_once: int) -> list[torch.Tensor]:

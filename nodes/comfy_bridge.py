@@ -196,14 +196,6 @@ def load_models(models, memory_required: int = 0) -> None:
             m.module.to(m.load_device)
 
 
-def run_budget(device: torch.device) -> int | None:
-    """Bytes free for a run's buffers once its models are loaded (None on the CPU: whole batches)."""
-    if IN_COMFY and torch.device(device).type == "cuda":
-        return int(model_management.get_free_memory(device))
-    from ..core.memory import free_device_memory
-    return free_device_memory(device)
-
-
 class Cancelled(RuntimeError):
     pass
 

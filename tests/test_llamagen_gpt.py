@@ -7,7 +7,7 @@ import torch
 from ar_edit_pack.core.files import loaders
 from ar_edit_pack.core.files.checkpoints import CheckpointError
 from ar_edit_pack.core.condition import Condition
-from ar_edit_pack.core.llamagen.generate import decode_tokens, default_picker, generate, teacher_forced_logits
+from ar_edit_pack.core.llamagen.generate import SamplePicker, decode_tokens, generate, teacher_forced_logits
 from ar_edit_pack.core.llamagen.gpt import (GPT_PRESETS, GPTConfig, LlamaGenGPT, apply_rope, config_from_state_dict,
                                             rope_table_2d)
 from ar_edit_pack.core.sampling import SamplingSettings
@@ -201,7 +201,7 @@ def test_image_size_from_file_name():
 # ---- generation ---------------------------------------------------------------------------------------
 
 def recording_picker(settings, seeds):
-    base, seen = default_picker(settings, seeds), []
+    base, seen = SamplePicker(settings, seeds), []
 
     def pick(steps, logits):
         seen.append(logits[:, 0].clone())  # one step per pass

@@ -50,8 +50,6 @@ class SamplePicker:
         return torch.where(self.fixed.index_select(1, steps), self.fixed_tokens.index_select(1, steps), token)
 
 
-default_picker = SamplePicker
-
 
 class Guidance:
     """Combines the branches' logits [nb, B, L, V] into guided logits [B, L, V].

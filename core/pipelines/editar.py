@@ -55,11 +55,11 @@ def edit(editor: EditARGPT, vq: LlamaGenVQ, encoder, inputs: TokenBatch, prompts
     keep = None if region is None else ~region
     seeds = seed_tensor(seeds)
     flat = inputs.flat.to(editor.device)
-    parts = memory.micro_batches(rows, memory.rows_that_fit(decode_memory(editor), rows, _budget(memory_budget, editor),
-                                                            "this edit"))
-    tokens = torch.cat([editar_generate(
-        editor, flat[idx.to(flat.device)], text.index(idx), sampling, seeds[idx], memory.pick_rows(text_cfg, idx, rows),
-        memory.pick_rows(image_cfg, idx, rows), None if keep is None else keep[idx.to(keep.device)],
-        progress=memory.scaled_progress(progress, k, len(parts)), max_chunk=max_chunk, compile=compile)
-        for k, idx in enumerate(parts)])
+    tokens = torch.cat(memory.in_parts(
+        decode_memory(editor), rows, _budget(memory_budget, editor), "this edit", progress,
+        lambda idx, part_progress: editar_generate(
+            editor, flat[idx.to(flat.device)], text.index(idx), sampling, seeds[idx],
+            memory.pick_rows(text_cfg, idx, rows), memory.pick_rows(image_cfg, idx, rows),
+            None if keep is None else keep[idx.to(keep.device)], progress=part_progress, max_chunk=max_chunk,
+            compile=compile)))
     return TokenBatch(tokens.view(rows, g, g), "edited", None, seeds, sampling, vq.downsample)

@@ -50,12 +50,10 @@ def generate(gpt: LlamaGenGPT, cond: Condition, sampling: SamplingSettings, seed
     `memory_budget` holds at once run in micro-batches (see `edit`)."""
     seeds = seed_tensor(seeds)
     g = gpt.cfg.grid_size
-    rows = cond.batch
-    parts = memory.micro_batches(rows, memory.rows_that_fit(decode_memory(gpt), rows, _budget(memory_budget, gpt),
-                                                            "this generation"))
-    tokens = torch.cat([_generate(gpt, cond if len(parts) == 1 else cond.index(idx), sampling, seeds[idx],
-                                  progress=memory.scaled_progress(progress, k, len(parts)), compile=compile)
-                        for k, idx in enumerate(parts)])
+    tokens = torch.cat(memory.in_parts(
+        decode_memory(gpt), cond.batch, _budget(memory_budget, gpt), "this generation", progress,
+        lambda idx, part_progress: _generate(gpt, cond.index(idx), sampling, seeds[idx], progress=part_progress,
+                                             compile=compile)))
     return TokenBatch(tokens.view(-1, g, g), "generated", cond, seeds.to(tokens.device), sampling, gpt.cfg.downsample)
 
 
@@ -116,21 +114,17 @@ def edit(gpt: LlamaGenGPT, source: SourceCache, cond: Condition, sampling: Sampl
     region = None if region is None else region.to(gpt.device)
     seeds = seed_tensor(seeds)
     atm = atm or defaults(gpt, "atm")
-    at_once = memory.rows_that_fit(decode_memory(gpt), rows, _budget(memory_budget, gpt), "this edit")
-    parts = memory.micro_batches(rows, at_once)
-    results = []
-    for k, idx in enumerate(parts):  # one part unless the rows do not fit at once: each row's tokens are its own
-        sub = dict(cache=source if len(parts) == 1 else source.select(idx), cond=cond if len(parts) == 1 else cond.index(idx),
-                   seeds=seeds[idx], region=None if region is None else region[idx.to(region.device)],
-                   cfg_scale=memory.pick_rows(cfg_scale, idx, rows),
-                   progress=memory.scaled_progress(progress, k, len(parts)))
+
+    def run(idx: torch.Tensor, part_progress):  # each row's tokens are its own, so parts give the one-batch result
+        args = (gpt, source.select(idx), cond.index(idx), sampling)
+        rest = (seeds[idx], None if region is None else region[idx.to(region.device)],
+                memory.pick_rows(cfg_scale, idx, rows), part_progress)
+        extra = dict(max_chunk=max_chunk, stats=stats, compile=compile)
         if method == "atm":
-            results.append(atm_edit(gpt, sub["cache"], sub["cond"], sampling, memory.pick_rows(atm, idx, rows), sub["seeds"],
-                                    sub["region"], sub["cfg_scale"], sub["progress"], max_chunk=max_chunk, stats=stats,
-                                    compile=compile))
-        else:
-            results.append(naive_edit(gpt, sub["cache"], sub["cond"], sampling, sub["seeds"], sub["region"], sub["cfg_scale"],
-                                      sub["progress"], max_chunk=max_chunk, stats=stats, compile=compile))
+            return atm_edit(*args, memory.pick_rows(atm, idx, rows), *rest, **extra)
+        return naive_edit(*args, *rest, **extra)
+
+    results = memory.in_parts(decode_memory(gpt), rows, _budget(memory_budget, gpt), "this edit", progress, run)
     result_tokens = torch.cat([r.tokens for r in results])
     changed = torch.cat([r.changed for r in results])
     locked = torch.cat([r.locked_fraction for r in results])
