@@ -181,9 +181,10 @@ def _models(args) -> int:
             try:
                 with open(path) as f:
                     workflow = json.load(f)
-            except (OSError, json.JSONDecodeError) as e:
+                found = workflow_files(workflow)
+            except (OSError, ValueError, RecursionError) as e:  # not JSON, not UTF-8, nested too deeply, not a graph
                 raise ValueError(f"cannot read the workflow {path}: {e}") from None
-            wanted += [w for w in workflow_files(workflow) if w not in wanted]
+            wanted += [w for w in found if w not in wanted]
         for path in args.jobs:  # a batch jobs file: the files its (readable) jobs name
             from .batch.jobs import MODEL_ROLES, Job, read_jobs
 
@@ -326,8 +327,9 @@ def main(argv=None) -> int:
     b.add_argument("--out", required=True, help="output folder")
     b.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: this process; ray: a Ray cluster (pip install -r requirements-batch.txt)")
-    b.add_argument("--address", default=None, help="ray: the cluster's address (e.g. ray://head:10001 or auto); "
-                   "default: start Ray on this machine")
+    b.add_argument("--address", default=None, help="ray: the cluster's address (e.g. ray://head:10001, auto, or "
+                   "local for a fresh instance of this run's own); default: the cluster in RAY_ADDRESS or the one "
+                   "`ray start` left on this machine, else a new one")
     b.add_argument("--workers", type=int, default=None, help="ray: model-holding actors (default: one per GPU; "
                    "without GPUs, one per --cpus-per-worker CPUs)")
     b.add_argument("--cpus-per-worker", type=int, default=None, help="ray without GPUs: CPUs (torch threads) per "

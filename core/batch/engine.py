@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -133,6 +134,42 @@ def _ray_worker_class(models_dir: str, device: str | None, threads: int, allow_d
     return BatchWorker
 
 
+def _ray_target(address: str | None) -> tuple[str, str] | None:
+    """(address, where it came from) of the cluster ray.init will try to join, or None when it starts its own."""
+    if address == "local":
+        return None
+    if os.environ.get("RAY_ADDRESS"):  # Ray lets it win over any address given
+        return os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
+    if address not in (None, "auto"):
+        return address, "--address"
+    try:  # where the last `ray start` on this machine recorded its cluster
+        from ray._private.utils import read_ray_address
+        recorded = read_ray_address(None)
+    except Exception:  # noqa: BLE001 - Ray's layout changed: let ray.init resolve it
+        return None
+    return (recorded, "the cluster `ray start` recorded on this machine") if recorded else None
+
+
+def _check_reachable(address: str | None) -> None:
+    """A cluster that is gone (a stale `ray start` record, a wrong RAY_ADDRESS) refused at once: ray.init itself
+    retries for minutes before failing."""
+    target = _ray_target(address)
+    if target is None:
+        return
+    addr, where = target
+    host, _, port = addr.split("://", 1)[-1].split("/", 1)[0].rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        hint = {"RAY_ADDRESS": "unset RAY_ADDRESS or start that cluster",
+                "--address": "check the address and that the cluster is up"}.get(
+            where, "end it with `ray stop`, or pass --address local for a fresh instance of this run's own")
+        raise RuntimeError(f"the Ray cluster at {addr} ({where}) does not answer ({e.strerror or e}): {hint}") \
+            from None
+
+
 def _ray_results(groups: list[list[Job]], models_dir: str, device: str | None, address: str | None,
                  workers: int | None, cpus_per_worker: int | None,
                  allow_download: bool) -> Iterator[tuple[list[Job], list[dict]]]:
@@ -146,12 +183,22 @@ def _ray_results(groups: list[list[Job]], models_dir: str, device: str | None, a
         logging.getLogger(name).setLevel(logging.ERROR)
     started = not ray.is_initialized()
     if started:
+        # Ray's own resolution (its docs): no address joins the cluster in RAY_ADDRESS or the one `ray start` left
+        # on this machine, else starts one; "local" always starts a fresh one. CPUs may be set only when starting
+        # one for sure: Ray refuses them when joining, with a message about num_cpus that would make no sense here.
+        _check_reachable(address)
         try:
             ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-                     **({} if address else {"num_cpus": os.cpu_count()}))
+                     **({"num_cpus": os.cpu_count()} if address == "local" else {}))
         except Exception as e:  # noqa: BLE001 - connection refused, bad address, ...: one clear line
-            where = f"the Ray cluster at {address}" if address else "Ray on this machine"
-            raise RuntimeError(f"cannot start or reach {where}: {e}".splitlines()[0]) from None
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if address:
+                raise RuntimeError(f"cannot start or reach the Ray cluster at {address}: {reason}") from None
+            tried = (f"the cluster in RAY_ADDRESS ({os.environ['RAY_ADDRESS']})" if os.environ.get("RAY_ADDRESS")
+                     else "the cluster `ray start` recorded on this machine, if any, or a new one")
+            raise RuntimeError(f"cannot start or reach Ray: without --address it tries {tried}, and that failed: "
+                               f"{reason}. Stop a stale cluster with `ray stop` (or unset RAY_ADDRESS), or pass "
+                               f"--address local for a fresh instance of this run's own") from None
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
@@ -173,7 +220,16 @@ def _ray_results(groups: list[list[Job]], models_dir: str, device: str | None, a
         ds = ds.map_batches(_ray_worker_class(models_dir, device, per_cpu, allow_download), batch_size=1,
                             compute=ray.data.ActorPoolStrategy(size=n), num_cpus=per_cpu, num_gpus=per_gpu)
         jobs_by_id = {j.id: j for g in groups for j in g}
-        for row in ds.iter_rows():
+        rows = iter(ds.iter_rows())
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except Exception as e:  # noqa: BLE001 - workers record their jobs' errors, so this is the cluster
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                raise RuntimeError(f"the Ray cluster failed during the run ({type(e).__name__}: {first}); the jobs "
+                                   f"finished so far are saved, and the same command goes on from there") from None
             results = json.loads(row["results"])
             yield [jobs_by_id[r["id"]] for r in results], results
     finally:

@@ -20,11 +20,16 @@ IMAGES = "images"
 
 def _write_atomic(path: str, data: bytes) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):  # a full disk or a kill mid-write leaves no half picture behind
+            os.remove(tmp)
+        raise
 
 
 LOCK = ".lock"
@@ -117,6 +122,14 @@ class ResultStore:
         self.latest[row["id"]] = row
 
     def write_result(self, job: Job, result: dict, engine: str) -> dict:
+        try:
+            return self._write_result(job, result, engine)
+        except OSError as e:  # a full disk, a folder made read-only mid-run: what was written before stands
+            raise OSError(e.errno, f"cannot write the result of job {job.id!r} into {self.out}: "
+                                   f"{e.strerror or e}; the jobs finished before it are saved, and the same "
+                                   f"command goes on from there once it can write") from None
+
+    def _write_result(self, job: Job, result: dict, engine: str) -> dict:
         row = {"id": job.id, "line": job.line, "status": "ok" if result["ok"] else "error", "method": job.method,
                "prompt": job.prompt, "seed": job.seed, "params": job.params, "models": job.models,
                "source": job.source_image or {"prompt": job.source_prompt, "seed": job.source_seed}}

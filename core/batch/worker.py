@@ -6,8 +6,10 @@ plain data (JSON-able rows and PNG bytes), so results cross process and machine 
 from __future__ import annotations
 
 import io
+import os
 import time
 import traceback
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -39,14 +41,16 @@ class JobFailed(ValueError):
 # ---------------------------------------------------------------------------------------------- pixels
 
 # A job's pictures are decoded only within this many pixels (a 4096 x 4096 photo): a small file can hold a huge
-# picture (a 258 KB PNG of 9000 x 9000), and a batch holds every job's pixels at once.
+# picture (a 258 KB PNG of 9000 x 9000).
 MAX_JOB_PIXELS = 4096 * 4096
+# ... and its file within this many bytes (an uncompressed 4096 x 4096 RGBA picture with room to spare).
+MAX_JOB_FILE_BYTES = 96 * 1024 * 1024
 
 
-def _open(path: str, what: str) -> Image.Image:
-    """The file opened (its size read, nothing decoded yet), refused past the pixel budget."""
+def _open(source, what: str, path: str) -> Image.Image:
+    """The picture opened (its size read, nothing decoded yet), refused past the pixel budget."""
     try:
-        im = Image.open(path)
+        im = Image.open(source)
     except (OSError, ValueError) as e:
         raise JobFailed(f"cannot read the {what} {path}: {e}") from None
     w, h = im.size
@@ -57,11 +61,9 @@ def _open(path: str, what: str) -> Image.Image:
     return im
 
 
-def read_image(path: str, what: str = "image") -> torch.Tensor:
-    """An image file -> uint8 [1, H, W, C] (C = 4 keeps the alpha, composited over white later); kept as bytes, a
-    quarter of the float picture, until it is used (`as_image`)."""
+def _decode(source, what: str, path: str) -> torch.Tensor:
     try:
-        with _open(path, what) as im:
+        with _open(source, what, path) as im:
             im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
             arr = np.asarray(im, dtype=np.uint8)
     except (OSError, ValueError) as e:
@@ -71,32 +73,73 @@ def read_image(path: str, what: str = "image") -> torch.Tensor:
     return torch.from_numpy(arr.copy())[None]
 
 
-def as_image(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 [1, H, W, C] -> IMAGE float 0..1."""
-    return pixels.float() / 255
+class Picture:
+    """A job's picture file, held compressed (its bytes, as on disk) and decoded only when a pipeline takes it: a
+    batch of jobs then costs their files' sizes, not their pixels, and one decoded picture is alive at a time.
+    Reading checks the whole file once (size, pixel budget, a full decode), so a broken file is that job's error
+    before its batch runs."""
+
+    def __init__(self, path: str, what: str = "image"):
+        self.path, self.what = path, what
+        try:
+            size = os.path.getsize(path)
+            if size > MAX_JOB_FILE_BYTES:
+                raise JobFailed(f"the {what} {path} is a {size / 2**20:.0f} MB file; a job reads at most "
+                                f"{MAX_JOB_FILE_BYTES // 2**20} MB: scale it down or compress it first")
+            with open(path, "rb") as f:
+                self.data = f.read()
+        except OSError as e:
+            raise JobFailed(f"cannot read the {what} {path}: {e.strerror or e}") from None
+        self.pixels()  # the check; the pixels themselves are dropped again
+
+    def pixels(self) -> torch.Tensor:
+        """uint8 [1, H, W, C] (C = 4 keeps the alpha, composited over white later)."""
+        return _decode(io.BytesIO(self.data), self.what, self.path)
+
+    def image(self) -> torch.Tensor:
+        """IMAGE [1, H, W, C] float 0..1."""
+        return self.pixels().float() / 255
+
+
+def read_image(path: str, what: str = "image") -> torch.Tensor:
+    """An image file -> uint8 [1, H, W, C]."""
+    return _decode(path, what, path)
 
 
 class _Pictures:
-    """The jobs' pictures as IMAGEs, each converted only when a pipeline takes it (one float picture at a time)."""
+    """The jobs' pictures as IMAGEs, each decoded only when a pipeline takes it (one picture at a time)."""
 
-    def __init__(self, pixels: list[torch.Tensor]):
-        self.pixels = pixels
+    def __init__(self, pictures: list[Picture]):
+        self.pictures = pictures
 
     def __len__(self) -> int:
-        return len(self.pixels)
+        return len(self.pictures)
 
     def __iter__(self):
-        return (as_image(p) for p in self.pixels)
+        return (p.image() for p in self.pictures)
 
 
 def read_mask(path: str, name: str) -> torch.Tensor:
-    """A mask file (white = 1) -> MASK [1, H, W] float 0..1."""
+    """A mask file (white = 255) -> uint8 [1, H, W] (a quarter of a float MASK, held until it is used)."""
     try:
-        with _open(path, f"{name} mask") as im:
-            arr = np.asarray(im.convert("L"), dtype=np.float32) / 255
+        with _open(path, f"{name} mask", path) as im:
+            arr = np.asarray(im.convert("L"), dtype=np.uint8)
     except (OSError, ValueError) as e:
         raise JobFailed(f"cannot read the {name} mask {path}: {e}") from None
     return torch.from_numpy(arr.copy())[None]
+
+
+class _Masks(Sequence):
+    """The jobs' uint8 masks as MASKs float 0..1, each converted only when a pipeline reads it."""
+
+    def __init__(self, masks: list[torch.Tensor]):
+        self.masks = masks
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    def __getitem__(self, i):
+        return self.masks[i].float() / 255
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -111,11 +154,11 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 class Prepared:
-    """A job with its pixels read: source IMAGE [1, H, W, C] (None: generated), region MASK [1, H, W] or None."""
+    """A job with its files read: source Picture (None: generated), region uint8 [1, H, W] or None."""
 
     def __init__(self, job: Job):
         self.job = job
-        self.source = None if job.generated_source else read_image(job.source_image)
+        self.source = None if job.generated_source else Picture(job.source_image)
         self.region = None
         if job.region:
             self.region = read_mask(job.region, "region")
@@ -284,14 +327,14 @@ def _metrics(p: Prepared, output: np.ndarray, generated: np.ndarray | None) -> d
     if not (job.expected or job.mask or job.region):
         return {}
     source = generated if generated is not None else to_uint8(
-        comfy_to_model(as_image(p.source), None, "none", 1).add(1).div(2))[0]
+        comfy_to_model(p.source.image(), None, "none", 1).add(1).div(2))[0]
     expected = None if job.expected is None else to_uint8(
-        comfy_to_model(as_image(read_image(job.expected, "expected picture")), None, "none", 1).add(1).div(2))[0]
+        comfy_to_model(read_image(job.expected, "expected picture").float() / 255, None, "none", 1).add(1).div(2))[0]
     changed = None
     if job.mask:
-        changed = read_mask(job.mask, "mask")[0].numpy() >= 0.5
+        changed = read_mask(job.mask, "mask")[0].numpy() >= 128
     elif expected is None and p.region is not None:
-        changed = p.region[0].numpy() >= 0.5  # outside the region nothing should change
+        changed = p.region[0].numpy() >= 128  # outside the region nothing should change
     return score(source, output, expected, changed, job.kind)
 
 
@@ -309,7 +352,7 @@ def _sources(ready: list[Prepared]) -> list[torch.Tensor]:
 
 def _regions(ready: list[Prepared]) -> list[torch.Tensor] | None:
     """One region MASK per job (their batch either has one for every job or for none: group_key)."""
-    return None if ready[0].region is None else [p.region for p in ready]
+    return None if ready[0].region is None else _Masks([p.region for p in ready])
 
 
 def _resize(ready: list[Prepared]) -> str:

@@ -196,5 +196,10 @@ def save_safetensors(state: Mapping[str, torch.Tensor], path: str | os.PathLike,
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
     tmp = path + ".partial"
-    save_file(tensors, tmp, metadata=meta)
-    os.replace(tmp, path)  # never leave a half-written file under the final name
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)  # never leave a half-written file under the final name
+    except BaseException:
+        if os.path.exists(tmp):  # a full disk: no half-written gigabytes left behind either
+            os.remove(tmp)
+        raise

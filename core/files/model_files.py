@@ -216,15 +216,29 @@ LOADER_WIDGETS = {**{f"ARE_{n}Loader": ("autoregressive", "model_name") for n in
 
 
 def workflow_files(workflow: dict) -> list[tuple[str, str]]:
-    """(kind, name) of every model file a workflow's loaders name, UI or API format, in order, once each."""
+    """(kind, name) of every model file a workflow's loaders name, UI or API format (subgraphs included), in order,
+    once each. Anything that is not a workflow is a ValueError saying so."""
+    if not isinstance(workflow, dict):
+        raise ValueError(f"not a ComfyUI workflow: the file holds a JSON {type(workflow).__name__}, not an object")
     found: list[tuple[str, str]] = []
     if "nodes" in workflow:  # UI format: the file name is each loader's first widget value
-        entries = [(n.get("type"), (n.get("widgets_values") or [None])[0]) for n in workflow["nodes"]]
-    else:  # API format
-        entries = [(n.get("class_type"), n.get("inputs", {}).get(LOADER_WIDGETS.get(n.get("class_type"), ("", ""))[1]))
-                   for n in workflow.values() if isinstance(n, dict)]
+        defs = workflow.get("definitions")
+        subgraphs = defs.get("subgraphs") if isinstance(defs, dict) else None
+        graphs = [workflow] + [g for g in subgraphs if isinstance(g, dict)] if isinstance(subgraphs, list) \
+            else [workflow]
+        nodes = []
+        for g in graphs:
+            if not isinstance(g.get("nodes"), list):
+                raise ValueError("not a ComfyUI workflow: its \"nodes\" is not a list")
+            nodes += [n for n in g["nodes"] if isinstance(n, dict)]
+        entries = [(n.get("type"), w[0] if isinstance(w := n.get("widgets_values"), list) and w else None)
+                   for n in nodes]
+    else:  # API format: {id: {"class_type", "inputs"}}
+        entries = [(n.get("class_type"), n["inputs"].get(LOADER_WIDGETS.get(n.get("class_type"), ("", ""))[1]))
+                   for n in workflow.values() if isinstance(n, dict) and isinstance(n.get("inputs"), dict)]
     for node_type, name in entries:
-        if node_type in LOADER_WIDGETS and isinstance(name, str) and (LOADER_WIDGETS[node_type][0], name) not in found:
+        if isinstance(node_type, str) and node_type in LOADER_WIDGETS and isinstance(name, str) \
+                and (LOADER_WIDGETS[node_type][0], name) not in found:
             found.append((LOADER_WIDGETS[node_type][0], name))
     return found
 

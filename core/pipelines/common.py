@@ -18,10 +18,16 @@ def fit_images(images: Images, size, resize: str, stride: int, resample: str = "
     return torch.cat([comfy_to_model(i, size, resize, stride, resample) for i in images])
 
 
-def _masks(mask: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
+def _masks(mask: torch.Tensor | Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
+    """One MASK, or a sequence of them (left as given: a lazy one, like a batch job's, makes each mask only when
+    it is read), each [1, H, W] or [H, W]."""
     if isinstance(mask, torch.Tensor):
-        return [mask[None] if mask.dim() == 2 else mask]
-    return [m[None] if m.dim() == 2 else m for m in mask]
+        return [mask]
+    return mask if isinstance(mask, Sequence) else list(mask)
+
+
+def _one(m: torch.Tensor) -> torch.Tensor:
+    return m[None] if m.dim() == 2 else m
 
 
 def token_region(mask, grid: tuple[int, int], stride: int, rows: int) -> torch.Tensor | None:
@@ -34,10 +40,10 @@ def token_region(mask, grid: tuple[int, int], stride: int, rows: int) -> torch.T
     size = gh * stride if gh == gw else None
     parts = _masks(mask)
     if len(parts) == 1:
-        return mask_to_grid(parts[0], gh, gw, rows, image_size=size)
+        return mask_to_grid(_one(parts[0]), gh, gw, rows, image_size=size)
     if len(parts) != rows:
         raise ValueError(f"{len(parts)} masks for {rows} rows")
-    return torch.cat([mask_to_grid(m, gh, gw, 1, image_size=size) for m in parts])
+    return torch.cat([mask_to_grid(_one(m), gh, gw, 1, image_size=size) for m in parts])
 
 
 def pixel_region(mask, grid: tuple[int, int], stride: int) -> torch.Tensor | None:
@@ -46,7 +52,7 @@ def pixel_region(mask, grid: tuple[int, int], stride: int) -> torch.Tensor | Non
     if mask is None:
         return None
     H, W = grid
-    return torch.cat([fit_image(m.float()[:, None].clamp(0, 1), (H * stride, W * stride), "center_crop", 1)[:, 0]
+    return torch.cat([fit_image(_one(m).float()[:, None].clamp(0, 1), (H * stride, W * stride), "center_crop", 1)[:, 0]
                       for m in _masks(mask)])
 
 

@@ -49,7 +49,8 @@ def edit(net: InfinityTransformer, vae: BSQVAE, encoder, images, instructions: S
     region = None
     if mask is not None:
         masks = list((mask[None] if mask.dim() == 2 else mask).split(1)) if isinstance(mask, torch.Tensor) else mask
-        region = torch.cat([mask_canvas(m, size) for m in per_row(masks, n, "masks")])[src]
+        # by index, so a lazy sequence of masks (a batch job's) makes one mask at a time
+        region = torch.cat([mask_canvas(masks[i], size) for i in per_row(range(len(masks)), n, "masks")])[src]
     if len(set(instructions)) == 1:  # one instruction: encoded once, shared by every row
         emb = encoder.encode_infinity(instructions[:1])
         cond = Condition(emb.features.expand(rows, -1, -1), emb.mask.expand(rows, -1), instructions, "infinity")
