@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 
@@ -90,3 +91,106 @@ def infinity_condition(n: int = 1, length: int = 5, dim: int = 32, seed: int = 0
     feats = torch.randn(n, L, dim, generator=g)
     mask = torch.arange(L)[None] < torch.tensor(lengths)[:, None]
     return Condition(feats * mask[..., None], mask, [f"prompt {i}" for i in range(n)], "infinity")
+
+
+# ---------------------------------------------------------------------------------------------------- Lumina-mGPT
+# Chameleon's id layout in a small vocabulary: 0-3 specials, 4..8195 the 8,192 image codes, 8196 <eoss>, 8197
+# <racm3:break>, 8198.. <reservedNNNNN> = NNNNN + 4 (8710 end of turn, 8803 row end, 8804 + n sizes), then words.
+LUMINA_WORDS = ("Generate an image of according to the following prompt : a red blue green circle square star at "
+                "top left right bottom middle on white background 32x32 48x48 64x64 32x64 64x32").split()
+LUMINA_RESERVED_END = 8832  # sizes up to 8804 + 27 (864 px)
+
+
+def lumina_vocabulary(n_words: int = len(LUMINA_WORDS)) -> dict[str, int]:
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for c in range(8192):
+        vocab["IMGIMG" + "".join(chr(ord("A") + int(d)) for d in str(c)) + "Z"] = 4 + c
+    vocab["<eoss>"], vocab["<racm3:break>"] = 8196, 8197
+    for i in range(8198, LUMINA_RESERVED_END):
+        vocab[f"<reserved{i - 4:05d}>"] = i
+    for j, w in enumerate(LUMINA_WORDS[:n_words]):
+        vocab[w] = LUMINA_RESERVED_END + j
+    return vocab
+
+
+def lumina_tokenizer_json(vocab: dict[str, int]) -> str:
+    """A word-level tokenizer.json (what the folder's BPE one is, for our purposes: text -> ids) with the
+    special tokens as added tokens, so `<reserved08706>` in the text is one id."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.add_special_tokens([n for n in vocab if n.startswith("<")])
+    return tok.to_str()
+
+
+def lumina_hf_config(dim: int = 64, n_layer: int = 2, n_head: int = 4, ffn: int = 128, **extra) -> dict:
+    vocab = lumina_vocabulary()
+    return {"model_type": "chameleon", "architectures": ["ChameleonForConditionalGeneration"], "hidden_size": dim,
+            "num_hidden_layers": n_layer, "num_attention_heads": n_head, "num_key_value_heads": n_head,
+            "intermediate_size": ffn, "vocab_size": LUMINA_RESERVED_END + len(LUMINA_WORDS), "rope_theta": 10000.0,
+            "rms_norm_eps": 1e-5, "model_parallel_size": 1, "swin_norm": False, "max_position_embeddings": 4096,
+            "mask_image_logits": False, "hidden_act": "silu", "tie_word_embeddings": False, "attention_bias": False,
+            "torch_dtype": "float32", "vocabulary_map": vocab,
+            "vq_config": {"embed_dim": 8, "num_embeddings": 8192, "base_channels": 32,
+                          "channel_multiplier": [1, 1, 1, 1, 1], "num_res_blocks": 1, "latent_channels": 8},
+            **extra}
+
+
+def save_tiny_lumina(folder, seed: int = 0, shards: int = 2, dtype=torch.float32, **cfg_overrides) -> str:
+    """A tiny Lumina-mGPT folder in the official layout: config.json (with the vocabulary_map), the weights in
+    `shards` safetensors files with model.safetensors.index.json, tokenizer.json. Random weights, the qk-norm
+    affines too (the official initialises them to 1 / 0, which would hide a mistake in them)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from ar_edit_pack.core.lumina.chameleon import ChameleonConfig, ChameleonLM
+
+    os.makedirs(folder, exist_ok=True)
+    hf = lumina_hf_config(**cfg_overrides)
+    torch.manual_seed(seed)
+    model = ChameleonLM(ChameleonConfig.from_hf(hf))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.copy_((1.0 if name.endswith("weight") else 0.0) + 0.2 * torch.randn_like(p))
+    state = {k: v.to(dtype).contiguous() for k, v in model.state_dict().items()}
+    names = sorted(state)
+    weight_map = {}
+    for s in range(shards):
+        part = names[s::shards]
+        file = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        save_file({k: state[k] for k in part}, os.path.join(folder, file), metadata={"format": "pt"})
+        weight_map.update({k: file for k in part})
+    with open(os.path.join(folder, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": sum(v.numel() * v.element_size() for v in state.values())},
+                   "weight_map": weight_map}, f)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(hf, f)
+    with open(os.path.join(folder, "tokenizer.json"), "w") as f:
+        f.write(lumina_tokenizer_json(hf["vocabulary_map"]))
+    return str(folder)
+
+
+TINY_CHAMELEON_VQGAN = dict(n_embed=8192, embed_dim=8, z_channels=32, ch=32, ch_mult=(1, 1, 1, 1, 1),
+                            num_res_blocks=1, attn_resolutions=(), resolution=64)
+
+
+def save_tiny_chameleon_vqgan(folder, seed: int = 0) -> str:
+    """vqgan.ckpt ({"state_dict": ...}, with a training-only loss.* tensor as Meta's has) + vqgan.yaml."""
+    import yaml
+
+    from ar_edit_pack.core.lumina.vqgan import ChameleonVQGAN, VQGANConfig
+
+    os.makedirs(folder, exist_ok=True)
+    cfg = VQGANConfig(**TINY_CHAMELEON_VQGAN)
+    torch.manual_seed(seed)
+    model = ChameleonVQGAN(cfg)
+    state = dict(model.state_dict())
+    state["loss.discriminator.main.0.weight"] = torch.zeros(2, 3, 4, 4)
+    torch.save({"state_dict": state, "global_step": 0}, os.path.join(folder, "vqgan.ckpt"))
+    with open(os.path.join(folder, "vqgan.yaml"), "w") as f:
+        yaml.safe_dump({"model": {"target": "taming.models.vqgan.VQModel", "params": {
+            **cfg.to_yaml_params(), "lossconfig": {"target": "taming.modules.losses.DummyLoss"}}}}, f)
+    return str(folder)

@@ -5,7 +5,8 @@ Paper: "Anchor Token Matching: Implicit Structure Locking for Training-free AR I
 README (shared/docs/atm.md lists them):
 
 1. Latent space: the tokenizer's codebook vectors (LlamaGen: L2-normalised 8-d, so the squared distance
-   s lies in [0, 4] and tau = 1 means cosine >= 0.5).
+   s lies in [0, 4] and tau = 1 means cosine >= 0.5). On Lumina-mGPT the paper compares "first-layer Transformer
+   embeddings" by cosine similarity and takes the argmin of s <= tau, so s = 1 - cos there (tau 0.4: cos >= 0.6).
 2. Candidates: K draws from the same distribution ordinary sampling uses (CFG, temperature, top-k,
    top-p); the first candidate IS the plain sample. Two readings of "draw K candidates", per row:
    - "distinct" (what "auto" picks for LlamaGen's 16,384 codes): K draws without replacement (Gumbel top-k on the plain sampler's noise), so
@@ -92,6 +93,7 @@ class SourceCache:
     condition: Condition | None = None
     seeds: torch.Tensor | None = None
     settings: SamplingSettings | None = None
+    metric: str = "l2"  # "l2": squared distance of the vectors; "cosine": 1 - cos (the vectors are unit length)
 
     @property
     def batch(self) -> int:
@@ -102,20 +104,28 @@ class SourceCache:
         i = index.to(self.anchors.device)
         return SourceCache(self.anchors[i], self.anchor_vectors[i], self.codebook, self.grid, self.stride, self.origin,
                            None if self.condition is None else self.condition.index(index),
-                           None if self.seeds is None else self.seeds[i], self.settings)
+                           None if self.seeds is None else self.seeds[i], self.settings, self.metric)
 
 
-def build_source_cache(source: TokenBatch, codebook: torch.Tensor) -> SourceCache:
+METRICS = ("l2", "cosine")
+
+
+def build_source_cache(source: TokenBatch, codebook: torch.Tensor, metric: str = "l2") -> SourceCache:
     """Cache a source: generated tokens (with their condition and seeds) or a real image's VQ tokens.
 
-    `codebook` [V, e] is the tokenizer's decoding codebook (`vq.quantize.codebook()`), computed once."""
+    `codebook` [V, e] is the table tokens are compared in, computed once: LlamaGen's decoding codebook
+    (`vq.quantize.codebook()`, squared L2), or Lumina-mGPT's first-layer embeddings of the image tokens (cosine)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     anchors = source.flat.to(codebook.device)
     if int(anchors.max()) >= codebook.shape[0] or int(anchors.min()) < 0:
         raise ValueError(f"source tokens do not fit a codebook of {codebook.shape[0]} entries: "
                          f"tokenizer and tokens do not match")
     cb = codebook.float()
+    if metric == "cosine":
+        cb = torch.nn.functional.normalize(cb, dim=-1)
     return SourceCache(anchors, cb[anchors], cb, source.grid, source.stride, source.origin,
-                       source.condition, source.seeds, source.settings)
+                       source.condition, source.seeds, source.settings, metric)
 
 
 @dataclass
@@ -192,7 +202,10 @@ class AnchorPicker:
         window = self.windows.index_select(1, steps)  # [B, L]
         in_window = valid & (rank < window[..., None])
         anchor_vec = self.cache.anchor_vectors.index_select(1, steps)  # [B, L, e]
-        dist = (self.cache.codebook[cand] - anchor_vec[:, :, None]).pow(2).sum(-1)  # [B, L, K]
+        if self.cache.metric == "cosine":  # unit vectors: 1 - cos
+            dist = 1 - (self.cache.codebook[cand] * anchor_vec[:, :, None]).sum(-1)  # [B, L, K]
+        else:
+            dist = (self.cache.codebook[cand] - anchor_vec[:, :, None]).pow(2).sum(-1)  # [B, L, K]
         dist = dist.masked_fill(~in_window, float("inf"))
         best_dist, best = dist.min(-1)
         matched = best_dist <= self.tau[:, None]

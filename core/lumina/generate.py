@@ -1,0 +1,118 @@
+"""Lumina-mGPT image generation with both CFG branches in one batched pass, and the pickers editing reuses.
+
+The semantics are the official inference solver's (Alpha-VLLM/Lumina-mGPT inference_solver.py):
+- The prompt is BOS + "Generate an image of {W}x{H} according to the following prompt:\\n{caption}<reserved08706>";
+  the image starts with <racm3:break> and the two size tokens. We feed those three (the official samples them,
+  and a fine-tuned model puts them there; feeding them is what makes the size the one asked for).
+- CFG: the unconditional branch is the image start and size tokens alone, with positions from 0 (no prompt);
+  logits are combined in fp32 as u + s (c - u), and a scale of exactly 1 leaves the conditional logits as they are.
+- Structure: at a code position only image codes may be drawn (then top-k and temperature, as there); the row end
+  after each row and the image end are forced.
+Per-token work is tensor work on the device. A picker (SamplePicker, ATM's AnchorPicker) sees logits over the
+image codes only, indexed by VQGAN code, with the step = the code's index in the grid (row ends not counted),
+so the editing rules written for LlamaGen apply unchanged.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from ..llamagen.generate import SamplePicker  # noqa: F401 - re-exported: one sampling rule for every next-token family
+from ..sampling import SamplingSettings
+from .chameleon import ChameleonLM
+from .tokens import END_OF_TURN, PROMPT, STRIDE, LuminaVocab, check_size, image_prefix
+
+TokenPicker = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+ProgressFn = Callable[[int, int], None]
+__all__ = ["SamplePicker", "decode_codes", "prompt_ids", "DEFAULT_SAMPLING"]
+
+DEFAULT_SAMPLING = SamplingSettings(cfg_scale=4.0, temperature=1.0, top_k=2000)  # the README's (solver: cfg 3.0)
+MAX_PROMPT_TOKENS = 1024
+
+
+def prompt_text(caption: str, height: int, width: int) -> str:
+    return PROMPT.format(w=width, h=height, caption=caption) + END_OF_TURN
+
+
+def prompt_ids(tokenizer, vocab: LuminaVocab, caption: str, height: int, width: int) -> list[int]:
+    """BOS + the prompt's ids (a `tokenizers.Tokenizer` from the folder's tokenizer.json)."""
+    ids = tokenizer.encode(prompt_text(caption, height, width), add_special_tokens=False).ids
+    if len(ids) + 1 > MAX_PROMPT_TOKENS:
+        raise ValueError(f"the prompt is {len(ids)} tokens; at most {MAX_PROMPT_TOKENS - 1}: shorten it")
+    return [vocab.bos] + list(ids)
+
+
+class Guidance:
+    """[cond; uncond] logits [2B, L, V] -> guided [B, L, V]; rows with scale exactly 1 keep their cond logits."""
+
+    def __init__(self, scale: torch.Tensor):
+        self.scale = scale  # [B] fp32 on the device
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        B = self.scale.shape[0]
+        c, u = logits[:B], logits[B:]
+        if u.shape[0] == 0:
+            return c
+        s = self.scale[:, None, None]
+        return torch.where(s == 1, c, u + s * (c - u))
+
+
+def _left_pad(prefixes: Sequence[Sequence[int]], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> ids [R, P], real [R, P] bool, positions [R, P] (each row's own, from 0 at its first real token)."""
+    P = max(len(p) for p in prefixes)
+    ids = torch.zeros(len(prefixes), P, dtype=torch.long)
+    real = torch.zeros(len(prefixes), P, dtype=torch.bool)
+    for r, p in enumerate(prefixes):  # host-side set-up, once per call
+        ids[r, P - len(p):] = torch.tensor(list(p), dtype=torch.long)
+        real[r, P - len(p):] = True
+    pos = (real.long().cumsum(1) - 1).clamp(min=0)
+    return ids.to(device), real.to(device), pos.to(device)
+
+
+@torch.no_grad()
+def decode_codes(model: ChameleonLM, prompts: Sequence[Sequence[int]], rows: int, cols: int,
+                 scale: torch.Tensor | Sequence[float] | float, pick: TokenPicker,
+                 progress: ProgressFn | None = None) -> torch.Tensor:
+    """Prompts (ids, BOS first; one per row) -> VQGAN codes [B, rows, cols] picked by `pick`. The size tokens
+    say rows x 16 by cols x 16 px (what the official layout ties them to, whatever the VQGAN's own stride)."""
+    vocab = model.vocab
+    if vocab is None:
+        raise ValueError("this model has no vocabulary (load it from its folder: load_lumina)")
+    if model.cfg.mask_image_logits:
+        raise ValueError("this config masks image tokens out of the logits (mask_image_logits): it is a Chameleon "
+                         "model that cannot draw, not Lumina-mGPT")
+    height, width = rows * STRIDE, cols * STRIDE
+    check_size(height, width)
+    B, dev = len(prompts), model.device
+    scale = torch.as_tensor(scale, dtype=torch.float32).expand(B).to(dev) if not isinstance(scale, torch.Tensor) \
+        else scale.to(dev, torch.float32).expand(B)
+    start = image_prefix(vocab, height, width)
+    guided = bool((scale != 1).any())  # host read once: with no guidance the unconditional branch is not run
+    prefixes = [list(p) + start for p in prompts] + ([start] * B if guided else [])
+    ids, real, pos = _left_pad(prefixes, dev)
+    R, P = ids.shape
+    body = rows * (cols + 1)  # codes and row ends; the image end that follows is forced
+    cache = model.new_cache(R, P + body)
+    guidance = Guidance(scale)
+    image_ids = vocab.image_ids.to(dev)
+    slots = torch.arange(P + body, device=dev)
+    codes = torch.empty(B, rows * cols, dtype=torch.long, device=dev)
+    row_end = torch.full((R, 1), vocab.row_end, dtype=torch.long, device=dev)
+    logits = model.forward_tokens(ids, pos, slots[:P], cache, real)[:, -1:]  # [R, 1, V]
+    next_pos = pos[:, -1:] + 1
+    steps = torch.arange(rows * cols, device=dev)
+    for j in range(body - 1):
+        r, c = divmod(j, cols + 1)
+        if c < cols:  # a code: picked from the guided logits over image codes
+            i = r * cols + c
+            code = pick(steps[i:i + 1], guidance(logits.index_select(-1, image_ids)))  # [B, 1]
+            codes[:, i:i + 1] = code
+            token = image_ids[code].repeat(R // B, 1)
+            if progress is not None:
+                progress(i + 1, rows * cols)
+        else:
+            token = row_end
+        logits = model.forward_tokens(token, next_pos, slots[P + j:P + j + 1], cache)
+        next_pos = next_pos + 1
+    return codes.view(B, rows, cols)

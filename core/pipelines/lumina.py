@@ -1,0 +1,149 @@
+"""Lumina-mGPT pipelines: loading a Hugging Face folder, text-to-image, and Anchor Token Matching (ISLock's second
+backbone) with the naive same-seed baseline, either inside a mask. The edit rules are LlamaGen's (core.llamagen.atm)
+applied to Lumina-mGPT's logits over image codes; the token distance is the paper's for this backbone: 1 - cosine
+similarity of the model's first-layer (input) embeddings of the image tokens."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import torch
+
+from ..files.checkpoints import read_file, read_sharded
+from ..llamagen.atm import AnchorPicker, ATMParams, ATMSettings, EditResult, SourceCache, build_source_cache
+from ..lumina import chameleon
+from ..lumina.chameleon import ChameleonLM
+from ..lumina.generate import DEFAULT_SAMPLING, SamplePicker, decode_codes, prompt_ids, ProgressFn
+from ..lumina.tokens import STRIDE, LuminaVocab, check_size
+from ..lumina.vqgan import ChameleonVQGAN
+from ..records import TokenBatch
+from ..sampling import SamplingSettings, seed_tensor
+from .common import Images, fit_images, token_region
+
+EDIT_METHODS = ("atm", "naive")
+# The paper's Lumina-mGPT settings (K 100, tau 0.4 on 1 - cos); alpha and the fallback as on LlamaGen.
+DEFAULT_ATM = ATMSettings(K=100, alpha=0.6, tau=0.4)
+
+
+def load_lumina(folder: str, dtype: torch.dtype | None = None, device="cpu") -> ChameleonLM:
+    """A Lumina-mGPT folder (config.json with its vocabulary_map, model.safetensors or shards with
+    model.safetensors.index.json, tokenizer.json), strictly: config and weights must agree key by key."""
+    cfg, hf = chameleon.read_config(folder)
+    vocab = LuminaVocab.from_map(hf.get("vocabulary_map"), cfg.vocab_size, os.path.join(folder, "config.json"))
+    tok_path = os.path.join(folder, "tokenizer.json")
+    if not os.path.isfile(tok_path):
+        raise FileNotFoundError(f"{folder} has no tokenizer.json: the folder is incomplete (download it again)")
+    single = os.path.join(folder, "model.safetensors")
+    state, _ = read_file(single) if os.path.isfile(single) else read_sharded(folder)
+    if dtype is None:  # the file's own (bf16 for the released folders)
+        dtype = state["lm_head.weight"].dtype if "lm_head.weight" in state else torch.float32
+    model = chameleon.build(cfg, state, dtype, device, folder)
+    from tokenizers import Tokenizer
+
+    try:
+        model.tokenizer = Tokenizer.from_file(tok_path)
+    except Exception as e:  # noqa: BLE001 - the tokenizers library raises its own exception type
+        raise ValueError(f"{tok_path} is not a readable tokenizer.json: {e}") from None
+    model.vocab = vocab
+    return model
+
+
+def check_pair(vqgan: ChameleonVQGAN, model: ChameleonLM) -> None:
+    if vqgan.cfg.n_embed != model.vocab.n_codes:
+        raise ValueError(f"the VQGAN has {vqgan.cfg.n_embed} codes, the model's vocabulary {model.vocab.n_codes} "
+                         f"image tokens: they do not belong together")
+
+
+def encode_prompts(model: ChameleonLM, captions: Sequence[str], height: int, width: int) -> list[list[int]]:
+    return [prompt_ids(model.tokenizer, model.vocab, c, height, width) for c in captions]
+
+
+def _rows(items, n: int, what: str) -> list:
+    items = [items] if isinstance(items, (str, SamplingSettings, ATMSettings)) else list(items)
+    if len(items) == 1:
+        return items * n
+    if len(items) != n:
+        raise ValueError(f"{len(items)} {what} for {n} rows: give 1 or one per row")
+    return items
+
+
+def grid(height: int, width: int, stride: int = STRIDE) -> tuple[int, int]:
+    """A picture of H x W px -> its code grid (rows, cols) for a VQGAN of `stride` px per code. The official
+    sizes are multiples of 32 px at stride 16; the embedded VQGAN codes every 8 px, so its 48 px pictures take the
+    layout of 96 px ones."""
+    if height % stride or width % stride:
+        raise ValueError(f"{width} x {height} px is not a whole number of {stride} px codes")
+    rows, cols = height // stride, width // stride
+    check_size(rows * STRIDE, cols * STRIDE)
+    return rows, cols
+
+
+def generate(model: ChameleonLM, captions: Sequence[str], height: int, width: int, seeds,
+             sampling: SamplingSettings | None = None, progress: ProgressFn | None = None,
+             stride: int = STRIDE) -> TokenBatch:
+    """One picture per caption (each with its own seed) -> VQGAN codes [B, H/stride, W/stride] with their
+    provenance (`stride`: the VQGAN's, 16 for Meta's)."""
+    sampling = (sampling or DEFAULT_SAMPLING).validate()
+    seeds = seed_tensor(seeds)
+    rows, cols = grid(height, width, stride)
+    prompts = encode_prompts(model, captions, rows * STRIDE, cols * STRIDE)
+    if seeds.shape != (len(prompts),):
+        raise ValueError(f"need one seed per caption ({len(prompts)}), got {seeds.numel()}")
+    pick = SamplePicker(sampling, seeds.to(model.device))
+    codes = decode_codes(model, prompts, rows, cols, sampling.cfg_scale, pick, progress)
+    return TokenBatch(codes, "generated", None, seeds.to(codes.device), sampling, stride)
+
+
+def encode(vqgan: ChameleonVQGAN, images: Images, height: int, width: int | None = None,
+           resize: str = "center_crop") -> TokenBatch:
+    """Pictures -> VQGAN codes at H x W px (fitted by resize and centre crop)."""
+    width = width or height
+    grid(height, width, vqgan.downsample)
+    x = fit_images(images, (height, width), resize, vqgan.downsample)
+    return TokenBatch(vqgan.encode(x), "encoded", stride=vqgan.downsample)
+
+
+def decode(vqgan: ChameleonVQGAN, tokens: TokenBatch | torch.Tensor) -> torch.Tensor:
+    """Codes -> IMAGE [B, H, W, 3] 0..1 (the official: clamp to -1..1, then (x + 1) / 2)."""
+    codes = tokens.tokens if isinstance(tokens, TokenBatch) else tokens
+    return ((vqgan.decode(codes) + 1) / 2).permute(0, 2, 3, 1).cpu()
+
+
+def embedding_table(model: ChameleonLM) -> torch.Tensor:
+    """The first-layer embeddings of the image tokens, indexed by VQGAN code [n_codes, D]: what ATM compares."""
+    return model.model.embed_tokens.weight.index_select(0, model.vocab.image_ids.to(model.device))
+
+
+def source_cache(model: ChameleonLM, source: TokenBatch) -> SourceCache:
+    return build_source_cache(source, embedding_table(model), metric="cosine")
+
+
+def edit(model: ChameleonLM, cache: SourceCache, captions: Sequence[str], seeds, method: str = "atm",
+         sampling: SamplingSettings | None = None, atm: ATMSettings | Sequence[ATMSettings] | None = None,
+         mask=None, progress: ProgressFn | None = None) -> EditResult:
+    """Regenerate each source row under its edit caption at the source's size. "atm": every code the windowed
+    candidate nearest to the source's code (within tau), else the fallback; "naive": plain sampling with the same
+    seed. `mask` (MASK on the picture, or one per row; 1 = may change): outside it the source's codes are kept."""
+    if method not in EDIT_METHODS:
+        raise ValueError(f"method must be one of {EDIT_METHODS}, got {method!r}")
+    sampling = (sampling or DEFAULT_SAMPLING).validate()
+    B, (rows, cols) = cache.batch, cache.grid
+    seeds = seed_tensor(seeds)
+    if seeds.shape != (B,):
+        raise ValueError(f"need one seed per source row ({B}), got {seeds.numel()}")
+    if cache.codebook.shape[0] != model.vocab.n_codes:
+        raise ValueError(f"the source's codes index {cache.codebook.shape[0]} entries, this model has "
+                         f"{model.vocab.n_codes} image tokens: source and model do not match")
+    captions = _rows(captions, B, "captions")
+    prompts = encode_prompts(model, captions, rows * STRIDE, cols * STRIDE)
+    region = token_region(mask, (rows, cols), cache.stride, B)
+    region = None if region is None else region.to(model.device)
+    dev_seeds = seeds.to(model.device)
+    if method == "atm":
+        params = ATMParams.from_settings(atm or DEFAULT_ATM, B, model.vocab.n_codes)
+        pick = AnchorPicker(cache, params, sampling, dev_seeds, region)
+    else:
+        fixed = None if region is None else ~region.reshape(B, -1)
+        pick = SamplePicker(sampling, dev_seeds, fixed, cache.anchors)
+    codes = decode_codes(model, prompts, rows, cols, sampling.cfg_scale, pick, progress)
+    return EditResult.compare(codes.reshape(B, -1), cache.anchors)
