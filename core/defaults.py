@@ -33,6 +33,10 @@ PUBLISHED = {
     ("infinity", "sampling"): InfinitySampling(),
     ("infinity", "aredit"): AREditSettings(),
     ("varedit", "sampling"): InfinitySampling(VAREDIT_CFG, VAREDIT_TAU),
+    # Lumina-mGPT: its README's sampler (cfg 4, image top-k 2000; the solver's own default cfg is 3) and the ISLock
+    # paper's ATM for this backbone (K 100, tau 0.4 on 1 - cosine; alpha and the fallback as on LlamaGen).
+    ("lumina", "sampling"): SamplingSettings(cfg_scale=4.0, temperature=1.0, top_k=2000),
+    ("lumina", "atm"): ATMSettings(K=100, tau=0.4),
 }
 KINDS = {family: tuple(k for f, k in PUBLISHED if f == family) for family, _ in PUBLISHED}
 

@@ -8,6 +8,7 @@ from .conditioning import ClassLabel, InfinityTextEncode, TextEncode
 from .editar import EditAR, EditARSweep
 from .generate import Generate, InfinityGenerate
 from .image_tokens import BitsToImage, ImageToBits, ImageToTokens, TokensToImage
+from .lumina import ChameleonVQGANLoader, LuminaCodesToImage, LuminaEdit, LuminaGenerate, LuminaImageToCodes, LuminaLoader
 from .loaders import BSQVAELoader, EditARLoader, InfinityLoader, LlamaGenLoader, TextEncoderLoader, VAREditLoader, VQLoader
 from .varedit import VAREdit, VAREditSweep
 from .view import CompareGrid, MaskOverlay, ShapesScene
@@ -44,6 +45,12 @@ NODE_CLASS_MAPPINGS = {
     "ARE_ShapesScene": ShapesScene,
     "ARE_CompareGrid": CompareGrid,
     "ARE_MaskOverlay": MaskOverlay,
+    "ARE_LuminaLoader": LuminaLoader,
+    "ARE_ChameleonVQGANLoader": ChameleonVQGANLoader,
+    "ARE_LuminaGenerate": LuminaGenerate,
+    "ARE_LuminaImageToCodes": LuminaImageToCodes,
+    "ARE_LuminaCodesToImage": LuminaCodesToImage,
+    "ARE_LuminaEdit": LuminaEdit,
 }
 
 add_tooltips(NODE_CLASS_MAPPINGS)
@@ -78,4 +85,10 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_ShapesScene": "AR ShapesWorld Scene (embedded models' world)",
     "ARE_CompareGrid": "AR Compare (labelled side by side)",
     "ARE_MaskOverlay": "AR Mask Overlay",
+    "ARE_LuminaLoader": "AR Lumina-mGPT Loader",
+    "ARE_ChameleonVQGANLoader": "AR Chameleon VQGAN Loader (Lumina-mGPT)",
+    "ARE_LuminaGenerate": "AR Lumina Generate",
+    "ARE_LuminaImageToCodes": "AR Lumina Image to Codes (VQGAN Encode)",
+    "ARE_LuminaCodesToImage": "AR Lumina Codes to Image (VQGAN Decode)",
+    "ARE_LuminaEdit": "AR Lumina Edit (Anchor Token Matching)",
 }

@@ -140,7 +140,7 @@ def test_the_vqgan_loads_strictly_and_round_trips_its_codes(vqgan, tmp_path):
     with pytest.raises(ValueError, match=r"missing 1 \['quant_conv.bias'\]"):
         load_vqgan(folder)
     os.remove(os.path.join(folder, "vqgan.yaml"))
-    with pytest.raises(FileNotFoundError, match="Meta's Chameleon weights .* models/vae/chameleon"):
+    with pytest.raises(FileNotFoundError, match="Meta's Chameleon weights .* models/vq/chameleon"):
         load_vqgan(folder)
 
 
@@ -181,3 +181,36 @@ def test_the_cosine_distance_is_one_minus_cos_of_the_first_layer_embeddings(mode
         params = ATMParams.from_settings(ATMSettings(K=2, tau=tau), 1, 8192)
         pick = AnchorPicker(cache, params, SamplingSettings(top_k=0), torch.zeros(1, dtype=torch.long), None)
         assert int(pick(torch.zeros(1, dtype=torch.long), logits)) == want
+
+
+def test_the_nodes_generate_decode_and_edit_from_a_models_folder(folder, tmp_path, monkeypatch):
+    from ar_edit_pack.core.files import model_files
+    from ar_edit_pack.nodes import lumina as nodes
+
+    models = tmp_path / "models"
+    shutil.copytree(folder, models / "autoregressive" / "Lumina-mGPT-tiny")
+    save_tiny_chameleon_vqgan(models / "vq" / "chameleon-tiny")
+    monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(models))
+    monkeypatch.setattr(model_files, "hub_reachable", lambda timeout=3.0: False)
+    choices = nodes.LuminaLoader.INPUT_TYPES()["required"]["model_name"][0]
+    assert "Lumina-mGPT-tiny" in choices and "Lumina-mGPT-7B-768" in choices
+    missing = nodes.LuminaLoader.VALIDATE_INPUTS("Lumina-mGPT-7B-768")  # official: where from, where to
+    assert "huggingface.co/Alpha-VLLM/Lumina-mGPT-7B-768" in missing and "models/autoregressive" in missing
+    assert "not in models/vq" in nodes.ChameleonVQGANLoader.VALIDATE_INPUTS("chameleon")
+    assert "not a path out of it" in str(nodes.LuminaLoader.VALIDATE_INPUTS("../../etc"))
+    (model,) = nodes.LuminaLoader().load("Lumina-mGPT-tiny", "fp32")
+    (vqgan,) = nodes.ChameleonVQGANLoader().load("chameleon-tiny")
+    (codes,) = nodes.LuminaGenerate().generate(model, "a red circle\na blue star", 64, 32, 1, 7, 3.0, 1.0, 1)
+    assert codes.tokens.shape == (2, 2, 4) and codes.seeds.tolist() == [7, 8]
+    (image,) = nodes.LuminaCodesToImage().decode(vqgan, codes)
+    assert image.shape == (2, 32, 64, 3) and 0 <= float(image.min()) and float(image.max()) <= 1
+    (again,) = nodes.LuminaImageToCodes().encode(vqgan, image, 0, 0)
+    assert again.tokens.shape == (2, 2, 4)
+    edited, changed, locked = nodes.LuminaEdit().edit(model, codes, "a red circle\na blue star", "atm", 0, True,
+                                                      3.0, 1.0, 1, -1, 0.6, -1, "greedy")
+    assert locked == 1.0 and float(changed.sum()) == 0 and torch.equal(edited.tokens, codes.tokens)
+    mask = torch.zeros(1, 32, 64)
+    mask[:, :, :32] = 1
+    edited, changed, _ = nodes.LuminaEdit().edit(model, codes, "a green square", "atm", 0, True, 3.0, 1.0, 1, -1,
+                                                 0.6, -1, "greedy", mask=mask)
+    assert float(changed[:, :, 32:].sum()) == 0 and torch.equal(edited.tokens[..., 2:], codes.tokens[..., 2:])

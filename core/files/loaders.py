@@ -73,6 +73,10 @@ def model_family(module) -> str:
         return "editar"
     if isinstance(module, llamagen_gpt.LlamaGenGPT):
         return "llamagen"
+    from ..lumina.chameleon import ChameleonLM
+
+    if isinstance(module, ChameleonLM):
+        return "lumina"
     return type(module).__name__
 
 

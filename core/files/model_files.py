@@ -24,6 +24,7 @@ class KnownFile:
     repo_path: str = ""  # path inside the repository when it differs from the file name
     repo_type: str = "model"  # "model" | "dataset"
     folder: bool = False  # a sharded checkpoint folder of the repository
+    whole_repo: bool = False  # the repository itself is the model folder (Hugging Face layout: Lumina-mGPT)
     approx_gb: float = 0.0  # estimated from the parameter count (fp32 unless released in bf16); the hub has the exact size
 
 
@@ -53,6 +54,12 @@ KNOWN_FILES: dict[str, KnownFile] = {f.filename: f for f in [
     KnownFile("2B-512.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 2B instruction editor, 512 px (d32 VAE)", approx_gb=8.0),
     KnownFile("8B-512.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 8B instruction editor, 512 px (d56 VAE)", approx_gb=32.0),
     KnownFile("8B-1024.pth", "HiDream-ai/VAREdit", "autoregressive", "VAREdit 8B instruction editor, 1024 px (d56 VAE)", approx_gb=32.0),
+    # Lumina-mGPT (shared/docs/lumina_mgpt.md): each repository is one folder, 14 GB of bf16 shards. Its VQGAN is
+    # Meta's Chameleon one, not on the hub (a request form): the loader's message says where it goes.
+    *[KnownFile(f"Lumina-mGPT-7B-{v}", f"Alpha-VLLM/Lumina-mGPT-7B-{v}", "autoregressive", note, whole_repo=True,
+                approx_gb=14.0) for v, note in [
+        ("768", "Lumina-mGPT text-to-image, 768 px (the ISLock paper's)"), ("512", "Lumina-mGPT text-to-image, 512 px"),
+        ("1024", "Lumina-mGPT text-to-image, 1024 px"), ("768-Omni", "Lumina-mGPT Omni, 768 px")]],
     KnownFile("infinity_vae_d32reg.pth", "FoundationVision/Infinity", "vq", "BSQ VAE for Infinity-2B", approx_gb=0.5),
     KnownFile("infinity_vae_d56_f8_14_patchify.pth", "FoundationVision/Infinity", "vq", "BSQ VAE for Infinity-8B", approx_gb=0.5),
 ]}
@@ -60,6 +67,11 @@ KNOWN_FILES: dict[str, KnownFile] = {f.filename: f for f in [
 # Only what T5EncoderModel + its tokenizer need from google/flan-t5-xl.
 T5_PATTERNS = ["config.json", "spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                "*.safetensors", "model.safetensors.index.json"]
+
+
+# A Hugging Face model folder without its demo pictures or other extras.
+HF_FOLDER_PATTERNS = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                      "special_tokens_map.json", "*.safetensors", "model.safetensors.index.json"]
 
 
 class ModelFileMissing(FileNotFoundError):
@@ -70,10 +82,10 @@ _SHARD = re.compile(r"-\d{5}-of-\d{5}\.(safetensors|bin)$")
 
 
 def is_complete(path: str, kind: str) -> bool:
-    """A file is complete once it exists (hub downloads land under their name only when whole); a T5
-    folder needs its config, tokenizer and every weight shard its index lists."""
-    if kind != "text_encoders":
-        known = KNOWN_FILES.get(os.path.basename(path))
+    """A file is complete once it exists (hub downloads land under their name only when whole); a T5 or
+    Lumina-mGPT folder needs its config, tokenizer and every weight shard its index lists."""
+    known = KNOWN_FILES.get(os.path.basename(path))
+    if kind != "text_encoders" and not (known is not None and known.whole_repo):
         if known is not None and known.folder:
             return _shards_complete(path)
         return os.path.isfile(path)
@@ -110,7 +122,7 @@ def known_files(kind: str) -> list[str]:
 
 
 def missing_message(known: KnownFile, folder: str, reason: str) -> str:
-    what = "folder" if known.kind == "text_encoders" or known.folder else "file"
+    what = "folder" if known.kind == "text_encoders" or known.folder or known.whole_repo else "file"
     where = f"https://huggingface.co/{'datasets/' if known.repo_type == 'dataset' else ''}{known.repo_id}"
     inside = f" (file {known.repo_path})" if known.repo_path else ""
     return (f"{known.filename} is not in {folder} and could not be downloaded ({reason}).\n"
@@ -170,6 +182,8 @@ def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
     try:
         if known.kind == "text_encoders":
             hub.snapshot_download(repo_id=known.repo_id, local_dir=path, allow_patterns=T5_PATTERNS)
+        elif known.whole_repo:
+            hub.snapshot_download(repo_id=known.repo_id, local_dir=path, allow_patterns=HF_FOLDER_PATTERNS)
         elif known.folder:
             hub.snapshot_download(repo_id=known.repo_id, local_dir=folder, allow_patterns=[f"{known.filename}/*"])
         else:

@@ -213,6 +213,10 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(B, L, self.n_kv, self.head_dim).transpose(1, 2)
         q = (q * cos + _rotate_half(q) * sin).to(x.dtype)
         k = (k * cos + _rotate_half(k) * sin).to(x.dtype)
+        if cache_k is None:  # training: the whole sequence at once, causal
+            y = F.scaled_dot_product_attention(q, k.repeat_interleave(self.n_head // self.n_kv, 1),
+                                               v.repeat_interleave(self.n_head // self.n_kv, 1), is_causal=True)
+            return self.o_proj(y.transpose(1, 2).reshape(B, L, -1))
         cache_k.index_copy_(2, slots, k)
         cache_v.index_copy_(2, slots, v)
         rep = self.n_head // self.n_kv
@@ -281,6 +285,15 @@ class ChameleonLM(nn.Module):
             raise ValueError(f"{slots} tokens is more than this model reads ({self.cfg.max_positions}): use a "
                              f"smaller picture or a shorter prompt")
         return KVCache(self.cfg, batch, slots, self.dtype, self.device)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Training: tokens [B, L] from position 0, no cache -> fp32 logits [B, L, V]."""
+        pos = torch.arange(tokens.shape[1], device=tokens.device).expand(tokens.shape[0], -1)
+        cos, sin = rope(pos, self.cfg.head_dim, self.cfg.rope_base, self.cfg.rope_linear_factor, self.dtype)
+        h = self.model.embed_tokens(tokens)
+        for layer in self.model.layers:
+            h = layer(h, cos, sin, None, None, None, None)
+        return self.lm_head(self.model.norm(h)).float()
 
     def forward_tokens(self, tokens: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
                        cache: KVCache, real: torch.Tensor | None = None) -> torch.Tensor:

@@ -19,15 +19,13 @@ from typing import Callable, Sequence
 import torch
 
 from ..llamagen.generate import SamplePicker  # noqa: F401 - re-exported: one sampling rule for every next-token family
-from ..sampling import SamplingSettings
 from .chameleon import ChameleonLM
 from .tokens import END_OF_TURN, PROMPT, STRIDE, LuminaVocab, check_size, image_prefix
 
 TokenPicker = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ProgressFn = Callable[[int, int], None]
-__all__ = ["SamplePicker", "decode_codes", "prompt_ids", "DEFAULT_SAMPLING"]
+__all__ = ["SamplePicker", "decode_codes", "prompt_ids"]
 
-DEFAULT_SAMPLING = SamplingSettings(cfg_scale=4.0, temperature=1.0, top_k=2000)  # the README's (solver: cfg 3.0)
 MAX_PROMPT_TOKENS = 1024
 
 

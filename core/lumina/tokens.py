@@ -1,6 +1,7 @@
 """Lumina-mGPT's vocabulary and image token layout (Alpha-VLLM/Lumina-mGPT data/item_processor.py, checked there).
 
-An image of H x W px (multiples of 32) is: <racm3:break> (8197), the size tokens 8804 + H/32 and 8804 + W/32, then
+An image of H x W px (multiples of 32) is: <racm3:break> (8197), the size tokens <reserved{8800 + H/32}> and <reserved{8800 + W/32}> (ids
+8804 + H/32, 8804 + W/32), then
 H/16 rows of W/16 image codes each followed by the row end <reserved08799> (8803), then <eoss> (8196). Image codes
 are vocabulary entries named IMGIMG<letters>Z (letters A..J = digits of the VQGAN code): read from the folder's
 vocabulary_map, never assumed to be code + 4.
@@ -16,7 +17,6 @@ IMAGE_START = "<racm3:break>"
 IMAGE_END = "<eoss>"
 ROW_END = "<reserved08799>"
 END_OF_TURN = "<reserved08706>"
-SIZE_BASE = 8804  # id of the size token for 0 x 32 px: <reserved08800>
 PATCH = 32  # px per size unit
 STRIDE = 16  # px per image code (the VQGAN's downsampling)
 PROMPT = "Generate an image of {w}x{h} according to the following prompt:\n{caption}"
@@ -41,6 +41,7 @@ class LuminaVocab:
     row_end: int
     end_of_turn: int
     bos: int
+    size_ids: dict  # n -> id of the size token for n x 32 px (<reserved{8800 + n}>)
 
     @classmethod
     def from_map(cls, vocab: Mapping[str, int], vocab_size: int, where: str = "config.json") -> "LuminaVocab":
@@ -62,15 +63,21 @@ class LuminaVocab:
         top = max(int(ids.max()), *(int(vocab[k]) for k in need))
         if top >= vocab_size or int(ids.min()) < 0:
             raise ValueError(f"{where}: its vocabulary_map names id {top}, beyond the model's {vocab_size} tokens")
+        sizes = {n: int(vocab[f"<reserved{8800 + n:05d}>"]) for n in range(1, 200) if f"<reserved{8800 + n:05d}>" in vocab}
         return cls(ids, int(vocab[IMAGE_START]), int(vocab[IMAGE_END]), int(vocab[ROW_END]),
-                   int(vocab[END_OF_TURN]), int(vocab.get("<s>", 0)))
+                   int(vocab[END_OF_TURN]), int(vocab.get("<s>", 0)), sizes)
 
     @property
     def n_codes(self) -> int:
         return self.image_ids.shape[0]
 
     def size_token(self, px: int) -> int:
-        return SIZE_BASE + px // PATCH
+        n = px // PATCH
+        if n not in self.size_ids:
+            known = sorted(self.size_ids)
+            raise ValueError(f"this model's vocabulary has no size token for {px} px (it has "
+                             f"{known[0] * PATCH if known else 0} .. {known[-1] * PATCH if known else 0} px)")
+        return self.size_ids[n]
 
 
 def check_size(height: int, width: int) -> tuple[int, int]:

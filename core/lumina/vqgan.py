@@ -309,6 +309,6 @@ def load_vqgan(folder_or_ckpt: str, device="cpu", dtype: torch.dtype = torch.flo
                 f"{p} is missing. The Chameleon VQGAN (vqgan.ckpt + vqgan.yaml) is not on Hugging Face: it comes "
                 f"with Meta's Chameleon weights (the request form at ai.meta.com/resources/models-and-libraries/"
                 f"chameleon-downloads, under the Chameleon Research License); put both files, from its "
-                f"tokenizer/ folder, in models/vae/chameleon/")
+                f"tokenizer/ folder, in models/vq/chameleon/ (any folder name under models/vq)")
     return build(read_yaml(yml), load_state(ckpt), ckpt, device, dtype)
 

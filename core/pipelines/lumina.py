@@ -4,7 +4,9 @@ applied to Lumina-mGPT's logits over image codes; the token distance is the pape
 similarity of the model's first-layer (input) embeddings of the image tokens."""
 from __future__ import annotations
 
+import json
 import os
+import re
 from typing import Sequence
 
 import torch
@@ -13,7 +15,8 @@ from ..files.checkpoints import read_file, read_sharded
 from ..llamagen.atm import AnchorPicker, ATMParams, ATMSettings, EditResult, SourceCache, build_source_cache
 from ..lumina import chameleon
 from ..lumina.chameleon import ChameleonLM
-from ..lumina.generate import DEFAULT_SAMPLING, SamplePicker, decode_codes, prompt_ids, ProgressFn
+from ..defaults import defaults, parse_tuned
+from ..lumina.generate import ProgressFn, SamplePicker, decode_codes, prompt_ids
 from ..lumina.tokens import STRIDE, LuminaVocab, check_size
 from ..lumina.vqgan import ChameleonVQGAN
 from ..records import TokenBatch
@@ -21,8 +24,6 @@ from ..sampling import SamplingSettings, seed_tensor
 from .common import Images, fit_images, token_region
 
 EDIT_METHODS = ("atm", "naive")
-# The paper's Lumina-mGPT settings (K 100, tau 0.4 on 1 - cos); alpha and the fallback as on LlamaGen.
-DEFAULT_ATM = ATMSettings(K=100, alpha=0.6, tau=0.4)
 
 
 def load_lumina(folder: str, dtype: torch.dtype | None = None, device="cpu") -> ChameleonLM:
@@ -45,13 +46,26 @@ def load_lumina(folder: str, dtype: torch.dtype | None = None, device="cpu") -> 
     except Exception as e:  # noqa: BLE001 - the tokenizers library raises its own exception type
         raise ValueError(f"{tok_path} is not a readable tokenizer.json: {e}") from None
     model.vocab = vocab
+    own = hf.get("ar_edit") if isinstance(hf.get("ar_edit"), dict) else {}  # the embedded set's notes about itself
+    model.stride = int(own.get("vqgan_stride", STRIDE))  # px per code of the VQGAN it was trained with
+    model.picture_px = int(own.get("picture_px") or _size_from_name(folder) or 768)
+    model.tuned_settings = parse_tuned(json.dumps(own["tuned"]), "lumina", folder) if own.get("tuned") else {}
     return model
 
 
+def _size_from_name(folder: str) -> int | None:
+    """Alpha-VLLM/Lumina-mGPT-7B-768 -> 768 (the folders are named by the size they were trained for)."""
+    m = re.search(r"-(\d{3,4})(?:-|$)", os.path.basename(os.path.normpath(folder)))
+    return int(m.group(1)) if m else None
+
+
 def check_pair(vqgan: ChameleonVQGAN, model: ChameleonLM) -> None:
-    if vqgan.cfg.n_embed != model.vocab.n_codes:
-        raise ValueError(f"the VQGAN has {vqgan.cfg.n_embed} codes, the model's vocabulary {model.vocab.n_codes} "
-                         f"image tokens: they do not belong together")
+    """A VQGAN and a model that code differently (other codes, another stride) cannot belong together."""
+    if vqgan.cfg.n_embed != model.vocab.n_codes or vqgan.downsample != getattr(model, "stride", STRIDE):
+        raise ValueError(f"the VQGAN has {vqgan.cfg.n_embed} codes of {vqgan.downsample} px, the model "
+                         f"{model.vocab.n_codes} image tokens of {getattr(model, 'stride', STRIDE)} px: they do not "
+                         f"belong together (Meta's VQGAN goes with the Lumina-mGPT files, the embedded one with the "
+                         f"embedded model)")
 
 
 def encode_prompts(model: ChameleonLM, captions: Sequence[str], height: int, width: int) -> list[list[int]]:
@@ -79,12 +93,12 @@ def grid(height: int, width: int, stride: int = STRIDE) -> tuple[int, int]:
 
 
 def generate(model: ChameleonLM, captions: Sequence[str], height: int, width: int, seeds,
-             sampling: SamplingSettings | None = None, progress: ProgressFn | None = None,
-             stride: int = STRIDE) -> TokenBatch:
-    """One picture per caption (each with its own seed) -> VQGAN codes [B, H/stride, W/stride] with their
-    provenance (`stride`: the VQGAN's, 16 for Meta's)."""
-    sampling = (sampling or DEFAULT_SAMPLING).validate()
+             sampling: SamplingSettings | None = None, progress: ProgressFn | None = None) -> TokenBatch:
+    """One picture per caption (each with its own seed) -> VQGAN codes [B, H/s, W/s] with their provenance
+    (s: px per code of the model's VQGAN, 16 for Meta's)."""
+    sampling = (sampling or defaults(model, "sampling")).validate()
     seeds = seed_tensor(seeds)
+    stride = getattr(model, "stride", STRIDE)
     rows, cols = grid(height, width, stride)
     prompts = encode_prompts(model, captions, rows * STRIDE, cols * STRIDE)
     if seeds.shape != (len(prompts),):
@@ -126,7 +140,7 @@ def edit(model: ChameleonLM, cache: SourceCache, captions: Sequence[str], seeds,
     seed. `mask` (MASK on the picture, or one per row; 1 = may change): outside it the source's codes are kept."""
     if method not in EDIT_METHODS:
         raise ValueError(f"method must be one of {EDIT_METHODS}, got {method!r}")
-    sampling = (sampling or DEFAULT_SAMPLING).validate()
+    sampling = (sampling or defaults(model, "sampling")).validate()
     B, (rows, cols) = cache.batch, cache.grid
     seeds = seed_tensor(seeds)
     if seeds.shape != (B,):
@@ -140,7 +154,7 @@ def edit(model: ChameleonLM, cache: SourceCache, captions: Sequence[str], seeds,
     region = None if region is None else region.to(model.device)
     dev_seeds = seeds.to(model.device)
     if method == "atm":
-        params = ATMParams.from_settings(atm or DEFAULT_ATM, B, model.vocab.n_codes)
+        params = ATMParams.from_settings(atm or defaults(model, "atm"), B, model.vocab.n_codes)
         pick = AnchorPicker(cache, params, sampling, dev_seeds, region)
     else:
         fixed = None if region is None else ~region.reshape(B, -1)
