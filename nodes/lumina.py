@@ -13,13 +13,12 @@ from ..core.lumina.vqgan import ChameleonVQGAN, load_vqgan
 from ..core.pipelines import lumina
 from ..core.pipelines.common import batch_seeds
 from ..core.records import TokenBatch
-from ..core.shapes.embedded import EMBEDDED_DIR
+from ..core.shapes.embedded import EMBEDDED_DIR, LUMINA_CHOICES
 from . import checks
 from . import comfy_bridge as bridge
 from .types import CATEGORY, CHAMELEON_VQGAN, LUMINA_CODES, LUMINA_MODEL, MAX_SEED
 
-EMBEDDED = {"autoregressive": ("(embedded) shapes-lumina", os.path.join(EMBEDDED_DIR, "shapes-lumina", "transformer")),
-            "vq": ("(embedded) shapes-chameleon-vqgan", os.path.join(EMBEDDED_DIR, "shapes-lumina", "vqgan"))}
+EMBEDDED = {kind: (name, os.path.join(EMBEDDED_DIR, sub)) for kind, (name, sub) in LUMINA_CHOICES.items()}
 OFFICIAL = [n for n, f in KNOWN_FILES.items() if f.whole_repo]
 
 

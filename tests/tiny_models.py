@@ -97,7 +97,7 @@ def infinity_condition(n: int = 1, length: int = 5, dim: int = 32, seed: int = 0
 # Chameleon's id layout in a small vocabulary: 0-3 specials, 4..8195 the 8,192 image codes, 8196 <eoss>, 8197
 # <racm3:break>, 8198.. <reservedNNNNN> = NNNNN + 4 (8710 end of turn, 8803 row end, 8804 + n sizes), then words.
 LUMINA_WORDS = ("Generate an image of according to the following prompt : a red blue green circle square star at "
-                "top left right bottom middle on white background 32x32 48x48 64x64 32x64 64x32").split()
+                "top left right bottom middle in on white background 32x32 48x48 64x64 32x64 64x32").split()
 LUMINA_RESERVED_END = 8832  # sizes up to 8804 + 27 (864 px)
 
 

@@ -30,13 +30,15 @@ from ar_edit_pack.nodes.view import CompareGrid, ShapesScene  # noqa: E402
 THUMB_SIDE = 400  # the browser shows a square card
 BUILTIN_WIDGETS = {"SaveImage": ["filename_prefix"], "PreviewImage": [], "LoadImage": ["image", "upload"]}
 EDIT_NODES = {"ARE_ATMEdit", "ARE_ATMSweep", "ARE_AREdit", "ARE_AREditSweep", "ARE_EditAR", "ARE_EditARSweep",
-              "ARE_VAREdit", "ARE_VAREditSweep"}
+              "ARE_VAREdit", "ARE_VAREditSweep", "ARE_LuminaEdit"}
 
 
 # Each loader node's embedded model.
 EMBEDDED_MODEL = {"ARE_LlamaGenLoader": "(embedded) shapes-t2i", "ARE_EditARLoader": "(embedded) shapes-editar",
                   "ARE_InfinityLoader": "(embedded) shapes-infinity", "ARE_VAREditLoader": "(embedded) shapes-varedit",
-                  "ARE_VQLoader": "(embedded) shapes-vq", "ARE_BSQVAELoader": "(embedded) shapes-infinity-vae"}
+                  "ARE_VQLoader": "(embedded) shapes-vq", "ARE_BSQVAELoader": "(embedded) shapes-infinity-vae",
+                  "ARE_LuminaLoader": "(embedded) shapes-lumina",
+                  "ARE_ChameleonVQGANLoader": "(embedded) shapes-chameleon-vqgan"}
 
 
 def on_embedded_models(api: dict) -> dict:
@@ -49,7 +51,12 @@ def on_embedded_models(api: dict) -> dict:
     for nid, node in api.items():
         t, inputs = node["class_type"], node["inputs"]
         if t in EMBEDDED_MODEL:
-            inputs["model_name" if "model_name" in inputs else "tokenizer_name"] = EMBEDDED_MODEL[t]
+            key = next(k for k in ("model_name", "tokenizer_name", "vqgan_name") if k in inputs)
+            inputs[key] = EMBEDDED_MODEL[t]
+        elif t == "ARE_LuminaGenerate":
+            inputs.update(prompt=SHAPES_SOURCE, width=48, height=48)
+        elif t == "ARE_LuminaEdit":
+            inputs["prompt"] = SHAPES_TARGET
         elif t == "ARE_TextEncoderLoader":
             inputs["encoder_name"] = "(embedded) shapes-instructions" if editor else "(embedded) shapes-words"
         elif t in ("ARE_TextEncode", "ARE_InfinityTextEncode"):
@@ -100,8 +107,8 @@ def _label(api: dict, node_id: str) -> str:
     t = api[node_id]["class_type"]
     if t == "ARE_MaskOverlay":
         return "where it changed"
-    if t in ("ARE_TokensToImage", "ARE_BitsToImage"):
-        src = api[node_id]["inputs"]["tokens"][0]
+    if t in ("ARE_TokensToImage", "ARE_BitsToImage", "ARE_LuminaCodesToImage"):
+        src = api[node_id]["inputs"]["codes" if t == "ARE_LuminaCodesToImage" else "tokens"][0]
         editing = any(n["class_type"] in EDIT_NODES for n in api.values())
         return "edit" if api[src]["class_type"] in EDIT_NODES else ("source" if editing else "generated")
     return "edit" if t in EDIT_NODES else "source"

@@ -43,7 +43,9 @@ def node_io(mappings, type_name):
 # Stage of each node type: the columns a workflow is laid out in, each framed by a group.
 STAGE_OF = {
     **{node: 0 for node in ("ARE_LlamaGenLoader", "ARE_EditARLoader", "ARE_InfinityLoader", "ARE_VAREditLoader",
-                            "ARE_VQLoader", "ARE_BSQVAELoader", "ARE_TextEncoderLoader")},
+                            "ARE_VQLoader", "ARE_BSQVAELoader", "ARE_TextEncoderLoader", "ARE_LuminaLoader",
+                            "ARE_ChameleonVQGANLoader")},
+    "ARE_LuminaGenerate": 1, "ARE_LuminaImageToCodes": 1, "ARE_LuminaEdit": 2, "ARE_LuminaCodesToImage": 3,
     "LoadImage": 1, "ARE_ShapesScene": 1, "ARE_ImageToTokens": 1, "ARE_ImageToBits": 1, "ARE_SourceCache": 1,
     "ARE_AREditSource": 1,
     "ARE_ClassLabel": 1, "ARE_Generate": 1, "ARE_InfinityGenerate": 1,
@@ -51,6 +53,7 @@ STAGE_OF = {
     "ARE_VAREdit": 2, "ARE_VAREditSweep": 2,
     "ARE_TokensToImage": 3, "ARE_BitsToImage": 3, "SaveImage": 3, "PreviewImage": 3, "ARE_CompareGrid": 3, "ARE_MaskOverlay": 3,
 }
+GENERATORS = ("ARE_Generate", "ARE_InfinityGenerate", "ARE_LuminaGenerate")
 EDIT_STAGES = ("1. Models", "2. Source", "3. Edit", "4. Output")
 GENERATE_STAGES = ("1. Models", "2. Prompt", "3. Generate", "4. Output")
 STAGE_COLORS = ("#3f789e", "#8A8", "#b58b2a", "#a1309b")
@@ -67,7 +70,7 @@ def _stages(nodes, edges) -> dict[int, int]:
         if t in ("ARE_TextEncode", "ARE_InfinityTextEncode"):
             readers = [STAGE_OF.get(kind[dst]) for src, _, dst, _ in edges if src == nid]
             stage[nid] = (1 if 1 in readers else 2) if editing else 1
-        elif t in ("ARE_Generate", "ARE_InfinityGenerate") and not editing:
+        elif t in GENERATORS and not editing:
             stage[nid] = 2
         else:
             stage[nid] = STAGE_OF[t]
@@ -138,7 +141,7 @@ def build(mappings, title, nodes, edges, what="", first="Press Run."):
             "properties": {"Node name for S&R": type_name},
             "widgets_values": widgets_values,
         })
-    names = EDIT_STAGES if any(stage[n] == 2 and by_id[n][1] not in ("ARE_Generate", "ARE_InfinityGenerate")
+    names = EDIT_STAGES if any(stage[n] == 2 and by_id[n][1] not in GENERATORS
                                for n in stage) else GENERATE_STAGES
     used = [c for c in range(4) if column_y[c] > NOTE_HEIGHT + 90]
     groups = [{"id": k + 1, "title": names[c], "bounding": [20 + c * COLUMN, NOTE_HEIGHT + 40, NODE_WIDTH + 20,
@@ -365,6 +368,27 @@ def embedded_compare_methods():
     return nodes, edges
 
 
+def lumina_generated_source(model, vqgan, source_prompt, edit_prompt, size, prefix):
+    """(nodes, edges): Lumina-mGPT draws the source, ATM edits it; both saved, side by side, and where it changed."""
+    nodes = [
+        (1, "ARE_LuminaLoader", (40, 60), {"model_name": model}),
+        (2, "ARE_ChameleonVQGANLoader", (40, 260), {"vqgan_name": vqgan}),
+        (3, "ARE_LuminaGenerate", (420, 60), {"prompt": source_prompt, "width": size, "height": size, "seed": 0}),
+        (4, "ARE_LuminaEdit", (820, 60), {"prompt": edit_prompt, "seed": 0}),
+        (9, "ARE_LuminaCodesToImage", (1200, 60), {}),
+        (10, "ARE_LuminaCodesToImage", (1200, 240), {}),
+        (11, "SaveImage", (1600, 60), {"filename_prefix": f"{prefix}_source"}),
+        (12, "SaveImage", (1600, 360), {"filename_prefix": f"{prefix}_edit"}),
+        (13, "ARE_MaskOverlay", (1200, 520), {}),
+        (14, "PreviewImage", (1600, 660), {}),
+    ]
+    edges = [(1, "model", 3, "model"), (1, "model", 4, "model"), (3, "codes", 4, "source"),
+             (2, "vqgan", 9, "vqgan"), (3, "codes", 9, "codes"), (2, "vqgan", 10, "vqgan"), (4, "codes", 10, "codes"),
+             (9, "image", 11, "images"), (10, "image", 12, "images"),
+             (10, "image", 13, "image"), (4, "changed_mask", 13, "mask"), (13, "image", 14, "images")]
+    return _compare(nodes, edges, "ATM edit")
+
+
 WORKFLOWS = {
     "llamagen_text_to_image": (
         "LlamaGen text-to-image",
@@ -385,6 +409,18 @@ WORKFLOWS = {
             "a red circle at the top left and a small yellow star in the center on a white background",
             {"seed": 0, **EMBEDDED_SAMPLING}, {"seed": 0, "candidates": "sampled", **EMBEDDED_SAMPLING}, "shapes",
             compare=True),
+    ),
+    "embedded_lumina_atm_edit": (
+        "Embedded ShapesWorld models (no download): a scene drawn by the Lumina-mGPT-architecture model, edited with "
+        "anchor token matching",
+        *lumina_generated_source("(embedded) shapes-lumina", "(embedded) shapes-chameleon-vqgan", SHAPES_SOURCE,
+                                 SHAPES_TARGET, 48, "shapes_lumina"),
+    ),
+    "lumina_atm_edit": (
+        "Lumina-mGPT: generate a picture, then edit it with anchor token matching (ISLock)",
+        *lumina_generated_source("Lumina-mGPT-7B-768", "chameleon", "a photo of a red fox sitting in fresh snow, "
+                                 "golden hour", "a photo of a white arctic fox sitting in fresh snow, golden hour",
+                                 768, "lumina"),
     ),
     "embedded_aredit_edit": (
         "Embedded ShapesWorld models (no download): generate a scene with the Infinity-architecture model, then "
@@ -621,6 +657,16 @@ INFO = {
                           "Makes a ShapesWorld scene from a caption, then edits it with Anchor Token Matching (ISLock): "
                           "the edited caption is redrawn, but every token that can stay as it was stays.",
                           "press Run. Then change the edited caption (the second AR Text Encode) and run again."),
+    "embedded_lumina_atm_edit": ("07 No download - ATM edit on the Lumina-mGPT architecture (embedded)",
+                                 "Draws a ShapesWorld scene with the Lumina-mGPT-architecture model (Chameleon "
+                                 "transformer and VQGAN), then edits it with Anchor Token Matching, the ISLock "
+                                 "paper's second backbone: K 100, tau 0.4 on the cosine of first-layer embeddings.",
+                                 "press Run. Then change the edit prompt (AR Lumina Edit) and run again."),
+    "lumina_atm_edit": ("50 Lumina-mGPT ATM edit of a generated picture",
+                        "Lumina-mGPT-7B-768 draws a picture from the first prompt; Anchor Token Matching redraws it "
+                        "under the second, keeping every code that can stay (K 100, tau 0.4, as the ISLock paper).",
+                        "press Run (the 14 GB model downloads on first use; Meta's VQGAN must be put in "
+                        "models/vq/chameleon by hand: vqgan.ckpt and vqgan.yaml from the Chameleon weights)."),
     "embedded_aredit_edit": ("02 No download - AREdit edit (embedded Infinity models)",
                              "Makes a ShapesWorld scene with the next-scale Infinity-architecture model, then edits it "
                              "with AREdit: only the bits the edited caption disagrees with are redrawn.",

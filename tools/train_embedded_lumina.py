@@ -84,36 +84,54 @@ def train_vqgan(steps: int, batch: int, seed: int, log, encoder_steps: int) -> C
         if (step + 1) % 500 == 0 or step + 1 == steps:
             psnr = 10 * np.log10(4.0 / F.mse_loss(rec.detach().clamp(-1, 1), x).item())
             log(f"vqgan decoder step {step + 1}/{steps} loss {loss.item():.4f} psnr {psnr:.2f} {time.time() - t0:.0f}s")
+    train_encoder(vq, encoder_steps, rng, log, t0)
+    vq = vq.eval().requires_grad_(False)
+    held_out(vq, log)
+    return vq
+
+
+def train_encoder(vq: ChameleonVQGAN, steps: int, rng: random.Random, log, t0: float) -> None:
+    """The encoder + quant_conv against the frozen codebook: cross entropy over minus the squared distances, the
+    very rule the VQGAN quantises by (nearest code in L2), so the trained classes are the codes it returns."""
     params = list(vq.encoder.parameters()) + list(vq.quant_conv.parameters())
+    vq.encoder.requires_grad_(True)
+    vq.quant_conv.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=2e-3, betas=(0.9, 0.99), weight_decay=0.0)
-    codebook = F.normalize(vq.quantize.embedding.weight.detach(), dim=1)
-    for step in range(encoder_steps):
+    codebook = vq.quantize.embedding.weight.detach()
+    for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, encoder_steps, 2e-3, 50)
+            g["lr"] = cosine_lr(step, steps, 2e-3, 50)
         scenes, x = scenes_batch(rng, 32)
         labels = cell_codes(scenes).flatten()
-        z = F.normalize(vq.quant_conv(vq.encoder(x)), dim=1)
-        logits = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]) @ codebook.T / 0.05
+        z = vq.quant_conv(vq.encoder(x))
+        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        d = flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1) - 2 * flat @ codebook.T
+        logits = -d / 0.1
         loss = F.cross_entropy(logits, labels)
         train_step(opt, loss, params)
-        if (step + 1) % 100 == 0 or step + 1 == encoder_steps:
-            log(f"vqgan encoder step {step + 1}/{encoder_steps} loss {loss.item():.4f} quarter accuracy "
+        if (step + 1) % 100 == 0 or step + 1 == steps:
+            log(f"vqgan encoder step {step + 1}/{steps} loss {loss.item():.4f} quarter accuracy "
                 f"{(logits.argmax(1) == labels).float().mean().item():.4f} {time.time() - t0:.0f}s")
-    vq = vq.eval().requires_grad_(False)
-    with torch.no_grad():  # the plain L2 nearest code must be the class code too: a check on held-out scenes
+
+
+def held_out(vq: ChameleonVQGAN, log) -> None:
+    with torch.no_grad():  # the plain L2 nearest code must be the class code: a check on held-out scenes
         scenes, x = scenes_batch(random.Random(10_000), 200)
         acc = (vq.encode(x) == cell_codes(scenes)).float().mean().item()
         rec = (vq.decode(vq.encode(x)) + 1) / 2
         psnr = float((10 * torch.log10(1 / (rec - (x + 1) / 2).pow(2).mean((1, 2, 3)))).mean())
     log(f"vqgan held-out: code accuracy {acc:.4f}, psnr {psnr:.2f}")
-    return vq
 
 
 def save_vqgan(vq: ChameleonVQGAN, folder: str) -> None:
     import yaml
 
     os.makedirs(folder, exist_ok=True)
-    torch.save({"state_dict": vq.state_dict()}, os.path.join(folder, "vqgan.ckpt"))
+    # written beside and renamed in place: a VQGAN loaded from this file maps it (weights_only, mmap), and
+    # overwriting a mapped file would change the very weights being saved
+    tmp = os.path.join(folder, "vqgan.ckpt.partial")
+    torch.save({"state_dict": {k: v.clone() for k, v in vq.state_dict().items()}}, tmp)
+    os.replace(tmp, os.path.join(folder, "vqgan.ckpt"))
     with open(os.path.join(folder, "vqgan.yaml"), "w") as f:
         yaml.safe_dump({"model": {"target": "taming.models.vqgan.VQModel", "params": VQGAN_CONFIG.to_yaml_params()}},
                        f)
@@ -210,7 +228,8 @@ def main():
     p.add_argument("--data", type=int, default=30000)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=48)
-    p.add_argument("--stage", choices=["all", "vqgan", "transformer"], default="all")
+    p.add_argument("--stage", choices=["all", "vqgan", "encoder", "transformer"], default="all",
+                   help="encoder: retrain only the VQGAN's encoder of a saved VQGAN (its decoder and codes kept)")
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     log = RunLog("train_embedded_lumina.py", args.seed)
@@ -219,6 +238,14 @@ def main():
         t = time.time()
         save_vqgan(train_vqgan(args.vqgan_steps, args.vqgan_batch, args.seed, log, args.encoder_steps), vq_dir)
         log.record["vqgan_seconds"] = round(time.time() - t)
+    if args.stage == "encoder":
+        t = time.time()
+        vq = load_vqgan(vq_dir)
+        train_encoder(vq, args.encoder_steps, random.Random(args.seed + 3), log, t)
+        vq = vq.eval().requires_grad_(False)
+        held_out(vq, log)
+        save_vqgan(vq, vq_dir)
+        log.record["encoder_seconds"] = round(time.time() - t)
     if args.stage in ("all", "transformer"):
         vq = load_vqgan(vq_dir)
         t = time.time()

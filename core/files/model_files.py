@@ -224,8 +224,10 @@ def resolve_model(kind: str, name: str, models_dir: str, allow_download: bool = 
 
 # ---- what a workflow needs ------------------------------------------------------------------------------
 
-LOADER_WIDGETS = {**{f"ARE_{n}Loader": ("autoregressive", "model_name") for n in ("LlamaGen", "EditAR", "Infinity", "VAREdit")},
+LOADER_WIDGETS = {**{f"ARE_{n}Loader": ("autoregressive", "model_name")
+                     for n in ("LlamaGen", "EditAR", "Infinity", "VAREdit", "Lumina")},
                   "ARE_VQLoader": ("vq", "tokenizer_name"), "ARE_BSQVAELoader": ("vq", "tokenizer_name"),
+                  "ARE_ChameleonVQGANLoader": ("vq", "vqgan_name"),
                   "ARE_TextEncoderLoader": ("text_encoders", "encoder_name")}
 
 

@@ -35,6 +35,14 @@ def prompt_text(caption: str, height: int, width: int) -> str:
 
 def prompt_ids(tokenizer, vocab: LuminaVocab, caption: str, height: int, width: int) -> list[int]:
     """BOS + the prompt's ids (a `tokenizers.Tokenizer` from the folder's tokenizer.json)."""
+    unk = tokenizer.token_to_id("<unk>")
+    if unk is not None:  # a word the tokenizer cannot read (the embedded word-level one knows only its world)
+        enc = tokenizer.encode(caption, add_special_tokens=False)
+        unknown = [caption[a:b] for (a, b), t in zip(enc.offsets, enc.ids) if t == unk]
+        if unknown:
+            words = sorted(w for w in tokenizer.get_vocab() if not w.startswith("<"))
+            hint = f"; it knows only: {' '.join(words)}" if len(words) <= 200 else ""
+            raise ValueError(f"the model's tokenizer does not know {', '.join(map(repr, unknown))}{hint}")
     ids = tokenizer.encode(prompt_text(caption, height, width), add_special_tokens=False).ids
     if len(ids) + 1 > MAX_PROMPT_TOKENS:
         raise ValueError(f"the prompt is {len(ids)} tokens; at most {MAX_PROMPT_TOKENS - 1}: shorten it")

@@ -29,14 +29,21 @@ EDITOR_FILES = {
     "varedit": ("(embedded) shapes-varedit", "shapes_varedit.safetensors"),
     "text_encoders": ("(embedded) shapes-instructions", "shapes_instructions.safetensors"),
 }
+# The Lumina-mGPT-architecture set (tools/train_embedded_lumina.py), in the official layouts: folders.
+LUMINA_CHOICES = {
+    "autoregressive": ("(embedded) shapes-lumina", os.path.join("shapes-lumina", "transformer")),
+    "vq": ("(embedded) shapes-chameleon-vqgan", os.path.join("shapes-lumina", "vqgan")),
+}
 _CHOICES = [(kind, *entry) for table in (EMBEDDED_CHOICES, INFINITY_CHOICES) for kind, entry in table.items()] + [
-    ("autoregressive" if k != "text_encoders" else k, *entry) for k, entry in EDITOR_FILES.items()]
+    ("autoregressive" if k != "text_encoders" else k, *entry) for k, entry in EDITOR_FILES.items()] + [
+    (kind, *entry) for kind, entry in LUMINA_CHOICES.items()]
 
 
 # Loader choice -> family (core.files.model_files): which loader node lists it.
 CHOICE_FAMILY = {"(embedded) shapes-t2i": "llamagen", "(embedded) shapes-vq": "vq", "(embedded) shapes-infinity": "infinity",
                  "(embedded) shapes-infinity-vae": "bsq_vae", "(embedded) shapes-editar": "editar",
-                 "(embedded) shapes-varedit": "varedit"}
+                 "(embedded) shapes-varedit": "varedit", "(embedded) shapes-lumina": "lumina",
+                 "(embedded) shapes-chameleon-vqgan": "chameleon_vqgan"}
 
 
 def all_embedded() -> list[tuple[str, str]]:
@@ -64,7 +71,7 @@ def embedded_file(kind: str, name: str) -> str | None:
     for k, choice, file in _CHOICES:
         if k == kind and choice == name:
             path = os.path.join(EMBEDDED_DIR, file)
-            return path if os.path.isfile(path) else None
+            return path if os.path.isfile(path) or os.path.isdir(path) else None
     return None
 
 
