@@ -34,7 +34,8 @@ def _folders(kind: str, marker: str) -> list[str]:
 def _choices(kind: str, marker: str) -> list[str]:
     name, path = EMBEDDED[kind]
     local = _folders(kind, marker)
-    extra = [n for n in OFFICIAL if n not in local] if kind == "autoregressive" else []
+    # the official folders are offered even when absent (the model downloads; Meta's VQGAN goes in models/vq/chameleon)
+    extra = [n for n in (OFFICIAL if kind == "autoregressive" else ["chameleon"]) if n not in local]
     return ([name] if os.path.isdir(path) else []) + local + extra
 
 
