@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config_io import ConfigIO
+from ..files.checkpoints import load_strict
 
 
 @dataclass(frozen=True)
@@ -285,15 +286,7 @@ def build(cfg: VQGANConfig, state: Mapping[str, torch.Tensor], where: str, devic
     state = {k: v for k, v in state.items() if not k.startswith(TRAINING_ONLY)}
     with torch.device("meta"):
         model = ChameleonVQGAN(cfg)
-    want = model.state_dict()
-    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or unexpected:
-        raise ValueError(f"{where}: the weights do not fit vqgan.yaml's VQGAN: missing {len(missing)} "
-                         f"{missing[:4]}, unexpected {len(unexpected)} {unexpected[:4]}")
-    bad = [f"{k} {list(state[k].shape)} (yaml: {list(v.shape)})" for k, v in want.items() if state[k].shape != v.shape]
-    if bad:
-        raise ValueError(f"{where}: tensor shapes do not fit vqgan.yaml: {', '.join(bad[:3])}")
-    model.load_state_dict({k: v.to(device=device, dtype=dtype) for k, v in state.items()}, assign=True)
+    load_strict(model, {k: v.to(device=device, dtype=dtype) for k, v in state.items()}, where)
     return model.eval().requires_grad_(False)
 
 

@@ -21,7 +21,7 @@ from ..lumina.tokens import STRIDE, LuminaVocab, check_size
 from ..lumina.vqgan import ChameleonVQGAN
 from ..records import TokenBatch
 from ..sampling import SamplingSettings, seed_tensor
-from .common import Images, fit_images, token_region
+from .common import Images, fit_images, per_row, token_region
 
 EDIT_METHODS = ("atm", "naive")
 
@@ -70,15 +70,6 @@ def check_pair(vqgan: ChameleonVQGAN, model: ChameleonLM) -> None:
 
 def encode_prompts(model: ChameleonLM, captions: Sequence[str], height: int, width: int) -> list[list[int]]:
     return [prompt_ids(model.tokenizer, model.vocab, c, height, width) for c in captions]
-
-
-def _rows(items, n: int, what: str) -> list:
-    items = [items] if isinstance(items, (str, SamplingSettings, ATMSettings)) else list(items)
-    if len(items) == 1:
-        return items * n
-    if len(items) != n:
-        raise ValueError(f"{len(items)} {what} for {n} rows: give 1 or one per row")
-    return items
 
 
 def grid(height: int, width: int, stride: int = STRIDE) -> tuple[int, int]:
@@ -148,7 +139,7 @@ def edit(model: ChameleonLM, cache: SourceCache, captions: Sequence[str], seeds,
     if cache.codebook.shape[0] != model.vocab.n_codes:
         raise ValueError(f"the source's codes index {cache.codebook.shape[0]} entries, this model has "
                          f"{model.vocab.n_codes} image tokens: source and model do not match")
-    captions = _rows(captions, B, "captions")
+    captions = per_row([captions] if isinstance(captions, str) else captions, B, "captions")
     prompts = encode_prompts(model, captions, rows * STRIDE, cols * STRIDE)
     region = token_region(mask, (rows, cols), cache.stride, B)
     region = None if region is None else region.to(model.device)
