@@ -13,9 +13,10 @@ from ..core.lumina.vqgan import ChameleonVQGAN, load_vqgan
 from ..core.pipelines import lumina
 from ..core.pipelines.common import batch_seeds
 from ..core.records import TokenBatch
-from ..core.shapes.embedded import EMBEDDED_DIR, LUMINA_CHOICES
+from ..core.shapes.embedded import EMBEDDED_DIR, LUMINA_CHOICES, embedded_defaults
 from . import checks
 from . import comfy_bridge as bridge
+from .generate import auto_tooltip
 from .types import CATEGORY, CHAMELEON_VQGAN, LUMINA_CODES, LUMINA_MODEL, MAX_SEED
 
 EMBEDDED = {kind: (name, os.path.join(EMBEDDED_DIR, sub)) for kind, (name, sub) in LUMINA_CHOICES.items()}
@@ -154,10 +155,10 @@ def sampling_inputs() -> dict:
     return {
         "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
         "cfg_scale": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1, "tooltip":
-                      "how strongly the picture follows the prompt; -1 = the model's own (Lumina-mGPT: 4)"}),
+                      "how strongly the picture follows the prompt; " + auto_tooltip("lumina", "sampling", "cfg_scale")}),
         "temperature": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 5.0, "step": 0.01}),
         "top_k": ("INT", {"default": AUTO, "min": AUTO, "max": 65536, "tooltip": "only the k most likely image "
-                  "codes are allowed at each step (0 = no limit); -1 = the model's own (Lumina-mGPT: 2000)"}),
+                  "codes are allowed at each step (0 = no limit); " + auto_tooltip("lumina", "sampling", "top_k")}),
     }
 
 
@@ -278,19 +279,21 @@ class LuminaEdit:
                 "use_source_seed": ("BOOLEAN", {"default": True}),
                 "cfg_scale": s["cfg_scale"], "temperature": s["temperature"], "top_k": s["top_k"],
                 "K": ("INT", {"default": AUTO, "min": AUTO, "max": 65536, "tooltip": "candidates drawn at each step "
-                      "to find one close to the source; -1 = the model's own (the paper: 100)"}),
+                      "to find one close to the source; " + auto_tooltip("lumina", "atm", "K")}),
                 "alpha": ("FLOAT", {"default": 0.6, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "how fast "
                           "the candidates narrow down towards the end of the picture: higher = later parts keep "
                           "less of the source; 0 = never narrows"}),
                 "tau": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 2.0, "step": 0.01, "tooltip": "how close "
                         "(1 - cosine) a candidate must be to the source's code to keep it: higher = keeps more of "
-                        "the source; -1 = the model's own (the paper: 0.4)"}),
+                        "the source; " + auto_tooltip("lumina", "atm", "tau")}),
                 "fallback": (list(FALLBACKS), {"default": "greedy", "tooltip": "what is drawn where no candidate "
                              "is close to the source: greedy = the most likely choice; sample = a random one"}),
             },
             "optional": {"mask": ("MASK",), "candidates": (list(CANDIDATE_MODES), {"default": "auto", "tooltip":
                          "how the K candidates are drawn: distinct = K different codes (the paper); sampled = K "
-                         "ordinary draws; auto = sampled when K is 10% of the codes or more"})},
+                         "ordinary draws; auto = the model file's own (the embedded model: "
+                         f"{embedded_defaults('lumina', 'atm').candidates}), else sampled when K is 10% of the codes "
+                         "or more"})},
         }
 
     RETURN_TYPES = (LUMINA_CODES, "MASK", "FLOAT")
@@ -313,7 +316,7 @@ class LuminaEdit:
                              f"{net.stride} px codes: encode the picture with the model's VQGAN")
         base = resolve(net, "atm")
         atm = ATMSettings(base.K if K == AUTO else K, alpha, base.tau if tau == AUTO else tau, fallback,
-                          candidates).validate()
+                          base.candidates if candidates == "auto" else candidates).validate()
         sampling = _sampling(net, cfg_scale, temperature, top_k)
         seeds = source.seeds.cpu() if use_source_seed and source.seeds is not None else batch_seeds(seed, source.batch)
         cache = lumina.source_cache(net, source)

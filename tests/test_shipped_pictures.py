@@ -68,6 +68,7 @@ SHOWN = {
     "04": {6: (0, world.parse_caption(EDGES_CAPTION))},
     "05": {5: (0, TARGET)},
     "06": {15: (0, TARGET), 21: (0, TARGET), 23: (0, TARGET), 24: (0, TARGET)},
+    "07": {9: (0, SOURCE), 10: (0, TARGET)},
 }
 EDITAR_NODES = {("03", 6), ("06", 23)}
 

@@ -135,6 +135,29 @@ def choose_editor_sampling(folder: str, n: int = 200) -> list[dict]:
     return rows
 
 
+def load_lumina_models(folder: str):
+    from ar_edit_pack.core.lumina.vqgan import load_vqgan
+    from ar_edit_pack.core.pipelines.lumina import load_lumina
+    from ar_edit_pack.core.shapes.embedded import LUMINA_CHOICES
+
+    path = lambda kind: os.path.join(folder, LUMINA_CHOICES[kind][1])
+    return load_lumina(path("autoregressive"), torch.float32), load_vqgan(path("vq"))
+
+
+def run_lumina(folder: str, cases: int, t2i: int, case_seed: int = 0, vq_images: int = 200) -> dict:
+    """Naive vs ATM on the Lumina-mGPT-architecture set at its own settings (config.json's tuned ones)."""
+    model, vqgan = load_lumina_models(folder)
+    t0 = time.time()
+    report = {"vq_psnr": bench.vq_psnr(vqgan, n=vq_images) if vq_images else None,
+              "t2i": bench.lumina_t2i_accuracy(model, vqgan, n=t2i) if t2i else None,
+              "atm_settings": defaults(model, "atm").to_dict(), "sampling": defaults(model, "sampling").to_dict()}
+    edits = world.edit_cases(cases, seed=case_seed)
+    report["edits"] = {method: bench.summarize(bench.lumina_edit_benchmark(model, vqgan, edits, method))
+                       for method in ("naive", "atm")}
+    report["seconds"] = round(time.time() - t0, 1)
+    return report
+
+
 def grid_table(rows: list[dict]) -> str:
     lines = ["| gamma | threshold | bg PSNR | bg SSIM | success | structure | exact |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -178,7 +201,7 @@ def main():
     p.add_argument("--tau", type=float, default=own_atm.tau)
     p.add_argument("--candidates", choices=["distinct", "sampled"], default=own_atm.candidates)
     p.add_argument("--extra-taus", default="", help="comma-separated tau values for extra ATM rows")
-    p.add_argument("--backbone", choices=["all", "both", "llamagen", "infinity", "editors"], default="all",
+    p.add_argument("--backbone", choices=["all", "both", "llamagen", "infinity", "editors", "lumina"], default="all",
                    help="both: LlamaGen + Infinity (training-free methods); all: and the instruction editors")
     p.add_argument("--gamma", type=int, default=own_aredit.gamma)
     p.add_argument("--threshold", type=float, default=own_aredit.threshold)
@@ -230,11 +253,19 @@ def main():
         print(bench.markdown_table(r["edits"]))
         for task, acc in r.get("control", {}).items():
             print(f"{task} map -> image: objects match {acc['objects_match']:.1%}, exact scene {acc['exact_scene']:.1%}")
+    if args.backbone in ("all", "lumina"):
+        report["lumina"] = r = run_lumina(args.models, args.cases, args.t2i, case_seed=args.case_seed)
+        if r["t2i"]:
+            print(f"text-to-image (Lumina): objects match {r['t2i']['objects_match']:.1%}, "
+                  f"exact scene {r['t2i']['exact_scene']:.1%}")
+        print(bench.markdown_table(r["edits"]))
     if args.backbone == "all":
         rows = {"naive (LlamaGen)": report["llamagen"]["edits"]["naive"], "ATM": report["llamagen"]["edits"]["atm"],
                 "naive (Infinity)": report["infinity"]["edits"]["naive (infinity)"],
                 "AREdit": report["infinity"]["edits"]["aredit"], "EditAR": report["editors"]["edits"]["editar"],
-                "VAREdit": report["editors"]["edits"]["varedit"]}
+                "VAREdit": report["editors"]["edits"]["varedit"],
+                "naive (Lumina)": report["lumina"]["edits"]["naive"],
+                "ATM (Lumina-mGPT architecture)": report["lumina"]["edits"]["atm"]}
         print("\nEvery method, the same cases and seeds:")
         print(bench.markdown_table(rows))
         report["table"] = rows

@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ar_edit_pack.core.lumina.chameleon import ChameleonConfig, ChameleonLM  # noqa: E402
 from ar_edit_pack.core.lumina.vqgan import ChameleonVQGAN, VQGANConfig, load_vqgan  # noqa: E402
 from ar_edit_pack.core.shapes import world  # noqa: E402
+from tune_embedded import tuned_config  # noqa: E402
 from train_embedded import RunLog, cosine_lr, reconstruction_loss, scenes_batch, train_step  # noqa: E402
 
 OUT = os.path.join(ROOT, "embedded", "shapes-lumina")
@@ -211,7 +212,8 @@ def save_transformer(model: ChameleonLM, folder: str) -> None:
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(folder, "model.safetensors"),
               metadata={"format": "pt"})
     cfg = {**model.cfg.to_hf(), "torch_dtype": "float32", "vocabulary_map": vocabulary(),
-           "ar_edit": {"trained_on": "ShapesWorld", "vqgan_stride": VQGAN_CONFIG.stride, "picture_px": world.SIZE}}
+           "ar_edit": {"trained_on": "ShapesWorld", "vqgan_stride": VQGAN_CONFIG.stride, "picture_px": world.SIZE,
+                      "tuned": tuned_config("shapes-lumina/transformer/config.json")}}
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(cfg, f)
     with open(os.path.join(folder, "tokenizer.json"), "w") as f:

@@ -113,21 +113,30 @@ def load_embedded_infinity(device: torch.device | str = "cpu"):
             load_vq(embedded_path("vq", True), precision="fp32", device=device))
 
 
-# The embedded transformers' files and families, for their tuned settings (the files' metadata, core.defaults).
+# The embedded transformers' files and families, for their tuned settings (the files' metadata, core.defaults;
+# a Hugging Face folder's config.json "ar_edit" -> "tuned").
 _TUNED_FILES = {"llamagen": EMBEDDED_CHOICES["autoregressive"][1], "infinity": INFINITY_CHOICES["autoregressive"][1],
-                "editar": EDITOR_FILES["editar"][1], "varedit": EDITOR_FILES["varedit"][1]}
+                "editar": EDITOR_FILES["editar"][1], "varedit": EDITOR_FILES["varedit"][1],
+                "lumina": os.path.join(LUMINA_CHOICES["autoregressive"][1], "config.json")}
 _tuned_cache: dict[str, dict] = {}
 
 
 def embedded_defaults(family: str, kind: str):
     """The embedded `family` model's own `kind` settings, read from its file's header (no weights loaded)."""
+    import json
+
     from safetensors import safe_open
 
     from ..defaults import PUBLISHED, TUNED_KEY, parse_tuned
 
     if family not in _tuned_cache:
         path = os.path.join(EMBEDDED_DIR, _TUNED_FILES[family])
-        with safe_open(path, "pt") as f:
-            text = (f.metadata() or {}).get(TUNED_KEY)
+        if path.endswith(".json"):
+            with open(path) as f:
+                own = json.load(f).get("ar_edit") or {}
+            text = json.dumps(own["tuned"]) if own.get("tuned") else None
+        else:
+            with safe_open(path, "pt") as f:
+                text = (f.metadata() or {}).get(TUNED_KEY)
         _tuned_cache[family] = parse_tuned(text, family, os.path.basename(path)) if text else {}
     return _tuned_cache[family].get(kind, PUBLISHED[(family, kind)])
