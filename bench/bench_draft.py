@@ -3,7 +3,7 @@
 1. LlamaGen shapes with random weights (speed does not depend on the weights): a masked edit whose region is a
    centred square of a quarter of the image, ATM and naive, batch 1 and a sweep of N tau values.
 2. The embedded models on ShapesEdit cases, one edit at a time: sequential passes per edit, and the share of
-   cases whose tokens equal the sequential ones.
+   cases whose tokens equal the sequential ones; the same on the embedded Lumina-mGPT-architecture set.
 
 Usage: python bench/bench_draft.py [--preset GPT-B] [--image-size 256] [--precision auto] [--cases 200]
 (on a GPU: --preset GPT-XL --image-size 512 runs the real size). Ratios are what count.
@@ -97,6 +97,39 @@ def embedded_part(args) -> dict:
             "identical_share": identical / n, "time_ratio": round(t_draft / t_seq, 3)}
 
 
+def embedded_lumina_part(args) -> dict:
+    """The same on the embedded Lumina-mGPT-architecture set (36 codes and 6 row ends a picture), its own
+    settings, one edit at a time: whole-picture ATM, and ATM inside the changed cells' mask."""
+    import os
+
+    from ar_edit_pack.core.lumina.vqgan import load_vqgan
+    from ar_edit_pack.core.pipelines import lumina
+    from ar_edit_pack.core.shapes import bench, embedded, world
+
+    path = lambda kind: os.path.join(embedded.EMBEDDED_DIR, embedded.LUMINA_CHOICES[kind][1])
+    model, vqgan = lumina.load_lumina(path("autoregressive"), torch.float32), load_vqgan(path("vq"))
+    cases = world.edit_cases(args.cases, seed=0)
+    out = {}
+    for name, masked in (("atm", False), ("atm masked to the changed cells", True)):
+        seq, draft = DecodeStats(), DecodeStats()
+        identical, t_seq, t_draft = 0, 0.0, 0.0
+        for i, case in enumerate(cases):
+            cache = lumina.source_cache(model, lumina.encode(vqgan, bench.to_image(world.render(case.source)[None]),
+                                                             world.SIZE))
+            mask = torch.from_numpy(case.changed_mask()).float()[None] if masked else None
+            t0 = time.perf_counter()
+            a = lumina.edit(model, cache, [case.prompt], [i], "atm", mask=mask, max_chunk=1, stats=seq)
+            t1 = time.perf_counter()
+            b = lumina.edit(model, cache, [case.prompt], [i], "atm", mask=mask, stats=draft)
+            t_seq, t_draft = t_seq + t1 - t0, t_draft + time.perf_counter() - t1
+            identical += bool(torch.equal(a.tokens, b.tokens))
+        n = len(cases)
+        out[name] = {"passes_per_edit_sequential": round(seq.passes / n, 2),
+                     "passes_per_edit_draft": round(draft.passes / n, 2), "identical_share": identical / n,
+                     "time_ratio": round(t_draft / t_seq, 3)}
+    return {"cases": len(cases), "codes_per_edit": 36, **out}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="GPT-B")
@@ -114,6 +147,7 @@ def main():
     result = {"device": device_name(device), "max_chunk": DRAFT_CHUNK, "random_weights": random_weights_part(args, device, dtype)}
     if args.cases:
         result["embedded_shapesedit"] = embedded_part(args)
+        result["embedded_lumina_shapesedit"] = embedded_lumina_part(args)
     print(json.dumps(result, indent=1))
 
 

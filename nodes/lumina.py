@@ -9,6 +9,7 @@ from ..core.files.model_files import KNOWN_FILES, ensure_local, is_complete
 from ..core.images import grid_to_mask
 from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings
 from ..core.lumina.chameleon import ChameleonLM, kv_bytes_per_row
+from ..core.lumina.generate import DRAFT_CHUNK
 from ..core.lumina.vqgan import ChameleonVQGAN, load_vqgan
 from ..core.pipelines import lumina
 from ..core.pipelines.common import batch_seeds
@@ -17,7 +18,7 @@ from ..core.shapes.embedded import EMBEDDED_DIR, LUMINA_CHOICES, embedded_defaul
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import auto_tooltip
-from .types import CATEGORY, CHAMELEON_VQGAN, LUMINA_CODES, LUMINA_MODEL, MAX_SEED
+from .types import CATEGORY, CHAMELEON_VQGAN, DRAFT_INPUT, LUMINA_CODES, LUMINA_MODEL, MAX_SEED
 
 EMBEDDED = {kind: (name, os.path.join(EMBEDDED_DIR, sub)) for kind, (name, sub) in LUMINA_CHOICES.items()}
 OFFICIAL = [n for n, f in KNOWN_FILES.items() if f.whole_repo]
@@ -293,7 +294,7 @@ class LuminaEdit:
                          "how the K candidates are drawn: distinct = K different codes (the paper); sampled = K "
                          "ordinary draws; auto = the model file's own (the embedded model: "
                          f"{embedded_defaults('lumina', 'atm').candidates}), else sampled when K is 10% of the codes "
-                         "or more"})},
+                         "or more"}), "draft_decoding": DRAFT_INPUT},
         }
 
     RETURN_TYPES = (LUMINA_CODES, "MASK", "FLOAT")
@@ -304,7 +305,7 @@ class LuminaEdit:
     CATEGORY = f"{CATEGORY}/lumina"
 
     def edit(self, model, source, prompt, method, seed, use_source_seed, cfg_scale, temperature, top_k, K, alpha,
-             tau, fallback, mask=None, candidates="auto"):
+             tau, fallback, mask=None, candidates="auto", draft_decoding=True):
         node = "AR Lumina Edit"
         source = _codes(source, node)
         captions = [line.strip() for line in prompt.splitlines() if line.strip()] or [""]
@@ -321,7 +322,8 @@ class LuminaEdit:
         seeds = source.seeds.cpu() if use_source_seed and source.seeds is not None else batch_seeds(seed, source.batch)
         cache = lumina.source_cache(net, source)
         result = lumina.edit(net, cache, captions, seeds, method, sampling, atm, checks.mask(mask, node),
-                             bridge.progress(source.grid[0] * source.grid[1]))
+                             bridge.progress(source.grid[0] * source.grid[1]),
+                             max_chunk=DRAFT_CHUNK if draft_decoding else 1)
         tokens = result.tokens.view(source.batch, *source.grid)
         out = TokenBatch(tokens, "edited", None, seeds.to(tokens.device), sampling, source.stride)
         changed = grid_to_mask(result.changed.view(source.batch, *source.grid), source.grid[0] * source.stride,

@@ -216,3 +216,34 @@ def test_the_nodes_generate_decode_and_edit_from_a_models_folder(folder, tmp_pat
     edited, changed, _ = nodes.LuminaEdit().edit(model, codes, "a green square", "atm", 0, True, 3.0, 1.0, 1, -1,
                                                  0.6, -1, "greedy", mask=mask)
     assert float(changed[:, :, 32:].sum()) == 0 and torch.equal(edited.tokens[..., 2:], codes.tokens[..., 2:])
+
+
+@pytest.mark.parametrize("method", ["atm", "naive"])
+def test_draft_decoding_gives_the_codes_of_one_token_per_pass_in_fewer_passes(model, method):
+    from ar_edit_pack.core.llamagen.atm import ATMSettings
+    from ar_edit_pack.core.lumina.generate import DecodeStats
+
+    captions = ["a red circle at the top left", "a blue star at the bottom right", "a green square"]
+    sampled = SamplingSettings(cfg_scale=2.0, temperature=1.0, top_k=0)
+    src = lumina.generate(model, captions, 64, 96, [1, 2, 3], sampled)
+    cache = lumina.source_cache(model, src)
+    mask = torch.zeros(3, 64, 96)
+    mask[0, :32, :32] = mask[1, 32:, 48:] = mask[2, :, 80:] = 1  # each row its own region
+    # one row locked to its source (tau 2 accepts any candidate), one loose, one strict: drafts hold and fail
+    atm = [ATMSettings(K=64, tau=2.0, candidates="sampled"), ATMSettings(K=8, tau=0.5), ATMSettings(K=4, tau=0.05)]
+    for region, edit_captions in ((None, captions), (mask, ["a green square in the middle"] * 3)):
+        runs = []
+        for chunk in (1, 32):
+            stats = DecodeStats()
+            result = lumina.edit(model, cache, edit_captions, [7, 8, 9], method, sampled, atm, region,
+                                 max_chunk=chunk, stats=stats)
+            runs.append((result.tokens, stats.passes))
+        (one, passes_one), (drafted, passes_drafted) = runs
+        assert torch.equal(one, drafted)
+        assert passes_one == 1 + 4 * 7 - 1  # the prefill, then one pass per code and row end
+        if region is not None or method == "atm":
+            assert passes_drafted < passes_one
+    one_row = lumina.generate(model, captions[:1], 64, 96, [1], GREEDY)
+    stats = DecodeStats()  # greedy under its own prompt: every draft holds, the chunks double
+    locked = lumina.edit(model, lumina.source_cache(model, one_row), captions[:1], [7], "atm", GREEDY, stats=stats)
+    assert torch.equal(locked.tokens.view(1, 4, 6), one_row.tokens) and stats.passes <= 8

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from ..llamagen.generate import DRAFT_CHUNK, DecodeStats, _draft_loop
 from ..llamagen.generate import SamplePicker  # noqa: F401 - re-exported: one sampling rule for every next-token family
 from .chameleon import ChameleonLM
 from .tokens import END_OF_TURN, PROMPT, STRIDE, LuminaVocab, check_size, image_prefix
@@ -79,9 +80,15 @@ def _left_pad(prefixes: Sequence[Sequence[int]], device) -> tuple[torch.Tensor, 
 @torch.no_grad()
 def decode_codes(model: ChameleonLM, prompts: Sequence[Sequence[int]], rows: int, cols: int,
                  scale: torch.Tensor | Sequence[float] | float, pick: TokenPicker,
-                 progress: ProgressFn | None = None) -> torch.Tensor:
+                 progress: ProgressFn | None = None, draft: torch.Tensor | None = None,
+                 forced: torch.Tensor | None = None, max_chunk: int = DRAFT_CHUNK,
+                 stats: DecodeStats | None = None) -> torch.Tensor:
     """Prompts (ids, BOS first; one per row) -> VQGAN codes [B, rows, cols] picked by `pick`. The size tokens
-    say rows x 16 by cols x 16 px (what the official layout ties them to, whatever the VQGAN's own stride)."""
+    say rows x 16 by cols x 16 px (what the official layout ties them to, whatever the VQGAN's own stride).
+
+    With a `draft` [B, rows * cols] (an edit's source codes) up to `max_chunk` body tokens (codes and row ends)
+    are verified per pass by LlamaGen's draft loop, with exactly the codes of one-token-per-pass decoding;
+    `forced` [B, rows * cols] marks codes whose pick is the draft's whatever the logits (outside a mask)."""
     vocab = model.vocab
     if vocab is None:
         raise ValueError("this model has no vocabulary (load it from its folder: load_lumina)")
@@ -102,23 +109,49 @@ def decode_codes(model: ChameleonLM, prompts: Sequence[Sequence[int]], rows: int
     cache = model.new_cache(R, P + body)
     guidance = Guidance(scale)
     image_ids = vocab.image_ids.to(dev)
+    code_of = torch.full((int(image_ids.max()) + 1,), -1, dtype=torch.long, device=dev)
+    code_of[image_ids] = torch.arange(image_ids.numel(), device=dev)  # token id -> VQGAN code
     slots = torch.arange(P + body, device=dev)
-    codes = torch.empty(B, rows * cols, dtype=torch.long, device=dev)
-    row_end = torch.full((R, 1), vocab.row_end, dtype=torch.long, device=dev)
+    j = torch.arange(body, device=dev)
+    is_code = j % (cols + 1) < cols  # [body]
+    step_of = (j - j // (cols + 1)).clamp(max=rows * cols - 1)  # body position -> code index (a row end: the next)
+    code_host = [(k % (cols + 1)) < cols for k in range(body)]  # the layout, known on the host: no sync
+    row_end = torch.tensor(vocab.row_end, dtype=torch.long, device=dev)
+    stats = stats if stats is not None else DecodeStats()
+    base_pos = pos[:, -1:] + 1  # [R, 1]: each row's position of the first body token
+
+    def pick_tokens(logits: torch.Tensor, first: int) -> torch.Tensor:
+        """Guided logits of body positions first.. -> their tokens (image ids; row ends where the layout has them)."""
+        L = logits.shape[1]
+        if L == 1 and not code_host[first]:
+            return row_end.expand(B, 1)
+        at = j[first:first + L]
+        codes = pick(step_of[at], guidance(logits.index_select(-1, image_ids)))  # [B, L]
+        return torch.where(is_code[at], image_ids[codes], row_end)
+
+    def run(x: torch.Tensor, at: int) -> torch.Tensor:
+        """Body tokens x [B, L] at body positions at.. -> the tokens of the L positions after them."""
+        L = x.shape[1]
+        stats.passes, stats.positions = stats.passes + 1, stats.positions + L * R
+        logits = model.forward_tokens(x.repeat(R // B, 1), base_pos + at + j[:L], slots[P + at:P + at + L], cache)
+        return pick_tokens(logits, at + 1)
+
     logits = model.forward_tokens(ids, pos, slots[:P], cache, real)[:, -1:]  # [R, 1, V]
-    next_pos = pos[:, -1:] + 1
-    steps = torch.arange(rows * cols, device=dev)
-    for j in range(body - 1):
-        r, c = divmod(j, cols + 1)
-        if c < cols:  # a code: picked from the guided logits over image codes
-            i = r * cols + c
-            code = pick(steps[i:i + 1], guidance(logits.index_select(-1, image_ids)))  # [B, 1]
-            codes[:, i:i + 1] = code
-            token = image_ids[code].repeat(R // B, 1)
-            if progress is not None:
-                progress(i + 1, rows * cols)
-        else:
-            token = row_end
-        logits = model.forward_tokens(token, next_pos, slots[P + j:P + j + 1], cache)
-        next_pos = next_pos + 1
-    return codes.view(B, rows, cols)
+    stats.passes, stats.positions = stats.passes + 1, stats.positions + P * R
+    tokens = torch.empty(B, body, dtype=torch.long, device=dev)
+    tokens[:, :1] = pick_tokens(logits, 0)
+    report = None if progress is None else (lambda n, _: progress(n - n // (cols + 1), rows * cols))
+    if report is not None:
+        report(1, body)
+    if draft is not None and max_chunk > 1:
+        draft_body = torch.where(is_code, image_ids[draft.to(dev).index_select(1, step_of)], row_end)
+        fixed = ~is_code.expand(B, body)
+        if forced is not None:
+            fixed = fixed | forced.to(dev).index_select(1, step_of)
+        tokens = _draft_loop(run, report, tokens, draft_body, max_chunk, fixed)
+    else:
+        for n in range(1, body):
+            tokens[:, n:n + 1] = run(tokens[:, n - 1:n], n - 1)
+            if report is not None and code_host[n]:
+                report(n + 1, body)
+    return code_of[tokens[:, is_code]].view(B, rows, cols)

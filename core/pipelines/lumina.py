@@ -16,7 +16,7 @@ from ..llamagen.atm import AnchorPicker, ATMParams, ATMSettings, EditResult, Sou
 from ..lumina import chameleon
 from ..lumina.chameleon import ChameleonLM
 from ..defaults import defaults, parse_tuned
-from ..lumina.generate import ProgressFn, SamplePicker, decode_codes, prompt_ids
+from ..lumina.generate import DRAFT_CHUNK, DecodeStats, ProgressFn, SamplePicker, decode_codes, prompt_ids
 from ..lumina.tokens import STRIDE, LuminaVocab, check_size
 from ..lumina.vqgan import ChameleonVQGAN
 from ..records import TokenBatch
@@ -125,10 +125,13 @@ def source_cache(model: ChameleonLM, source: TokenBatch) -> SourceCache:
 
 def edit(model: ChameleonLM, cache: SourceCache, captions: Sequence[str], seeds, method: str = "atm",
          sampling: SamplingSettings | None = None, atm: ATMSettings | Sequence[ATMSettings] | None = None,
-         mask=None, progress: ProgressFn | None = None) -> EditResult:
+         mask=None, progress: ProgressFn | None = None, max_chunk: int = DRAFT_CHUNK,
+         stats: DecodeStats | None = None) -> EditResult:
     """Regenerate each source row under its edit caption at the source's size. "atm": every code the windowed
     candidate nearest to the source's code (within tau), else the fallback; "naive": plain sampling with the same
-    seed. `mask` (MASK on the picture, or one per row; 1 = may change): outside it the source's codes are kept."""
+    seed. `mask` (MASK on the picture, or one per row; 1 = may change): outside it the source's codes are kept.
+    The source's codes serve as a draft, up to `max_chunk` tokens verified per pass (1: one per pass; the codes are
+    the same either way); a naive edit drafts only where a mask keeps the source."""
     if method not in EDIT_METHODS:
         raise ValueError(f"method must be one of {EDIT_METHODS}, got {method!r}")
     sampling = (sampling or defaults(model, "sampling")).validate()
@@ -144,11 +147,14 @@ def edit(model: ChameleonLM, cache: SourceCache, captions: Sequence[str], seeds,
     region = token_region(mask, (rows, cols), cache.stride, B)
     region = None if region is None else region.to(model.device)
     dev_seeds = seeds.to(model.device)
+    fixed = None if region is None else ~region.reshape(B, -1)
     if method == "atm":
         params = ATMParams.from_settings(atm or defaults(model, "atm"), B, model.vocab.n_codes)
         pick = AnchorPicker(cache, params, sampling, dev_seeds, region)
+        draft = cache.anchors
     else:
-        fixed = None if region is None else ~region.reshape(B, -1)
         pick = SamplePicker(sampling, dev_seeds, fixed, cache.anchors)
-    codes = decode_codes(model, prompts, rows, cols, sampling.cfg_scale, pick, progress)
+        draft = None if region is None else cache.anchors
+    codes = decode_codes(model, prompts, rows, cols, sampling.cfg_scale, pick, progress, draft, fixed, max_chunk,
+                         stats)
     return EditResult.compare(codes.reshape(B, -1), cache.anchors)
