@@ -8,7 +8,7 @@ from .conditioning import ClassLabel, InfinityTextEncode, TextEncode
 from .editar import EditAR, EditARSweep
 from .generate import Generate, InfinityGenerate
 from .image_tokens import BitsToImage, ImageToBits, ImageToTokens, TokensToImage
-from .lumina import ChameleonVQGANLoader, LuminaCodesToImage, LuminaEdit, LuminaGenerate, LuminaImageToCodes, LuminaLoader
+from .lumina import ChameleonVQGANLoader, LuminaCodesToImage, LuminaEdit, LuminaGenerate, LuminaImageToCodes, LuminaLoader, LuminaSweep
 from .loaders import BSQVAELoader, EditARLoader, InfinityLoader, LlamaGenLoader, TextEncoderLoader, VAREditLoader, VQLoader
 from .varedit import VAREdit, VAREditSweep
 from .view import CompareGrid, MaskOverlay, ShapesScene
@@ -51,6 +51,7 @@ NODE_CLASS_MAPPINGS = {
     "ARE_LuminaImageToCodes": LuminaImageToCodes,
     "ARE_LuminaCodesToImage": LuminaCodesToImage,
     "ARE_LuminaEdit": LuminaEdit,
+    "ARE_LuminaSweep": LuminaSweep,
 }
 
 add_tooltips(NODE_CLASS_MAPPINGS)
@@ -91,4 +92,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_LuminaImageToCodes": "AR Lumina Image to Codes (VQGAN Encode)",
     "ARE_LuminaCodesToImage": "AR Lumina Codes to Image (VQGAN Decode)",
     "ARE_LuminaEdit": "AR Lumina Edit (Anchor Token Matching)",
+    "ARE_LuminaSweep": "AR Lumina Sweep (Anchor Token Matching)",
 }

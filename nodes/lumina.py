@@ -6,6 +6,7 @@ import os
 
 from ..core.defaults import AUTO, auto, resolve
 from ..core.files.model_files import KNOWN_FILES, ensure_local, is_complete
+from ..core.grid_image import labelled_grid
 from ..core.images import grid_to_mask
 from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings
 from ..core.lumina.chameleon import ChameleonLM, kv_bytes_per_row
@@ -14,6 +15,8 @@ from ..core.lumina.vqgan import ChameleonVQGAN, load_vqgan
 from ..core.pipelines import lumina
 from ..core.pipelines.common import batch_seeds
 from ..core.records import TokenBatch
+from ..core.sampling import SEED_RANGE, seed_tensor
+from ..core.sweeps import check_rows, expand, parse_values
 from ..core.shapes.embedded import EMBEDDED_DIR, LUMINA_CHOICES, embedded_defaults
 from . import checks
 from . import comfy_bridge as bridge
@@ -329,3 +332,87 @@ class LuminaEdit:
         changed = grid_to_mask(result.changed.view(source.batch, *source.grid), source.grid[0] * source.stride,
                                source.grid[1] * source.stride)
         return (out, changed.to(bridge.output_device()), float(result.locked_fraction.mean()))
+
+
+class LuminaSweep:
+    DESCRIPTION = ("Tries many edit settings of a Lumina-mGPT edit at once: every combination of the tau, K, alpha, "
+                   "cfg and seed values (comma-separated lists or start:stop:step) as ONE batch, with a labelled grid "
+                   "to compare them. Each picture equals the single AR Lumina Edit with its setting.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        s = sampling_inputs()
+        return {
+            "required": {
+                "model": (LUMINA_MODEL,), "vqgan": (CHAMELEON_VQGAN, {"tooltip": "decodes the grid's pictures"}),
+                "source": (LUMINA_CODES, {"tooltip": "the picture to edit, as codes (AR Lumina Image to Codes or "
+                                                     "Generate)"}),
+                "prompt": ("STRING", {"multiline": True, "default": "a blue circle at the top left on a white background"}),
+                "method": (list(lumina.EDIT_METHODS), {"default": "atm"}),
+                "tau_values": ("STRING", {"default": "0.2, 0.4, 0.6", "tooltip": "thresholds to try (1 - cosine)"}),
+                "K_values": ("STRING", {"default": str(AUTO), "tooltip": "candidates per step to try; "
+                                        + auto_tooltip("lumina", "atm", "K")}),
+                "alpha_values": ("STRING", {"default": "0.6"}),
+                "cfg_values": ("STRING", {"default": str(AUTO), "tooltip": "guidance scales to try; "
+                                          + auto_tooltip("lumina", "sampling", "cfg_scale")}),
+                "seed_values": ("STRING", {"default": "0", "tooltip": "ignored with use_source_seed on a generated source"}),
+                "use_source_seed": ("BOOLEAN", {"default": True}),
+                "fallback": (list(FALLBACKS), {"default": "greedy"}),
+                "temperature": s["temperature"], "top_k": s["top_k"],
+                "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = automatic"}),
+            },
+            "optional": {"mask": ("MASK",), "candidates": LuminaEdit.INPUT_TYPES()["optional"]["candidates"],
+                         "draft_decoding": DRAFT_INPUT},
+        }
+
+    RETURN_TYPES = ("IMAGE", "IMAGE", LUMINA_CODES)
+    RETURN_NAMES = ("images", "grid", "codes")
+    OUTPUT_TOOLTIPS = ("every setting's picture, source major", "the pictures side by side, each labelled with "
+                       "its setting", "the edited codes of every setting")
+    FUNCTION = "sweep"
+    CATEGORY = f"{CATEGORY}/lumina"
+
+    def sweep(self, model, vqgan, source, prompt, method, tau_values, K_values, alpha_values, cfg_values,
+              seed_values, use_source_seed, fallback, temperature, top_k, columns, mask=None, candidates="auto",
+              draft_decoding=True):
+        node = "AR Lumina Sweep"
+        source = _codes(source, node)
+        from_source = use_source_seed and source.seeds is not None
+        check_rows({"tau_values": tau_values, "K_values": K_values, "alpha_values": alpha_values,
+                    "cfg_values": cfg_values, **({} if from_source else {"seed_values": seed_values})}, source.batch)
+        if from_source:
+            if source.batch != 1:
+                raise ValueError(f"{node}: use_source_seed sweeps need a single source picture; turn it off to "
+                                 "sweep seeds")
+            seeds = [int(source.seeds[0]) % SEED_RANGE]
+        else:
+            seeds = parse_values(seed_values, int, "seed_values")
+        net = getattr(model, "module", model)
+        if not isinstance(net, ChameleonLM):  # the family first: what follows reads its settings
+            raise ValueError(f"{node}: model must come from its loader, got {type(net).__name__}")
+        base_atm, base = resolve(net, "atm"), _sampling(net, AUTO, temperature, top_k)
+        Ks = [base_atm.K if k == AUTO else k for k in parse_values(K_values, int, "K_values")]
+        cfgs = [base.cfg_scale if c == AUTO else c for c in parse_values(cfg_values, float, "cfg_values")]
+        settings, varying = expand(Ks, parse_values(alpha_values, float, "alpha_values"),
+                                   parse_values(tau_values, float, "tau_values"), seeds, cfgs, fallback,
+                                   base_atm.candidates if candidates == "auto" else candidates)
+        rows = source.batch * len(settings)
+        bridge.load_models([model, vqgan], _run_memory(net, rows, 64, source.grid))
+        net = _module(model, ChameleonLM, node, "model")
+        vq = _module(vqgan, ChameleonVQGAN, node, "vqgan")
+        if source.stride != net.stride or vq.downsample != net.stride:
+            raise ValueError(f"{node}: the source's codes ({source.stride} px), the model ({net.stride} px) and the "
+                             f"VQGAN ({vq.downsample} px) must code alike: use the model's own VQGAN")
+        captions = [line.strip() for line in prompt.splitlines() if line.strip()] or [""]
+        result = lumina.sweep(net, lumina.source_cache(net, source), captions, settings, method, base,
+                              checks.mask(mask, node), bridge.progress(source.grid[0] * source.grid[1]),
+                              max_chunk=DRAFT_CHUNK if draft_decoding else 1)
+        codes = result.tokens.view(rows, *source.grid)
+        images = lumina.decode(vq, codes)
+        labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch
+        taus = len({s.atm.tau for s in settings})
+        grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None))  # tau varies along a row
+        out = TokenBatch(codes, "edited", None, seed_tensor([s.seed for s in settings] * source.batch).to(codes.device),
+                         base, source.stride)
+        dev = bridge.output_device()
+        return (images.to(dev), grid.to(dev), out)

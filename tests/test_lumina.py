@@ -216,6 +216,31 @@ def test_the_nodes_generate_decode_and_edit_from_a_models_folder(folder, tmp_pat
     edited, changed, _ = nodes.LuminaEdit().edit(model, codes, "a green square", "atm", 0, True, 3.0, 1.0, 1, -1,
                                                  0.6, -1, "greedy", mask=mask)
     assert float(changed[:, :, 32:].sum()) == 0 and torch.equal(edited.tokens[..., 2:], codes.tokens[..., 2:])
+    images, grid, swept = nodes.LuminaSweep().sweep(model, vqgan, codes, "a green square", "atm", "0.1, 0.9", "-1",
+                                                    "0.6", "1, 3", "0", False, "greedy", 1.0, 0, 0, mask=mask)
+    assert images.shape == (8, 32, 64, 3) and grid.shape[0] == 1 and swept.tokens.shape == (8, 2, 4)
+    assert torch.equal(swept.tokens[:, :, 2:], codes.tokens.repeat_interleave(4, 0)[:, :, 2:])  # the mask holds
+    one, _, _ = nodes.LuminaEdit().edit(model, codes, "a green square", "atm", 0, False, 3.0, 1.0, 0, -1, 0.6, 0.9,
+                                        "greedy", mask=mask)
+    assert torch.equal(swept.tokens[3], one.tokens[0])  # seed 0, tau 0.9 at cfg 3: the first item's last setting
+
+
+def test_a_sweep_row_equals_the_single_edit_with_its_setting(model):
+    from ar_edit_pack.core.sweeps import expand
+
+    captions = ["a red circle at the top left", "a blue star at the bottom right"]
+    sampled = SamplingSettings(cfg_scale=2.0, temperature=1.0, top_k=0)
+    cache = lumina.source_cache(model, lumina.generate(model, captions, 64, 64, [1, 2], sampled))
+    settings, varying = expand([16, 64], [0.6], [0.1, 0.6], [4, 5], [1.0, 3.0], "greedy", "sampled")
+    assert len(settings) == 16 and varying == {"K", "tau", "seed", "cfg"}
+    swept = lumina.sweep(model, cache, ["a green square"], settings, "atm", sampled).tokens.view(2, 16, -1)
+    for item in range(2):
+        for j in (0, 5, 10, 15):
+            s = settings[j]
+            single = lumina.edit(model, cache.select(torch.tensor([item])), ["a green square"], [s.seed], "atm",
+                                 SamplingSettings(s.cfg_scale, 1.0, 0), s.atm)
+            assert torch.equal(swept[item, j], single.tokens[0])
+    assert len({tuple(r.tolist()) for r in swept[0]}) > 1  # the settings do differ
 
 
 @pytest.mark.parametrize("method", ["atm", "naive"])
@@ -229,7 +254,7 @@ def test_draft_decoding_gives_the_codes_of_one_token_per_pass_in_fewer_passes(mo
     cache = lumina.source_cache(model, src)
     mask = torch.zeros(3, 64, 96)
     mask[0, :32, :32] = mask[1, 32:, 48:] = mask[2, :, 80:] = 1  # each row its own region
-    # one row locked to its source (tau 2 accepts any candidate), one loose, one strict: drafts hold and fail
+    # a loose row (tau 2: always the nearest candidate), a middling and a strict one: drafts hold and fail
     atm = [ATMSettings(K=64, tau=2.0, candidates="sampled"), ATMSettings(K=8, tau=0.5), ATMSettings(K=4, tau=0.05)]
     for region, edit_captions in ((None, captions), (mask, ["a green square in the middle"] * 3)):
         runs = []

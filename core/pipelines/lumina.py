@@ -21,6 +21,7 @@ from ..lumina.tokens import STRIDE, LuminaVocab, check_size
 from ..lumina.vqgan import ChameleonVQGAN
 from ..records import TokenBatch
 from ..sampling import SamplingSettings, seed_tensor
+from ..sweeps import SweepSetting
 from .common import Images, fit_images, per_row, token_region
 
 EDIT_METHODS = ("atm", "naive")
@@ -126,12 +127,13 @@ def source_cache(model: ChameleonLM, source: TokenBatch) -> SourceCache:
 def edit(model: ChameleonLM, cache: SourceCache, captions: Sequence[str], seeds, method: str = "atm",
          sampling: SamplingSettings | None = None, atm: ATMSettings | Sequence[ATMSettings] | None = None,
          mask=None, progress: ProgressFn | None = None, max_chunk: int = DRAFT_CHUNK,
-         stats: DecodeStats | None = None) -> EditResult:
+         stats: DecodeStats | None = None, cfg_scale: float | Sequence[float] | None = None) -> EditResult:
     """Regenerate each source row under its edit caption at the source's size. "atm": every code the windowed
     candidate nearest to the source's code (within tau), else the fallback; "naive": plain sampling with the same
     seed. `mask` (MASK on the picture, or one per row; 1 = may change): outside it the source's codes are kept.
     The source's codes serve as a draft, up to `max_chunk` tokens verified per pass (1: one per pass; the codes are
-    the same either way); a naive edit drafts only where a mask keeps the source."""
+    the same either way); a naive edit drafts only where a mask keeps the source. `cfg_scale`: one per row (sweeps),
+    else the sampling's."""
     if method not in EDIT_METHODS:
         raise ValueError(f"method must be one of {EDIT_METHODS}, got {method!r}")
     sampling = (sampling or defaults(model, "sampling")).validate()
@@ -155,6 +157,27 @@ def edit(model: ChameleonLM, cache: SourceCache, captions: Sequence[str], seeds,
     else:
         pick = SamplePicker(sampling, dev_seeds, fixed, cache.anchors)
         draft = None if region is None else cache.anchors
-    codes = decode_codes(model, prompts, rows, cols, sampling.cfg_scale, pick, progress, draft, fixed, max_chunk,
-                         stats)
+    scale = sampling.cfg_scale if cfg_scale is None else per_row(
+        [cfg_scale] if isinstance(cfg_scale, (int, float)) else list(cfg_scale), B, "cfg scales")
+    codes = decode_codes(model, prompts, rows, cols, scale, pick, progress, draft, fixed, max_chunk, stats)
     return EditResult.compare(codes.reshape(B, -1), cache.anchors)
+
+
+def sweep(model: ChameleonLM, cache: SourceCache, captions: Sequence[str], settings: Sequence[SweepSetting],
+          method: str = "atm", sampling: SamplingSettings | None = None, mask=None,
+          progress: ProgressFn | None = None, max_chunk: int = DRAFT_CHUNK,
+          stats: DecodeStats | None = None) -> EditResult:
+    """Every setting (K, alpha, tau, seed, cfg) for every source row as ONE batched decode; row = item * S + j,
+    and row j of an item equals the single edit with setting j. Captions and masks: one, or one per source row."""
+    S, B = len(settings), cache.batch
+    captions = per_row([captions] if isinstance(captions, str) else list(captions), B, "captions")
+    rows_src = torch.arange(B).repeat_interleave(S)
+    if mask is not None:
+        m = torch.as_tensor(mask)
+        m = m[None] if m.dim() == 2 else m
+        if m.shape[0] not in (1, B):
+            raise ValueError(f"masks ({m.shape[0]}) must be 1 or one per source row ({B})")
+        mask = m if m.shape[0] == 1 else m[rows_src.to(m.device)]
+    return edit(model, cache.select(rows_src), [captions[i] for i in rows_src.tolist()],
+                [s.seed for s in settings] * B, method, sampling, [s.atm for s in settings] * B, mask, progress,
+                max_chunk, stats, [s.cfg_scale for s in settings] * B)
