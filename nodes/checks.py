@@ -183,3 +183,34 @@ def batch_size(n: int, conditioning, node: str) -> None:
     if int(n) * conditioning.batch > MAX_SWEEP_ROWS:
         raise ValueError(f"{node}: {conditioning.batch} prompts x batch_size {n} = {int(n) * conditioning.batch} "
                          f"images in one batch; at most {MAX_SWEEP_ROWS}")
+
+
+def tokenizers_fit(gpt: LlamaGenGPT, prompt, unique_id, node: str) -> None:
+    """Before any sampling: every VQ tokenizer loader wired to a node that takes this node's tokens must code as
+    the model does (its codebook read from the file's header, nothing loaded). `prompt` is ComfyUI's graph (the
+    hidden PROMPT input); without it nothing is checked here and decoding checks the codes."""
+    from ..core.files.loaders import OFFICIAL_VQ_CODES, vq_codes_in_file
+    from ..core.shapes.embedded import embedded_file
+    from .comfy_bridge import local_path, outside_models_folder
+
+    if not isinstance(prompt, dict) or unique_id is None:
+        return
+    me = str(unique_id)
+    for consumer in prompt.values():
+        inputs = consumer.get("inputs", {}) if isinstance(consumer, dict) else {}
+        if not any(isinstance(v, list) and len(v) == 2 and str(v[0]) == me for v in inputs.values()):
+            continue
+        link = inputs.get("tokenizer")
+        loader = prompt.get(str(link[0])) if isinstance(link, list) and link else None
+        if not isinstance(loader, dict) or loader.get("class_type") != "ARE_VQLoader":
+            continue
+        name = loader.get("inputs", {}).get("tokenizer_name")
+        if not isinstance(name, str) or outside_models_folder(name):
+            continue  # the loader's own validation names what is wrong with it
+        path = embedded_file("vq", name) or local_path("vq", name) or (name if name in OFFICIAL_VQ_CODES else None)
+        codes = vq_codes_in_file(path) if path else None
+        if codes is not None and codes != gpt.cfg.vocab_size:
+            raise ValueError(f"{node}: the tokenizer '{name}' that decodes these tokens has {codes} codes, but the "
+                             f"model draws from {gpt.cfg.vocab_size}: they do not belong together (nothing was "
+                             f"sampled). Load the model's own VQ tokenizer (the embedded models: (embedded) "
+                             f"shapes-vq; the official ones: vq_ds16_t2i.pt)")

@@ -57,15 +57,19 @@ class Generate:
             "seed": s["seed"],
             "batch_size": ("INT", {"default": 1, "min": 1, "max": 64}),
             "cfg_scale": s["cfg_scale"], "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
-        }, "optional": {"compile": COMPILE_INPUT}}
+        }, "optional": {"compile": COMPILE_INPUT},
+            "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"}}  # to check the decoding tokenizer first
 
     RETURN_TYPES = (VQ_TOKENS,)
     RETURN_NAMES = ("tokens",)
     FUNCTION = "generate"
     CATEGORY = f"{CATEGORY}/sampling"
 
-    def generate(self, model, conditioning, seed, batch_size, cfg_scale, temperature, top_k, top_p, compile="auto"):
+    def generate(self, model, conditioning, seed, batch_size, cfg_scale, temperature, top_k, top_p, compile="auto",
+                 prompt=None, unique_id=None):
         checks.batch_size(batch_size, conditioning, "AR Generate")
+        net = checks.llamagen_model(model, "AR Generate", load=False)
+        checks.tokenizers_fit(getattr(net, "module", net), prompt, unique_id, "AR Generate")
         checks.load_for_run([model], conditioning.batch * batch_size, model)
         gpt = checks.llamagen_model(model, "AR Generate")
         settings = llamagen_sampling(gpt, cfg_scale, temperature, top_k, top_p)

@@ -421,3 +421,32 @@ def test_each_run_loads_its_models_in_one_call_with_room_for_the_run(models_dir,
     calls.clear()
     AREdit().edit(net, source, cond, **_widget_defaults("ARE_AREdit"))
     assert calls == [(["(embedded) shapes-infinity"], 2 * per_row)]
+
+
+def test_a_tokenizer_that_does_not_fit_the_model_is_refused_before_any_sampling(monkeypatch):
+    from ar_edit_pack.nodes.conditioning import TextEncode
+    from ar_edit_pack.nodes.generate import Generate
+    from ar_edit_pack.nodes.loaders import LlamaGenLoader, TextEncoderLoader
+    from ar_edit_pack.core.pipelines import llamagen
+
+    (model,) = LlamaGenLoader().load("(embedded) shapes-t2i", "fp32")  # 256 codes
+    (text,) = TextEncoderLoader().load("(embedded) shapes-words", "auto", "default")
+    (cond,) = TextEncode().encode(text, "a red circle at the top left on a white background", True)
+    sampled = []
+    real_generate = llamagen.generate
+    monkeypatch.setattr(llamagen, "generate", lambda *a, **k: sampled.append(1) or real_generate(*a, **k))
+
+    def graph(tokenizer_name):
+        return {"1": {"class_type": "ARE_LlamaGenLoader", "inputs": {}},
+                "5": {"class_type": "ARE_Generate", "inputs": {"model": ["1", 0]}},
+                "8": {"class_type": "ARE_VQLoader", "inputs": {"tokenizer_name": tokenizer_name, "precision": "fp32"}},
+                "6": {"class_type": "ARE_TokensToImage", "inputs": {"tokenizer": ["8", 0], "tokens": ["5", 0]}}}
+
+    args = (model, cond, 0, 1, -1, 1.0, -1, 1.0)
+    with pytest.raises(ValueError, match="'vq_ds16_t2i.pt' that decodes these tokens has 16384 codes, but the model "
+                                         "draws from 256.*nothing was sampled"):
+        Generate().generate(*args, prompt=graph("vq_ds16_t2i.pt"), unique_id="5")
+    assert not sampled
+    (tokens,) = Generate().generate(*args, prompt=graph("(embedded) shapes-vq"), unique_id="5")  # its own: fits
+    assert sampled and tokens.tokens.shape[0] == 1
+    Generate().generate(*args, prompt=graph("../../outside.safetensors"), unique_id="5")  # the loader's to refuse

@@ -1,3 +1,4 @@
+import os
 import random
 
 import numpy as np
@@ -70,6 +71,24 @@ def test_captions_use_only_the_vocabulary():
         assert set(cap.split()) <= vocab, cap
     s = world.Scene((world.Obj("circle", "red", "large", 0), world.Obj("square", "blue", "small", 8)), "white")
     assert s.caption() == "a red circle at the top left and a small blue square at the bottom right on a white background"
+
+
+def test_large_may_be_said_and_reads_as_the_unsaid_default():
+    from ar_edit_pack.core.shapes import embedded
+    from ar_edit_pack.core.pipelines import lumina
+    from ar_edit_pack.core.shapes.embedded import EMBEDDED_DIR, LUMINA_CHOICES
+
+    plain = "a red circle at the top left and a small blue square in the center on a white background"
+    said = "a Large red circle at the top left and a small blue square in the center on a white background"
+    assert world.parse_caption(said) == world.parse_caption(plain) and world.parse_caption(said).objects[0].size == "large"
+    with pytest.raises(ValueError, match="a \\[small\\|large\\]"):
+        world.parse_caption("a huge red circle at the top left on a white background")
+    _, text, _ = embedded.load_embedded()
+    assert torch.equal(text.encode([said]).features, text.encode([plain]).features)
+    with pytest.raises(ValueError, match="does not know 'huge'"):
+        text.encode(["a huge red circle at the top left on a white background"])
+    model = lumina.load_lumina(os.path.join(EMBEDDED_DIR, LUMINA_CHOICES["autoregressive"][1]))
+    assert lumina.encode_prompts(model, [said], 96, 96) == lumina.encode_prompts(model, [plain], 96, 96)
 
 
 @pytest.mark.parametrize("kind", world.EDIT_KINDS)

@@ -297,3 +297,24 @@ def convert_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike | None
         model = model.to(resolve_dtype(precision, "cpu"))
     save_model(model, dst, {"ar_edit.source_file": os.path.basename(src)})
     return dst
+
+
+# LlamaGen's released VQ tokenizers (VQ-16 and VQ-8) all code with 16,384 entries.
+OFFICIAL_VQ_CODES = {"vq_ds16_t2i.pt": 16384, "vq_ds16_c2i.pt": 16384, "vq_ds8_c2i.pt": 16384}
+
+
+def vq_codes_in_file(path: str) -> int | None:
+    """A VQ tokenizer's codebook size read without loading it (a safetensors header, or an official file's name);
+    None when only loading would tell."""
+    name = os.path.basename(path)
+    if name in OFFICIAL_VQ_CODES:
+        return OFFICIAL_VQ_CODES[name]
+    if not name.endswith(".safetensors") or not os.path.isfile(path):
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, "pt") as f:
+            return f.get_slice("quantize.embedding.weight").get_shape()[0] if "quantize.embedding.weight" in f.keys() else None
+    except Exception:  # noqa: BLE001 - not readable here: the loader will say why
+        return None

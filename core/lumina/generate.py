@@ -20,6 +20,7 @@ import torch
 
 from ..llamagen.generate import DRAFT_CHUNK, DecodeStats, _draft_loop
 from ..llamagen.generate import SamplePicker  # noqa: F401 - re-exported: one sampling rule for every next-token family
+from ..shapes.world import without_unsaid
 from .chameleon import ChameleonLM
 from .tokens import END_OF_TURN, PROMPT, STRIDE, LuminaVocab, check_size, image_prefix
 
@@ -37,6 +38,8 @@ def prompt_text(caption: str, height: int, width: int) -> str:
 def prompt_ids(tokenizer, vocab: LuminaVocab, caption: str, height: int, width: int) -> list[int]:
     """BOS + the prompt's ids (a `tokenizers.Tokenizer` from the folder's tokenizer.json)."""
     unk = tokenizer.token_to_id("<unk>")
+    if unk is not None and tokenizer.token_to_id("large") is None:  # the embedded one: "large" goes unsaid
+        caption = without_unsaid(caption)
     if unk is not None:  # a word the tokenizer cannot read (the embedded word-level one knows only its world)
         enc = tokenizer.encode(caption, add_special_tokens=False)
         unknown = [caption[a:b] for (a, b), t in zip(enc.offsets, enc.ids) if t == unk]

@@ -83,7 +83,7 @@ def position_phrase(cell: int) -> str:
 
 
 _POSITIONS = {position_phrase(c): c for c in range(9)}
-_OBJECT = (rf"a (small )?({'|'.join(COLORS)}) ({'|'.join(SHAPES)}) "
+_OBJECT = (rf"a (small |large )?({'|'.join(COLORS)}) ({'|'.join(SHAPES)}) "
            rf"({'|'.join(sorted(_POSITIONS, key=len, reverse=True))})")
 _BACKGROUND = rf"an? ({'|'.join(BACKGROUNDS)}) background"
 EXAMPLE_CAPTION = "a red circle at the top left and a small blue square in the center on a white background"
@@ -101,14 +101,22 @@ def parse_caption(text: str) -> Scene:
         bad = next((p for p, m in zip(phrases, matches) if m is None), None)
         what = f"cannot read {bad!r} as an object" if bad else "it must end with the background"
         raise ValueError(f"{text!r} is not a ShapesWorld caption ({what}): the embedded models read captions like "
-                         f"{EXAMPLE_CAPTION!r} (objects: 'a [small] <colour> <shape> <position>', joined by 'and'; "
+                         f"{EXAMPLE_CAPTION!r} (objects: 'a [small|large] <colour> <shape> <position>', joined by 'and'; "
                          f"then 'on a <background> background')")
     for m in matches:
         cell = _POSITIONS[m.group(4)]
         if any(o.cell == cell for o in objects):
             raise ValueError(f"{text!r} puts two objects {m.group(4)}: each position holds one object")
-        objects.append(Obj(m.group(3), m.group(2), "small" if m.group(1) else "large", cell))
+        objects.append(Obj(m.group(3), m.group(2), "small" if m.group(1) == "small " else "large", cell))
     return Scene(tuple(objects), bg_match.group(1))
+
+
+UNSAID_WORDS = ("large",)  # an object is large unless said "small": the captions trained on never say it
+
+
+def without_unsaid(text: str) -> str:
+    """A caption as the embedded models were trained on it: "a large red circle" -> "a red circle"."""
+    return re.sub(rf"\b(?:{'|'.join(UNSAID_WORDS)})\s+", "", text, flags=re.IGNORECASE)
 
 
 def vocabulary() -> list[str]:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config_io import ConfigIO
+from ..shapes.world import UNSAID_WORDS
 from .encoders import TextEmbedding, to_llamagen_layout, trim_right_padded, validate_prompts
 
 PAD, FIRST_WORD = 0, 1
@@ -71,7 +72,8 @@ class WordTokenizer:
         self.max_length = max_length
 
     def words(self, prompt: str) -> list[str]:
-        return re.findall(r"[a-z]+", prompt.lower())
+        # "large" is the default size the captions never say: a caption encoder without the word reads it as unsaid
+        return [w for w in re.findall(r"[a-z]+", prompt.lower()) if w in self.index or w not in UNSAID_WORDS]
 
     def __call__(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         ids = torch.full((len(prompts), self.max_length), PAD, dtype=torch.long)
