@@ -15,8 +15,22 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def labelled_grid(images: torch.Tensor, labels: list[str], columns: int | None = None, pad: int = 4) -> torch.Tensor:
-    """images [B, H, W, 3] in 0..1 -> one image [1, H', W', 3] with each cell's label under it."""
+def enlarge(images: torch.Tensor, min_side: int) -> torch.Tensor:
+    """[B, H, W, C] -> nearest-neighbour enlarged by a whole factor so the short side is >= min_side (cells stay crisp)."""
+    factor = max(1, math.ceil(min_side / min(images.shape[1:3])))
+    if factor == 1:
+        return images
+    return images.repeat_interleave(factor, 1).repeat_interleave(factor, 2)
+
+
+SWEEP_CELL_PX = 192  # a sweep grid's cells are enlarged to at least this: 48 px pictures and their labels readable
+
+
+def labelled_grid(images: torch.Tensor, labels: list[str], columns: int | None = None, pad: int = 4,
+                  min_side: int = 0) -> torch.Tensor:
+    """images [B, H, W, 3] in 0..1 -> one image [1, H', W', 3] with each cell's label under it; cells smaller than
+    `min_side` enlarged by a whole factor (nearest neighbour, crisp pixels)."""
+    images = enlarge(images, min_side) if min_side else images
     B, H, W, _ = images.shape
     if len(labels) != B:
         raise ValueError(f"{B} images but {len(labels)} labels")

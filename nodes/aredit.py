@@ -5,7 +5,7 @@ import itertools
 
 import torch
 
-from ..core.grid_image import labelled_grid
+from ..core.grid_image import SWEEP_CELL_PX, labelled_grid
 from ..core.images import grid_to_mask, model_to_comfy
 from ..core.defaults import AUTO, auto, resolve
 from ..core.infinity.aredit import DEFAULT_GAMMA, AREditSettings
@@ -166,7 +166,8 @@ class AREditSweep:
         images = model_to_comfy(infinity.decode(vae, result.tokens))
         labels = [f"gamma {g} | thr {t:g}" + ("" if s is None else f" | seed {s}") for _ in range(source.batch)
                   for g, s, t in combos]
-        grid = labelled_grid(images, labels, columns or (len(thresholds) if len(thresholds) > 1 else None))
+        grid = labelled_grid(images, labels, columns or (len(thresholds) if len(thresholds) > 1 else None),
+                             min_side=SWEEP_CELL_PX)
         edit_masks, _ = _masks(result, [s.gamma for s in settings])
         out = bridge.output_device()
         return images.to(out), grid.to(out), result.tokens, edit_masks

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..core.defaults import AUTO, defaults
-from ..core.grid_image import labelled_grid
+from ..core.grid_image import SWEEP_CELL_PX, labelled_grid
 from ..core.images import grid_to_mask, model_to_comfy
 from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings
 from ..core.llamagen.generate import DRAFT_CHUNK
@@ -189,7 +189,8 @@ class ATMSweep:
         images = model_to_comfy(llamagen.decode(vq, result.tokens.view(-1, gh, gw)))
         labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch
         taus = len({s.atm.tau for s in settings})
-        grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None))  # tau varies along a row
+        grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None),  # tau varies along a row
+                             min_side=SWEEP_CELL_PX)
         seeds_rows = seed_tensor([s.seed for s in settings] * source.batch)
         tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", None, seeds_rows, sampling, source.stride)
         out = bridge.output_device()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..core.defaults import AUTO, auto, defaults, resolve
-from ..core.grid_image import labelled_grid
+from ..core.grid_image import SWEEP_CELL_PX, labelled_grid
 from ..core.images import model_to_comfy
 from ..core.llamagen.editar import DEFAULT_IMAGE_CFG, TASK_TEMPLATES, task_prompt
 from ..core.llamagen.generate import DRAFT_CHUNK
@@ -130,6 +130,6 @@ class EditARSweep:
                                        parse_values(seed_values, int, "seed_values"), text_cfgs, image_cfgs,
                                        temperature, top_k, top_p, mask, draft_decoding, compile)
         images = model_to_comfy(llamagen.decode(tokenizer.load(), edited))
-        grid = labelled_grid(images, labels, columns or len(text_cfgs) * len(image_cfgs))
+        grid = labelled_grid(images, labels, columns or len(text_cfgs) * len(image_cfgs), min_side=SWEEP_CELL_PX)
         out = bridge.output_device()
         return (images.to(out), grid.to(out), edited)

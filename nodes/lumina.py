@@ -6,7 +6,7 @@ import os
 
 from ..core.defaults import AUTO, auto, resolve
 from ..core.files.model_files import KNOWN_FILES, ensure_local, is_complete
-from ..core.grid_image import labelled_grid
+from ..core.grid_image import SWEEP_CELL_PX, labelled_grid
 from ..core.images import grid_to_mask
 from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings
 from ..core.lumina.chameleon import ChameleonLM, kv_bytes_per_row
@@ -411,7 +411,8 @@ class LuminaSweep:
         images = lumina.decode(vq, codes)
         labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch
         taus = len({s.atm.tau for s in settings})
-        grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None))  # tau varies along a row
+        grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None),  # tau varies along a row
+                             min_side=SWEEP_CELL_PX)
         out = TokenBatch(codes, "edited", None, seed_tensor([s.seed for s in settings] * source.batch).to(codes.device),
                          base, source.stride)
         dev = bridge.output_device()

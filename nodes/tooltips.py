@@ -7,7 +7,8 @@ from __future__ import annotations
 
 # Inputs with the same name mean the same thing on every node.
 SHARED = {
-    "model": "the AR image model, from the loader of its family (AR LlamaGen / EditAR / Infinity / VAREdit Loader)",
+    "model": "the AR image model, from the loader of its family (AR LlamaGen / EditAR / Infinity / VAREdit / "
+             "Lumina-mGPT Loader)",
     "tokenizer": "the image tokenizer that belongs to the model: AR VQ Tokenizer Loader for LlamaGen and EditAR, AR "
                  "BSQ VAE Loader for Infinity and VAREdit",
     "text_encoder": "the text encoder, from AR Text Encoder Loader (T5 for the real models; the embedded models "
@@ -60,7 +61,9 @@ SHARED = {
 }
 
 # Where one node means something of its own, or its own tooltip spoke in formulas.
+_LUMINA_MODEL = {"model": "the Lumina-mGPT model, from AR Lumina-mGPT Loader"}
 PER_NODE = {
+    "ARE_LuminaGenerate": _LUMINA_MODEL, "ARE_LuminaEdit": _LUMINA_MODEL, "ARE_LuminaSweep": _LUMINA_MODEL,
     "ARE_ATMEdit": {
         "model": "the LlamaGen text-to-image model that made (or can make) the source",
         "conditioning": "the edited prompt: describe the picture as it should look after the edit",

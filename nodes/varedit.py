@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core.grid_image import labelled_grid
+from ..core.grid_image import SWEEP_CELL_PX, labelled_grid
 from ..core.images import model_to_comfy
 from ..core.infinity.generate import InfinitySampling
 from ..core.infinity.scales import scale_schedule, total_tokens
@@ -126,6 +126,6 @@ class VAREditSweep:
         cfgs = parse_values(cfg_values, float, "cfg_values")
         images, tokens, labels = run_varedit(model, tokenizer, text_encoder, image, instruction, resolution,
                                              parse_values(seed_values, int, "seed_values"), cfgs, tau, top_p, mask)
-        grid = labelled_grid(images, labels, columns or len(cfgs))
+        grid = labelled_grid(images, labels, columns or len(cfgs), min_side=SWEEP_CELL_PX)
         out = bridge.output_device()
         return images.to(out), grid.to(out), tokens

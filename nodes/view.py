@@ -2,28 +2,19 @@
 grid, and a mask shown over the image it belongs to."""
 from __future__ import annotations
 
-import math
 import random
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core.grid_image import labelled_grid
+from ..core.grid_image import enlarge, labelled_grid
 from ..core.shapes import instructions, world
 from . import checks
 from . import comfy_bridge as bridge
 from .types import CATEGORY
 
 COMPARE_SLOTS = 6
-
-
-def enlarge(images: torch.Tensor, min_side: int) -> torch.Tensor:
-    """[B, H, W, C] -> nearest-neighbour enlarged by a whole factor so the short side is >= min_side (cells stay crisp)."""
-    factor = max(1, math.ceil(min_side / min(images.shape[1:3])))
-    if factor == 1:
-        return images
-    return images.repeat_interleave(factor, 1).repeat_interleave(factor, 2)
 
 
 def _to_tensor(img: np.ndarray) -> torch.Tensor:

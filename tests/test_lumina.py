@@ -219,6 +219,10 @@ def test_the_nodes_generate_decode_and_edit_from_a_models_folder(folder, tmp_pat
     images, grid, swept = nodes.LuminaSweep().sweep(model, vqgan, codes, "a green square", "atm", "0.1, 0.9", "-1",
                                                     "0.6", "1, 3", "0", False, "greedy", 1.0, 0, 0, mask=mask)
     assert images.shape == (8, 32, 64, 3) and grid.shape[0] == 1 and swept.tokens.shape == (8, 2, 4)
+    # 2 columns (tau) x 4 rows of cells enlarged 6x with crisp pixels: each source pixel a 6 x 6 block
+    assert grid.shape[1] > 4 * 192 and grid.shape[2] > 2 * 384
+    block = grid[0, 4:10, 4:10]
+    assert torch.allclose(block, images[0, 0, 0].expand_as(block), atol=1 / 255)
     assert torch.equal(swept.tokens[:, :, 2:], codes.tokens.repeat_interleave(4, 0)[:, :, 2:])  # the mask holds
     one, _, _ = nodes.LuminaEdit().edit(model, codes, "a green square", "atm", 0, False, 3.0, 1.0, 0, -1, 0.6, 0.9,
                                         "greedy", mask=mask)

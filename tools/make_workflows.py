@@ -177,6 +177,7 @@ EMBEDDED_INFINITY_SAMPLING = _embedded("infinity", "sampling")
 EMBEDDED_AREDIT = _embedded("infinity", "aredit")
 EMBEDDED_EDITAR = _embedded("editar", "editar", "sampling", drop=("cfg_scale",))
 EMBEDDED_VAREDIT = _embedded("varedit", "sampling")
+EMBEDDED_LUMINA = _embedded("lumina", "sampling", "atm")
 SHAPES_SOURCE = "a red circle at the top left and a small blue square in the center on a white background"
 SHAPES_TARGET = "a red circle at the top left and a small yellow star in the center on a white background"
 SHAPES_INSTRUCTION = "replace the blue square with a yellow star"
@@ -660,7 +661,10 @@ INFO = {
     "embedded_lumina_atm_edit": ("07 No download - ATM edit on the Lumina-mGPT architecture (embedded)",
                                  "Draws a ShapesWorld scene with the Lumina-mGPT-architecture model (Chameleon "
                                  "transformer and VQGAN), then edits it with Anchor Token Matching, the ISLock "
-                                 "paper's second backbone: K 100, tau 0.4 on the cosine of first-layer embeddings.",
+                                 "paper's second backbone, on the cosine of first-layer embeddings. The -1 widgets take the model's "
+                                 f"own settings, chosen on validation cases (cfg {EMBEDDED_LUMINA['cfg_scale']:g}, K "
+                                 f"{EMBEDDED_LUMINA['K']}, tau {EMBEDDED_LUMINA['tau']:g}; the paper's K 100 "
+                                 "and Lumina's cfg 4 are for the 7B files).",
                                  "press Run. Then change the edit prompt (AR Lumina Edit) and run again."),
     "lumina_atm_edit": ("50 Lumina-mGPT ATM edit of a generated picture",
                         "Lumina-mGPT-7B-768 draws a picture from the first prompt; Anchor Token Matching redraws it "
