@@ -151,7 +151,8 @@ def test_models_command_lists_every_file_of_a_workflow(tmp_path, capsys, monkeyp
     # --download goes on past a failure and names every file it could not get
     assert main(["models", "--workflow", wf, "--models-dir", str(tmp_path), "--download"]) == 1
     err = capsys.readouterr().err
-    assert "editar_release.pt is not in" in err and "flan-t5-xl is not in" in err
+    assert "editar_release.pt (~3.1 GB) is not in" in err and "flan-t5-xl (~" in err
+    assert "python -m ar_edit_pack models --workflow <workflow.json> --download" in err  # the one command
     embedded_only = os.path.join(ROOT, "workflows", "01 No download - ATM edit (embedded LlamaGen models).json")
     assert main(["models", "--workflow", embedded_only, "--models-dir", str(tmp_path)]) == 0
     # a batch jobs file: the files its jobs name (a generated source's model too), each once
