@@ -127,10 +127,9 @@ def missing_message(known: KnownFile, folder: str, reason: str) -> str:
     inside = f" (file {known.repo_path})" if known.repo_path else ""
     size = f" (~{known.approx_gb:g} GB)" if known.approx_gb else ""
     return (f"{known.filename}{size} is not in {folder} and could not be downloaded ({reason}).\n"
-            f"Download the {what} from {where}{inside} and put it at {os.path.join(folder, known.filename)}, or "
-            f"fetch every file a workflow needs with one command (the workflow saved as JSON; the command comes with "
-            f"`pip install -e` of the pack's folder in ComfyUI's Python): "
-            f"python -m ar_edit_pack models --workflow <workflow.json> --download")
+            f"Download the {what} from {where}{inside} and put it at {os.path.join(folder, known.filename)}; or all "
+            f"of a workflow's files at once: python -m ar_edit_pack models --workflow <workflow.json> --download "
+            f"(README: Set-up)")
 
 
 _REACHABLE: dict[str, tuple[float, bool]] = {}  # host -> (checked at, reachable)
