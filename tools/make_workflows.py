@@ -81,9 +81,17 @@ def note_text(what: str, first: str, files: list[tuple[str, str]]) -> str:
     """The note every workflow opens with: what it does, the files it needs, what to do first."""
     from ar_edit_pack.core.files.model_files import KNOWN_FILES
 
+    from ar_edit_pack.core.shapes import instructions, world
+
     downloads = [(kind, name) for kind, name in files if not name.startswith("(embedded)")]
     if not downloads:
-        needs = "Nothing to download: it runs on the embedded ShapesWorld models that ship with the pack (48 px scenes)."
+        needs = ("Nothing to download: it runs on the embedded ShapesWorld models that ship with the pack (48 px "
+                 "scenes). The words they know: " + ", ".join(world.SHAPES) + "; " + ", ".join(world.COLORS) +
+                 "; small or large (the default, may go unsaid); " +
+                 ", ".join(world.position_phrase(c) for c in range(9)) + "; backgrounds " +
+                 ", ".join(world.BACKGROUNDS) + f". A caption: \"{world.EXAMPLE_CAPTION}\"; an instruction: "
+                 f"\"{instructions.EXAMPLE_INSTRUCTION}\", \"make the red circle green\", \"remove the blue "
+                 "square\", \"change the background to gray\".")
     else:
         parts = [f"{name} (~{KNOWN_FILES[name].approx_gb:g} GB, models/{kind})" if name in KNOWN_FILES
                  else f"{name} (models/{kind})" for kind, name in downloads]
