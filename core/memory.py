@@ -104,7 +104,10 @@ def scaled_progress(progress: Callable[[int, int], None] | None, part: int, part
     """One micro-batch's progress(done, total) as a share of the whole run's bar."""
     if progress is None or parts == 1:
         return progress
-    return lambda done, total: progress(part * total + done, parts * total)
+    scaled = lambda done, total: progress(part * total + done, parts * total)  # noqa: E731
+    if part == 0 and getattr(progress, "preview", None) is not None:
+        scaled.preview = progress.preview  # the first part's rows are the ones previewed
+    return scaled
 
 
 def pick_rows(values, index: torch.Tensor, rows: int):

@@ -13,7 +13,7 @@ from ..core.sampling import SEED_RANGE, seed_tensor
 from ..core.sweeps import check_rows, expand, parse_values, run_sweep
 from . import checks
 from . import comfy_bridge as bridge
-from .generate import auto_tooltip, llamagen_sampling, sampling_inputs
+from .generate import PREVIEW_TOKENIZER_INPUT, auto_tooltip, llamagen_sampling, sampling_inputs, vq_preview
 from .types import ATM_SOURCE, CATEGORY, COMPILE_INPUT, DRAFT_INPUT, LLAMAGEN_CONDITIONING, LLAMAGEN_MODEL, VQ_TOKENIZER, VQ_TOKENS
 
 METHODS = list(llamagen.EDIT_METHODS)
@@ -96,7 +96,8 @@ class ATMEdit:
                 **atm_inputs(),
             },
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source is kept"}),
-                         "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT, "compile": COMPILE_INPUT},
+                         "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT, "compile": COMPILE_INPUT,
+                         "preview_tokenizer": PREVIEW_TOKENIZER_INPUT},
         }
 
     RETURN_TYPES = (VQ_TOKENS, "MASK", "FLOAT")
@@ -107,18 +108,21 @@ class ATMEdit:
     CATEGORY = f"{CATEGORY}/editing"
 
     def edit(self, model, source, conditioning, method, seed, use_source_seed, cfg_scale, temperature, top_k, top_p,
-             K, alpha, tau, fallback, mask=None, candidates="auto", draft_decoding=True, compile="auto"):
+             K, alpha, tau, fallback, mask=None, candidates="auto", draft_decoding=True, compile="auto",
+             preview_tokenizer=None):
         node = "AR Anchor Token Matching Edit"
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         source = checks.atm_source(source, node)
         atm = ATMSettings(K, alpha, tau, fallback, candidates).validate()
         region = _region(mask, source, node)
-        checks.load_for_run([model], source.batch, model)
+        checks.load_for_run([model] + ([preview_tokenizer] if preview_tokenizer is not None else []), source.batch,
+                            model)
         gpt = checks.llamagen_model(model, node)
         sampling = llamagen_sampling(gpt, cfg_scale, temperature, top_k, top_p)
+        render = vq_preview(preview_tokenizer, gpt, source.grid, node)
         result = llamagen.edit(gpt, source, conditioning, sampling, atm, _seeds(source, seed, use_source_seed), method,
-                               region=region, progress=bridge.progress(source.anchors.shape[1]),
+                               region=region, progress=bridge.progress(source.anchors.shape[1], preview=render),
                                max_chunk=_chunk(draft_decoding), compile=compile)
         gh, gw = source.grid
         changed = grid_to_mask(result.changed, gh * source.stride, gw * source.stride)

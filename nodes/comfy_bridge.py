@@ -200,9 +200,13 @@ class Cancelled(RuntimeError):
     pass
 
 
-def progress(total: int, cancel: Callable[[], bool] | None = None) -> Callable[[int, int], None]:
+def progress(total: int, cancel: Callable[[], bool] | None = None,
+             preview: Callable[[torch.Tensor, int], torch.Tensor | None] | None = None,
+             send: Callable | None = None) -> Callable[[int, int], None]:
     """A progress callback for core loops: drives ComfyUI's progress bar (whose hook raises when the user
-    presses Cancel) and checks the interrupt flag; outside ComfyUI an optional cancel() predicate."""
+    presses Cancel) and checks the interrupt flag; outside ComfyUI an optional cancel() predicate.
+    `preview(codes [1, done], done)` -> the picture so far (IMAGE [1, H, W, 3], or None): shown in the bar now
+    and then when ComfyUI's previews are on (--preview-method), or handed to `send(done, total, PIL image)`."""
     bar = comfy_utils.ProgressBar(total) if IN_COMFY else None
     shown = [-1]
 
@@ -215,4 +219,73 @@ def progress(total: int, cancel: Callable[[], bool] | None = None) -> Callable[[
         elif cancel is not None and cancel():
             raise Cancelled("cancelled by the user")
 
+    send = send or (preview_sender(bar, total) if preview is not None else None)
+    if preview is not None and send is not None:
+        update.preview = Previewer(preview, send)
     return update
+
+
+def preview_sender(bar, total: int):
+    """send(done, total, PIL image) into ComfyUI's progress bar, or None when its sampler previews are off
+    (--preview-method none, the default) or outside ComfyUI."""
+    if not IN_COMFY:
+        return None
+    from comfy.cli_args import LatentPreviewMethod, args  # type: ignore
+
+    if args.preview_method == LatentPreviewMethod.NoPreviews:
+        return None
+    return lambda done, _total, image: bar.update_absolute(done, total, ("JPEG", image, args.preview_size))
+
+
+PREVIEW_SHARE = 0.05  # of the loop's time at most spent drawing previews
+PREVIEW_AFTER_S = 0.5  # no preview in a loop's first half second: a run that short needs none
+PREVIEW_MIN_SIDE = 256  # small pictures (the embedded 48 px) are enlarged, crisp, to be seen in the node
+
+
+class Previewer:
+    """Draws the picture so far now and then: only while the time spent drawing, the next picture included (as
+    long as the last one took), stays under PREVIEW_SHARE of the time the loop has run, so a slow decoder previews
+    rarely and a fast one often; not in the first PREVIEW_AFTER_S, never at the last step (the result follows).
+    Nothing is read from the device unless a picture is drawn."""
+
+    def __init__(self, render: Callable, send: Callable, clock: Callable[[], float] | None = None):
+        import time
+
+        self.render, self.send, self.clock = render, send, clock or time.perf_counter
+        self.start, self.spent, self.last, self.sent = self.clock(), 0.0, 0.0, 0
+        self.after = PREVIEW_AFTER_S
+
+    def __call__(self, done: int, total: int, codes: Callable[[], torch.Tensor]) -> None:
+        now = self.clock()
+        elapsed = now - self.start
+        if done >= total or elapsed < self.after or self.spent + self.last > PREVIEW_SHARE * elapsed:
+            return
+        image = self.render(codes()[:1], done)
+        if image is not None:
+            from PIL import Image
+
+            from ..core.grid_image import enlarge
+
+            pixels = (enlarge(image[:1].float().cpu(), PREVIEW_MIN_SIDE)[0].clamp(0, 1) * 255).round().byte()
+            self.send(done, total, Image.fromarray(pixels.numpy()))
+            self.sent += 1
+        self.last = self.clock() - now
+        self.spent += self.last
+
+
+def grid_preview(decode: Callable[[torch.Tensor], torch.Tensor], grid: tuple[int, int], stride: int):
+    """A `preview` for next-token loops over a (rows, cols) code grid: the complete rows so far through
+    `decode` (codes [1, r, cols] -> IMAGE [1, r * stride, cols * stride, 3]), the rows still to come gray."""
+    rows, cols = grid
+
+    def render(codes: torch.Tensor, done: int) -> torch.Tensor | None:
+        r = min(done // cols, rows)
+        if r == 0:
+            return None
+        with torch.inference_mode():
+            top = decode(codes[:1, :r * cols].reshape(1, r, cols)).float().cpu()
+        picture = torch.full((1, rows * stride, cols * stride, 3), 0.25)
+        picture[:, :top.shape[1]] = top[:, :rows * stride]
+        return picture
+
+    return render

@@ -13,7 +13,22 @@ from ..core.sweeps import parse_values
 from . import comfy_bridge as bridge
 from . import checks
 from .types import (BIT_TOKENS, CATEGORY, INFINITY_CONDITIONING, INFINITY_MODEL, LLAMAGEN_CONDITIONING, LLAMAGEN_MODEL,
-                    MAX_SEED, VQ_TOKENS, COMPILE_INPUT)
+                    MAX_SEED, VQ_TOKENIZER, VQ_TOKENS, COMPILE_INPUT)
+
+
+PREVIEW_TOKENIZER_INPUT = (VQ_TOKENIZER, {"tooltip": "optional: the model's VQ tokenizer, to watch the picture "
+                                        "being drawn in the node while ComfyUI's previews are on"})
+
+
+def vq_preview(tokenizer, gpt, grid: tuple[int, int], node: str):
+    """The live preview's picture-so-far for a LlamaGen-family run (None without a preview tokenizer)."""
+    if tokenizer is None:
+        return None
+    vq = checks.vq_tokenizer(tokenizer, node)
+    if vq.cfg.codebook_size != gpt.cfg.vocab_size:
+        raise ValueError(f"{node}: the preview tokenizer '{tokenizer.name}' has {vq.cfg.codebook_size} codes, the "
+                         f"model draws from {gpt.cfg.vocab_size}: connect the model's own VQ tokenizer")
+    return bridge.grid_preview(lambda ids: llamagen.decode(vq, ids).permute(0, 2, 3, 1), grid, vq.cfg.downsample)
 
 
 def auto_tooltip(family: str, kind: str, field: str) -> str:
@@ -57,7 +72,7 @@ class Generate:
             "seed": s["seed"],
             "batch_size": ("INT", {"default": 1, "min": 1, "max": 64}),
             "cfg_scale": s["cfg_scale"], "temperature": s["temperature"], "top_k": s["top_k"], "top_p": s["top_p"],
-        }, "optional": {"compile": COMPILE_INPUT},
+        }, "optional": {"compile": COMPILE_INPUT, "preview_tokenizer": PREVIEW_TOKENIZER_INPUT},
             "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"}}  # to check the decoding tokenizer first
 
     RETURN_TYPES = (VQ_TOKENS,)
@@ -66,17 +81,20 @@ class Generate:
     CATEGORY = f"{CATEGORY}/sampling"
 
     def generate(self, model, conditioning, seed, batch_size, cfg_scale, temperature, top_k, top_p, compile="auto",
-                 prompt=None, unique_id=None):
+                 preview_tokenizer=None, prompt=None, unique_id=None):
         checks.batch_size(batch_size, conditioning, "AR Generate")
         net = checks.llamagen_model(model, "AR Generate", load=False)
         checks.tokenizers_fit(getattr(net, "module", net), prompt, unique_id, "AR Generate")
-        checks.load_for_run([model], conditioning.batch * batch_size, model)
+        checks.load_for_run([model] + ([preview_tokenizer] if preview_tokenizer is not None else []),
+                            conditioning.batch * batch_size, model)
         gpt = checks.llamagen_model(model, "AR Generate")
+        g = gpt.cfg.grid_size
+        render = vq_preview(preview_tokenizer, gpt, (g, g), "AR Generate")
         settings = llamagen_sampling(gpt, cfg_scale, temperature, top_k, top_p)
         cond = conditioning.repeat_interleave(batch_size).to(gpt.device)
         seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])
-        return (llamagen.generate(gpt, cond, settings, seeds, progress=bridge.progress(gpt.cfg.num_image_tokens),
-                                  compile=compile),)
+        return (llamagen.generate(gpt, cond, settings, seeds, compile=compile,
+                                  progress=bridge.progress(gpt.cfg.num_image_tokens, preview=render)),)
 
 
 def _aspect_label(h_div_w: float) -> str:

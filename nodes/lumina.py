@@ -147,6 +147,19 @@ def _codes(codes, node: str) -> TokenBatch:
     return codes
 
 
+PREVIEW_VQGAN_INPUT = (CHAMELEON_VQGAN, {"tooltip": "optional: the model's VQGAN, to watch the picture being drawn in "
+                                              "the node while ComfyUI's previews are on"})
+
+
+def _vqgan_preview(vqgan, model: ChameleonLM, grid: tuple[int, int], node: str):
+    """The live preview's picture-so-far (None without a preview VQGAN)."""
+    if vqgan is None:
+        return None
+    vq = _module(vqgan, ChameleonVQGAN, node, "preview_vqgan")
+    lumina.check_pair(vq, model)
+    return bridge.grid_preview(lambda codes: lumina.decode(vq, codes), grid, vq.downsample)
+
+
 def _size(value: int, model: ChameleonLM) -> int:
     return model.picture_px if value == 0 else value
 
@@ -184,7 +197,7 @@ class LuminaGenerate:
             "height": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 8, "tooltip": "0 = the model's own size"}),
             "batch_size": ("INT", {"default": 1, "min": 1, "max": checks.MAX_BATCH}),
             **sampling_inputs(),
-        }}
+        }, "optional": {"preview_vqgan": PREVIEW_VQGAN_INPUT}}
 
     RETURN_TYPES = (LUMINA_CODES,)
     RETURN_NAMES = ("codes",)
@@ -192,7 +205,8 @@ class LuminaGenerate:
     FUNCTION = "generate"
     CATEGORY = f"{CATEGORY}/lumina"
 
-    def generate(self, model, prompt, width, height, batch_size, seed, cfg_scale, temperature, top_k):
+    def generate(self, model, prompt, width, height, batch_size, seed, cfg_scale, temperature, top_k,
+                 preview_vqgan=None):
         node = "AR Lumina Generate"
         captions = [line.strip() for line in prompt.splitlines() if line.strip()]
         if not captions:
@@ -203,11 +217,13 @@ class LuminaGenerate:
         net = getattr(model, "module", model)
         w, h = _size(width, net), _size(height, net)
         grid = lumina.grid(h, w, net.stride)
-        bridge.load_models([model], _run_memory(net, len(captions), 64, grid))
+        bridge.load_models([model] + ([preview_vqgan] if preview_vqgan is not None else []),
+                           _run_memory(net, len(captions), 64, grid))
         net = _module(model, ChameleonLM, node, "model")
         sampling = _sampling(net, cfg_scale, temperature, top_k)
         seeds = batch_seeds(seed, len(captions))
-        out = lumina.generate(net, captions, h, w, seeds, sampling, bridge.progress(grid[0] * grid[1]))
+        render = _vqgan_preview(preview_vqgan, net, grid, node)
+        out = lumina.generate(net, captions, h, w, seeds, sampling, bridge.progress(grid[0] * grid[1], preview=render))
         return (out,)
 
 
@@ -297,7 +313,7 @@ class LuminaEdit:
                          "how the K candidates are drawn: distinct = K different codes (the paper); sampled = K "
                          "ordinary draws; auto = the model file's own (the embedded model: "
                          f"{embedded_defaults('lumina', 'atm').candidates}), else sampled when K is 10% of the codes "
-                         "or more"}), "draft_decoding": DRAFT_INPUT},
+                         "or more"}), "draft_decoding": DRAFT_INPUT, "preview_vqgan": PREVIEW_VQGAN_INPUT},
         }
 
     RETURN_TYPES = (LUMINA_CODES, "MASK", "FLOAT")
@@ -308,13 +324,15 @@ class LuminaEdit:
     CATEGORY = f"{CATEGORY}/lumina"
 
     def edit(self, model, source, prompt, method, seed, use_source_seed, cfg_scale, temperature, top_k, K, alpha,
-             tau, fallback, mask=None, candidates="auto", draft_decoding=True):
+             tau, fallback, mask=None, candidates="auto", draft_decoding=True, preview_vqgan=None):
         node = "AR Lumina Edit"
         source = _codes(source, node)
         captions = [line.strip() for line in prompt.splitlines() if line.strip()] or [""]
         net = getattr(model, "module", model)
-        bridge.load_models([model], _run_memory(net, source.batch, 64, source.grid))
+        bridge.load_models([model] + ([preview_vqgan] if preview_vqgan is not None else []),
+                           _run_memory(net, source.batch, 64, source.grid))
         net = _module(model, ChameleonLM, node, "model")
+        render = _vqgan_preview(preview_vqgan, net, source.grid, node)
         if source.stride != net.stride:
             raise ValueError(f"{node}: the source's codes are of a {source.stride} px VQGAN; this model reads "
                              f"{net.stride} px codes: encode the picture with the model's VQGAN")
@@ -325,7 +343,7 @@ class LuminaEdit:
         seeds = source.seeds.cpu() if use_source_seed and source.seeds is not None else batch_seeds(seed, source.batch)
         cache = lumina.source_cache(net, source)
         result = lumina.edit(net, cache, captions, seeds, method, sampling, atm, checks.mask(mask, node),
-                             bridge.progress(source.grid[0] * source.grid[1]),
+                             bridge.progress(source.grid[0] * source.grid[1], preview=render),
                              max_chunk=DRAFT_CHUNK if draft_decoding else 1)
         tokens = result.tokens.view(source.batch, *source.grid)
         out = TokenBatch(tokens, "edited", None, seeds.to(tokens.device), sampling, source.stride)

@@ -254,7 +254,8 @@ def atm_generated_source(loaders, source_prompt, edit_prompt, generate_values, e
              (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
              (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
              (9, "image", 11, "images"), (10, "image", 12, "images"),
-             (10, "image", 13, "image"), (8, "changed_mask", 13, "mask"), (13, "image", 14, "images")]
+             (10, "image", 13, "image"), (8, "changed_mask", 13, "mask"), (13, "image", 14, "images"),
+             (2, "tokenizer", 5, "preview_tokenizer"), (2, "tokenizer", 8, "preview_tokenizer")]  # live previews
     return _compare(nodes, edges, "ATM edit") if compare else (nodes, edges)
 
 
@@ -394,7 +395,8 @@ def lumina_generated_source(model, vqgan, source_prompt, edit_prompt, size, pref
     edges = [(1, "model", 3, "model"), (1, "model", 4, "model"), (3, "codes", 4, "source"),
              (2, "vqgan", 9, "vqgan"), (3, "codes", 9, "codes"), (2, "vqgan", 10, "vqgan"), (4, "codes", 10, "codes"),
              (9, "image", 11, "images"), (10, "image", 12, "images"),
-             (10, "image", 13, "image"), (4, "changed_mask", 13, "mask"), (13, "image", 14, "images")]
+             (10, "image", 13, "image"), (4, "changed_mask", 13, "mask"), (13, "image", 14, "images"),
+             (2, "vqgan", 3, "preview_vqgan"), (2, "vqgan", 4, "preview_vqgan")]  # live previews
     return _compare(nodes, edges, "ATM edit")
 
 

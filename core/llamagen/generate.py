@@ -23,6 +23,9 @@ from .gpt import KVCache, LlamaGenGPT, prefix_causal_mask
 TokenPicker = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # progress(done_steps, total_steps); may raise to cancel
 ProgressFn = Callable[[int, int], None]
+# A progress callback may carry `preview(done, total, codes)`: the loops call it after each pass with `codes()`
+# giving the tokens so far ([B, >= done], on the device); it decides when a picture is worth drawing, so nothing is
+# read back from the device unless it draws one.
 COMPILE_OPTIONS = ("auto", "on", "off")
 
 
@@ -222,10 +225,13 @@ def decode_from_prefix(model: LlamaGenGPT, prefix: torch.Tensor, prefix_mask: to
         progress(1, N)
     if draft is not None and max_chunk > 1:
         return _draft_loop(run, progress, tokens, draft.to(device), max_chunk, forced)
+    preview = getattr(progress, "preview", None)
     for i in range(1, N):
         tokens[:, i : i + 1] = run(tokens[:, i - 1 : i], i - 1)
         if progress is not None:
             progress(i + 1, N)
+        if preview is not None:
+            preview(i + 1, N, lambda: tokens)
     return tokens
 
 
@@ -245,6 +251,7 @@ def _draft_loop(run, progress: ProgressFn | None, tokens: torch.Tensor, draft: t
     next pass re-verifies them at once. KV entries past the accepted length are left stale: causal masking
     hides them, and the next pass overwrites them before any query can reach them."""
     B, N = tokens.shape
+    preview = getattr(progress, "preview", None)
     draft = draft.clone()
     draft[:, 0] = tokens[:, 0]
     fixed = [False] * N if forced is None else forced.to(tokens.device).all(0).tolist()  # forced in every row
@@ -269,6 +276,8 @@ def _draft_loop(run, progress: ProgressFn | None, tokens: torch.Tensor, draft: t
         free = min(2 * free, max_chunk) if advance == L else max(1, free // 2)
         if progress is not None:
             progress(n, N)
+        if preview is not None:
+            preview(n, N, lambda: tokens)
     return tokens
 
 

@@ -144,6 +144,10 @@ def decode_codes(model: ChameleonLM, prompts: Sequence[Sequence[int]], rows: int
     tokens = torch.empty(B, body, dtype=torch.long, device=dev)
     tokens[:, :1] = pick_tokens(logits, 0)
     report = None if progress is None else (lambda n, _: progress(n - n // (cols + 1), rows * cols))
+    preview = getattr(progress, "preview", None)
+    if report is not None and preview is not None:  # codes so far, in grid order (row ends dropped)
+        report.preview = lambda n, _, get: preview(n - n // (cols + 1), rows * cols,
+                                                  lambda: code_of[get()[:, :n][:, is_code[:n]]])
     if report is not None:
         report(1, body)
     if draft is not None and max_chunk > 1:
@@ -157,4 +161,6 @@ def decode_codes(model: ChameleonLM, prompts: Sequence[Sequence[int]], rows: int
             tokens[:, n:n + 1] = run(tokens[:, n - 1:n], n - 1)
             if report is not None and code_host[n]:
                 report(n + 1, body)
+                if preview is not None:
+                    report.preview(n + 1, body, lambda: tokens)
     return code_of[tokens[:, is_code]].view(B, rows, cols)
