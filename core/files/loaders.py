@@ -315,6 +315,7 @@ def vq_codes_in_file(path: str) -> int | None:
 
     try:
         with safe_open(path, "pt") as f:
-            return f.get_slice("quantize.embedding.weight").get_shape()[0] if "quantize.embedding.weight" in f.keys() else None
+            key = "quantize.embedding.weight"
+            return f.get_slice(key).get_shape()[0] if key in f.keys() else None
     except Exception:  # noqa: BLE001 - not readable here: the loader will say why
         return None

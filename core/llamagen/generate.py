@@ -5,7 +5,7 @@ then N - 1 single-token steps. The CFG batch is [cond ; uncond] (uncond = the le
 the same caption mask as its conditional row) and both halves receive the same sampled token. What picks
 a token from the guided logits is a parameter, so editing methods (anchor token matching) reuse this
 exact loop. Everything per step is tensor work on the device: no host synchronisation per step. Edits may
-verify their source as a draft, many tokens per pass (`_draft_loop`), with one synchronisation per pass.
+verify their source as a draft, many tokens per pass (`draft_loop`), with one synchronisation per pass.
 """
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def decode_from_prefix(model: LlamaGenGPT, prefix: torch.Tensor, prefix_mask: to
     `guidance` combines them; every branch receives the picked token. -> tokens [B, N].
 
     With a `draft` [B, N] (an edit's source tokens) the loop verifies up to `max_chunk` draft tokens per
-    forward pass and keeps exactly what one-token-per-pass decoding picks (see `_draft_loop`); `forced` [B, N]
+    forward pass and keeps exactly what one-token-per-pass decoding picks (see `draft_loop`); `forced` [B, N]
     marks positions whose pick is the draft token whatever the logits (outside an edit region). `compile`:
     run each pass through `torch.compile` ("auto": on CUDA); the tokens are the eager path's."""
     device = prefix.device
@@ -224,7 +224,7 @@ def decode_from_prefix(model: LlamaGenGPT, prefix: torch.Tensor, prefix_mask: to
     if progress is not None:
         progress(1, N)
     if draft is not None and max_chunk > 1:
-        return _draft_loop(run, progress, tokens, draft.to(device), max_chunk, forced)
+        return draft_loop(run, progress, tokens, draft.to(device), max_chunk, forced)
     preview = getattr(progress, "preview", None)
     for i in range(1, N):
         tokens[:, i : i + 1] = run(tokens[:, i - 1 : i], i - 1)
@@ -235,7 +235,7 @@ def decode_from_prefix(model: LlamaGenGPT, prefix: torch.Tensor, prefix_mask: to
     return tokens
 
 
-def _draft_loop(run, progress: ProgressFn | None, tokens: torch.Tensor, draft: torch.Tensor, max_chunk: int,
+def draft_loop(run, progress: ProgressFn | None, tokens: torch.Tensor, draft: torch.Tensor, max_chunk: int,
                 forced: torch.Tensor | None) -> torch.Tensor:
     """Draft verification, exact by construction. A pick at step i is a function of that step's logits only
     (the noise is keyed by (seed, step), not by call order), and those logits depend only on the tokens

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..llamagen.generate import DRAFT_CHUNK, DecodeStats, _draft_loop
+from ..llamagen.generate import DRAFT_CHUNK, DecodeStats, draft_loop
 from ..llamagen.generate import SamplePicker  # noqa: F401 - re-exported: one sampling rule for every next-token family
 from ..shapes.world import without_unsaid
 from .chameleon import ChameleonLM
@@ -155,7 +155,7 @@ def decode_codes(model: ChameleonLM, prompts: Sequence[Sequence[int]], rows: int
         fixed = ~is_code.expand(B, body)
         if forced is not None:
             fixed = fixed | forced.to(dev).index_select(1, step_of)
-        tokens = _draft_loop(run, report, tokens, draft_body, max_chunk, fixed)
+        tokens = draft_loop(run, report, tokens, draft_body, max_chunk, fixed)
     else:
         for n in range(1, body):
             tokens[:, n:n + 1] = run(tokens[:, n - 1:n], n - 1)
