@@ -15,7 +15,7 @@ from ..core.sampling import seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
-from .generate import auto_tooltip, infinity_sampling, infinity_sampling_inputs
+from .generate import PREVIEW_VAE_INPUT, auto_tooltip, bits_preview, infinity_sampling, infinity_sampling_inputs
 from .types import AREDIT_SOURCE, BIT_TOKENS, BSQ_VAE, CATEGORY, INFINITY_CONDITIONING, INFINITY_MODEL, MAX_SEED
 
 
@@ -80,7 +80,8 @@ class AREdit:
                 "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
                 "use_source_seed": ("BOOLEAN", {"default": True, "tooltip": "reuse a generated source's seeds"}),
             },
-            "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source's bits are kept"})},
+            "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source's bits are kept"}),
+                         "preview_vae": PREVIEW_VAE_INPUT},
         }
 
     RETURN_TYPES = (BIT_TOKENS, "MASK", "MASK")
@@ -90,16 +91,18 @@ class AREdit:
     FUNCTION = "edit"
     CATEGORY = f"{CATEGORY}/editing"
 
-    def edit(self, model, source, conditioning, gamma, threshold, seed, use_source_seed, mask=None):
+    def edit(self, model, source, conditioning, gamma, threshold, seed, use_source_seed, mask=None, preview_vae=None):
         node = "AR AREdit Edit"
         source = checks.aredit_source(source, node)
         checks.infinity_model(model, node, load=False)
-        checks.load_for_run([model], source.batch, model, source.schedule)
+        checks.load_for_run([model] + ([preview_vae] if preview_vae is not None else []), source.batch, model,
+                            source.schedule)
         net = model.load()
+        render = bits_preview(preview_vae, net, source.schedule, node)
         settings = resolve(net, "aredit", gamma=gamma, threshold=auto(threshold)).validate(len(source.schedule))
         seeds = _seeds(source, seed, use_source_seed, source.batch)
         result = infinity.aredit(net, source, conditioning, settings, seeds, checks.mask(mask, node),
-                                 progress=bridge.progress(len(source.schedule)))
+                                 progress=bridge.progress(len(source.schedule), preview=render))
         return (result.tokens,) + _masks(result, [gamma] * source.batch)
 
 

@@ -201,11 +201,12 @@ class Cancelled(RuntimeError):
 
 
 def progress(total: int, cancel: Callable[[], bool] | None = None,
-             preview: Callable[[torch.Tensor, int], torch.Tensor | None] | None = None,
+             preview: Callable[[Callable, int], torch.Tensor | None] | None = None,
              send: Callable | None = None) -> Callable[[int, int], None]:
     """A progress callback for core loops: drives ComfyUI's progress bar (whose hook raises when the user
     presses Cancel) and checks the interrupt flag; outside ComfyUI an optional cancel() predicate.
-    `preview(codes [1, done], done)` -> the picture so far (IMAGE [1, H, W, 3], or None): shown in the bar now
+    `preview(codes, done)` -> the picture so far (IMAGE [1, H, W, 3], or None; `codes()` gives what the loop has
+    made so far, read only when drawing): shown in the bar now
     and then when ComfyUI's previews are on (--preview-method), or handed to `send(done, total, PIL image)`."""
     bar = comfy_utils.ProgressBar(total) if IN_COMFY else None
     shown = [-1]
@@ -260,7 +261,7 @@ class Previewer:
         elapsed = now - self.start
         if done >= total or elapsed < self.after or self.spent + self.last > PREVIEW_SHARE * elapsed:
             return
-        image = self.render(codes()[:1], done)
+        image = self.render(codes, done)
         if image is not None:
             from PIL import Image
 
@@ -274,16 +275,16 @@ class Previewer:
 
 
 def grid_preview(decode: Callable[[torch.Tensor], torch.Tensor], grid: tuple[int, int], stride: int):
-    """A `preview` for next-token loops over a (rows, cols) code grid: the complete rows so far through
+    """A `preview` for next-token loops over a (rows, cols) code grid: the first row's complete rows so far through
     `decode` (codes [1, r, cols] -> IMAGE [1, r * stride, cols * stride, 3]), the rows still to come gray."""
     rows, cols = grid
 
-    def render(codes: torch.Tensor, done: int) -> torch.Tensor | None:
+    def render(codes: Callable[[], torch.Tensor], done: int) -> torch.Tensor | None:
         r = min(done // cols, rows)
         if r == 0:
             return None
         with torch.inference_mode():
-            top = decode(codes[:1, :r * cols].reshape(1, r, cols)).float().cpu()
+            top = decode(codes()[:1, :r * cols].reshape(1, r, cols)).float().cpu()
         picture = torch.full((1, rows * stride, cols * stride, 3), 0.25)
         picture[:, :top.shape[1]] = top[:, :rows * stride]
         return picture

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import torch
+
 from ..core.defaults import AUTO, PUBLISHED, auto, defaults, resolve
 from ..core.infinity.generate import InfinitySampling
 from ..core.infinity.scales import RESOLUTIONS, TEMPLATES
@@ -13,7 +15,7 @@ from ..core.sweeps import parse_values
 from . import comfy_bridge as bridge
 from . import checks
 from .types import (BIT_TOKENS, CATEGORY, INFINITY_CONDITIONING, INFINITY_MODEL, LLAMAGEN_CONDITIONING, LLAMAGEN_MODEL,
-                    MAX_SEED, VQ_TOKENIZER, VQ_TOKENS, COMPILE_INPUT)
+                    MAX_SEED, VQ_TOKENIZER, VQ_TOKENS, COMPILE_INPUT, BSQ_VAE)
 
 
 PREVIEW_TOKENIZER_INPUT = (VQ_TOKENIZER, {"tooltip": "optional: the model's VQ tokenizer, to watch the picture "
@@ -29,6 +31,32 @@ def vq_preview(tokenizer, gpt, grid: tuple[int, int], node: str):
         raise ValueError(f"{node}: the preview tokenizer '{tokenizer.name}' has {vq.cfg.codebook_size} codes, the "
                          f"model draws from {gpt.cfg.vocab_size}: connect the model's own VQ tokenizer")
     return bridge.grid_preview(lambda ids: llamagen.decode(vq, ids).permute(0, 2, 3, 1), grid, vq.cfg.downsample)
+
+
+PREVIEW_VAE_INPUT = (BSQ_VAE, {"tooltip": "optional: the model's BSQ VAE, to watch the picture sharpen scale by "
+                                "scale in the node while ComfyUI's previews are on"})
+
+
+def bits_preview(vae, net, schedule, node: str):
+    """The live preview for Infinity's scale loop (None without a preview VAE): the first row's scales so far
+    decoded (a coarse picture at the last scale done), enlarged to the final size."""
+    if vae is None:
+        return None
+    from ..core.infinity.codec import bits_to_images
+    from ..core.infinity.generate import BitTokens
+
+    vae = checks.bsq_vae(vae, node)
+
+    def render(scales, done: int) -> torch.Tensor | None:
+        bits = [b[:1] for b in scales()[:done]]
+        with torch.inference_mode():
+            picture = bits_to_images(vae, BitTokens(bits, schedule[:done], "generated", net.cfg.patchify)).float()
+        h, w = schedule[-1]
+        factor = picture.shape[-1] // schedule[done - 1][1]  # px per token of this VAE
+        full = torch.nn.functional.interpolate(picture, size=(h * factor, w * factor), mode="nearest")
+        return full.permute(0, 2, 3, 1).cpu()
+
+    return render
 
 
 def auto_tooltip(family: str, kind: str, field: str) -> str:
@@ -161,6 +189,7 @@ class InfinityGenerate:
         }, "optional": {
             "negative": (INFINITY_CONDITIONING, {"tooltip": "a negative prompt for guidance instead of the learned "
                                                  "null text (AR Infinity Text Encode)"}),
+            "preview_vae": PREVIEW_VAE_INPUT,
         }}
 
     RETURN_TYPES = (BIT_TOKENS,)
@@ -169,16 +198,19 @@ class InfinityGenerate:
     CATEGORY = f"{CATEGORY}/sampling"
 
     def generate(self, model, conditioning, seed, batch_size, resolution, aspect_ratio, cfg, tau, top_p,
-                 cfg_per_scale, tau_per_scale, negative=None):
+                 cfg_per_scale, tau_per_scale, negative=None, preview_vae=None):
         checks.batch_size(batch_size, conditioning, "AR Infinity Generate")
         net = checks.infinity_model(model, "AR Infinity Generate", load=False).module
         sampling = infinity_sampling(net, cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         schedule = infinity.schedule_for(net, resolution, aspect_ratio)
-        checks.load_for_run([model], conditioning.batch * batch_size, net, schedule)
+        checks.load_for_run([model] + ([preview_vae] if preview_vae is not None else []), conditioning.batch * batch_size,
+                            net, schedule)
         net = model.load()
+        render = bits_preview(preview_vae, net, schedule, "AR Infinity Generate")
         cond = conditioning.repeat_interleave(batch_size).to(net.device)
         seeds = seed_tensor([seed_plus(seed, i) for _ in range(conditioning.batch) for i in range(batch_size)])
         if negative is not None and negative.batch not in (1, conditioning.batch):
             raise ValueError(f"{negative.batch} negative prompts for {conditioning.batch} prompts: give 1 or one each")
         neg = None if negative is None else negative.repeat_interleave(batch_size if negative.batch > 1 else 1)
-        return (infinity.generate(net, cond, schedule, sampling, seeds, progress=bridge.progress(len(schedule)), negative=neg),)
+        return (infinity.generate(net, cond, schedule, sampling, seeds, negative=neg,
+                                  progress=bridge.progress(len(schedule), preview=render)),)

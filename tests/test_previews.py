@@ -44,8 +44,8 @@ def test_grid_preview_shows_complete_rows_only():
 
     render = bridge.grid_preview(decode, (3, 4), 8)
     codes = torch.arange(12)[None]
-    assert render(codes, 3) is None  # not one row yet
-    picture = render(codes, 9)  # two rows done
+    assert render(lambda: codes, 3) is None  # not one row yet
+    picture = render(lambda: codes, 9)  # two rows done
     assert torch.equal(decoded[-1], torch.arange(8).view(1, 2, 4))
     assert picture.shape == (1, 24, 32, 3) and bool((picture[:, :16] == 1).all()) and bool((picture[:, 16:] < 1).all())
 
@@ -117,3 +117,25 @@ def test_the_generate_node_previews_only_with_a_tokenizer_and_previews_on(monkey
     monkeypatch.setattr(bridge, "preview_sender", lambda bar, total: None)  # ComfyUI's previews off
     Generate().generate(*args, preview_tokenizer=vq)
     assert not sent
+
+
+def test_infinity_previews_show_the_scales_so_far_and_change_no_bit(monkeypatch):
+    from ar_edit_pack.nodes.conditioning import InfinityTextEncode
+    from ar_edit_pack.nodes.generate import InfinityGenerate
+    from ar_edit_pack.nodes.loaders import BSQVAELoader, InfinityLoader, TextEncoderLoader
+
+    (model,) = InfinityLoader().load("(embedded) shapes-infinity", "fp32")
+    (vae,) = BSQVAELoader().load("(embedded) shapes-infinity-vae", "fp32")
+    (text,) = TextEncoderLoader().load("(embedded) shapes-words", "auto", "default")
+    (cond,) = InfinityTextEncode().encode(text, "a red circle at the top left on a white background", True)
+    args = (model, cond, 0, 1, "auto", "1:1", -1, 0.5, 0.97, "", "")
+    (plain,) = InfinityGenerate().generate(*args)
+    sent = []
+    monkeypatch.setattr(bridge, "PREVIEW_AFTER_S", 0.0)
+    monkeypatch.setattr(bridge, "PREVIEW_SHARE", 1e9)
+    monkeypatch.setattr(bridge, "preview_sender", lambda bar, total: lambda d, t, image: sent.append((d, image)))
+    (watched,) = InfinityGenerate().generate(*args, preview_vae=vae)
+    assert all(torch.equal(a, b) for a, b in zip(plain.bits, watched.bits))
+    scales = len(plain.schedule)
+    assert [d for d, _ in sent] == list(range(1, scales))  # after every scale but the last
+    assert all(image.size == (288, 288) for _, image in sent)  # each enlarged to the final 48 px, then x6

@@ -284,7 +284,8 @@ def aredit_generated_source(loaders, source_prompt, edit_prompt, generate_values
              (2, "tokenizer", 9, "tokenizer"), (5, "tokens", 9, "tokens"),
              (2, "tokenizer", 10, "tokenizer"), (8, "tokens", 10, "tokens"),
              (9, "image", 11, "images"), (10, "image", 12, "images"),
-             (10, "image", 13, "image"), (8, "edit_mask", 13, "mask"), (13, "image", 14, "images")]
+             (10, "image", 13, "image"), (8, "edit_mask", 13, "mask"), (13, "image", 14, "images"),
+             (2, "tokenizer", 5, "preview_vae"), (2, "tokenizer", 8, "preview_vae")]  # live previews
     return _compare(nodes, edges, "AREdit edit") if compare else (nodes, edges)
 
 

@@ -259,6 +259,7 @@ def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[t
     final = vae_schedule(schedule, model.cfg.patchify)[-1]  # the VAE grid the codes are summed on
     summed, start = None, 0
     out_bits, out_p1 = [], []
+    preview = getattr(progress, "preview", None)  # see core.llamagen.generate: here codes() = the scales so far
     for k, (h, w) in enumerate(schedule):
         n = h * w
         levels = torch.full((n,), k, dtype=torch.long, device=dev)
@@ -283,6 +284,8 @@ def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[t
                 x = torch.cat([x, x])
         if progress is not None:
             progress(k + 1, K)
+        if preview is not None:
+            preview(k + 1, K, lambda: out_bits)
     return out_bits, out_p1
 
 
