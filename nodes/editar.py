@@ -15,7 +15,7 @@ from ..core.sampling import seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
-from .generate import auto_tooltip, sampling_inputs
+from .generate import auto_tooltip, sampling_inputs, vq_preview
 from .types import AR_TEXT_ENCODER, CATEGORY, COMPILE_INPUT, DRAFT_INPUT, EDITAR_MODEL, VQ_TOKENIZER, VQ_TOKENS
 
 
@@ -93,7 +93,8 @@ def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, 
     region = None if region is None else region[src]
     seeds_t = seed_tensor([seed_plus(c[0], i) for i in range(n_img) for c in combos])
     tokens = editar.edit(gpt, vq, encoder, rows_in, [prompt], seeds_t, [c[1] for c in combos] * n_img,
-                         [c[2] for c in combos] * n_img, sampling, region=region, progress=bridge.progress(g * g),
+                         [c[2] for c in combos] * n_img, sampling, region=region,
+                         progress=bridge.progress(g * g, preview=vq_preview(tokenizer, gpt, (g, g), node)),
                          max_chunk=DRAFT_CHUNK if draft_decoding else 1, compile=compile)
     labels = [f"seed={c[0]}, text={c[1]:g}, image={c[2]:g}" for c in combos] * n_img
     return tokens, inputs, labels

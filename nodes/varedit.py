@@ -15,7 +15,7 @@ from ..core.sweeps import check_rows, parse_values
 from ..core.text.encoders import validate_prompts
 from . import checks
 from . import comfy_bridge as bridge
-from .generate import auto_tooltip
+from .generate import auto_tooltip, bits_preview
 from .types import AR_TEXT_ENCODER, BIT_TOKENS, BSQ_VAE, CATEGORY, MAX_SEED, VAREDIT_MODEL
 
 
@@ -41,7 +41,7 @@ def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, 
     settings = [InfinitySampling(c, tau, top_p).validate() for _ in range(n_img) for _, c in combos]
     seeds_t = seed_tensor([seed_plus(s, i) for i in range(n_img) for s, _ in combos])
     out = varedit.edit(net, vae, encoder, image, [instruction], size, settings, seeds_t, mask, len(combos),
-                       progress=bridge.progress(len(scale_schedule(size))))
+                       progress=bridge.progress(len(schedule), preview=bits_preview(tokenizer, net, schedule, node)))
     images = model_to_comfy(torch.stack(out.images))  # one input size, so one shape
     labels = [f"seed={s}, cfg={c:g}" for s, c in combos] * n_img
     return images, out.tokens, labels

@@ -139,3 +139,33 @@ def test_infinity_previews_show_the_scales_so_far_and_change_no_bit(monkeypatch)
     scales = len(plain.schedule)
     assert [d for d, _ in sent] == list(range(1, scales))  # after every scale but the last
     assert all(image.size == (288, 288) for _, image in sent)  # each enlarged to the final 48 px, then x6
+
+
+@pytest.mark.parametrize("method", ["editar", "varedit"])
+def test_the_instruction_editors_preview_through_their_own_tokenizer(monkeypatch, method):
+    from ar_edit_pack.core.shapes import world
+    from ar_edit_pack.nodes.editar import EditAR
+    from ar_edit_pack.nodes.loaders import BSQVAELoader, EditARLoader, TextEncoderLoader, VAREditLoader, VQLoader
+    from ar_edit_pack.nodes.varedit import VAREdit
+
+    image = torch.from_numpy(world.render(world.parse_caption(world.EXAMPLE_CAPTION))).float()[None] / 255
+    (text,) = TextEncoderLoader().load("(embedded) shapes-instructions", "auto", "default")
+    if method == "editar":
+        (model,) = EditARLoader().load("(embedded) shapes-editar", "fp32")
+        (tok,) = VQLoader().load("(embedded) shapes-vq", "fp32")
+        run = lambda: EditAR().edit(model, tok, text, image, "replace the blue square with a yellow star",  # noqa: E731
+                                    "edit", 0, -1, 1.0, 1.0, 0, 1.0)[0].tokens
+    else:
+        (model,) = VAREditLoader().load("(embedded) shapes-varedit", "fp32")
+        (tok,) = BSQVAELoader().load("(embedded) shapes-infinity-vae", "fp32")
+        run = lambda: VAREdit().edit(model, tok, text, image, "replace the blue square with a yellow star",  # noqa: E731
+                                     "auto", 0, -1, 0.5, 0.97)[1].bits
+    plain = run()
+    sent = []
+    monkeypatch.setattr(bridge, "PREVIEW_AFTER_S", 0.0)
+    monkeypatch.setattr(bridge, "PREVIEW_SHARE", 1e9)
+    monkeypatch.setattr(bridge, "preview_sender", lambda bar, total: lambda d, t, image: sent.append((d, t, image)))
+    watched = run()
+    same = torch.equal(plain, watched) if method == "editar" else all(torch.equal(a, b) for a, b in zip(plain, watched))
+    assert same and sent and all(image.size == (288, 288) for _, _, image in sent)
+    assert all(d < t for d, t, _ in sent)  # never the last step: the result follows
