@@ -51,12 +51,16 @@ STAGE_OF = {
     "ARE_ClassLabel": 1, "ARE_Generate": 1, "ARE_InfinityGenerate": 1,
     "ARE_ATMEdit": 2, "ARE_ATMSweep": 2, "ARE_AREdit": 2, "ARE_AREditSweep": 2, "ARE_EditAR": 2, "ARE_EditARSweep": 2,
     "ARE_VAREdit": 2, "ARE_VAREditSweep": 2,
-    "ARE_TokensToImage": 3, "ARE_BitsToImage": 3, "SaveImage": 3, "PreviewImage": 3, "ARE_CompareGrid": 3, "ARE_MaskOverlay": 3,
+    "ARE_TokensToImage": 3, "ARE_BitsToImage": 3, "ARE_CompareGrid": 3, "ARE_MaskOverlay": 3,
+    "SaveImage": 4, "PreviewImage": 4,  # a column of their own, each with room for its picture
 }
+SHOWS_PICTURE = ("SaveImage", "PreviewImage")
+PICTURE_ROOM = 300  # px of node height a shown picture takes, so no node below covers it
 GENERATORS = ("ARE_Generate", "ARE_InfinityGenerate", "ARE_LuminaGenerate")
-EDIT_STAGES = ("1. Models", "2. Source", "3. Edit", "4. Output")
-GENERATE_STAGES = ("1. Models", "2. Prompt", "3. Generate", "4. Output")
-STAGE_COLORS = ("#3f789e", "#8A8", "#b58b2a", "#a1309b")
+EDIT_STAGES = ("1. Models", "2. Source", "3. Edit", "4. Output", "5. Results")
+GENERATE_STAGES = ("1. Models", "2. Prompt", "3. Generate", "4. Output", "5. Results")
+STAGE_COLORS = ("#3f789e", "#8A8", "#b58b2a", "#a1309b", "#335")
+STAGES = len(STAGE_COLORS)
 NOTE_HEIGHT, COLUMN, NODE_WIDTH, GAP = 170, 420, 340, 36
 
 
@@ -121,8 +125,9 @@ def build(mappings, title, nodes, edges, what="", first="Press Run."):
                 order[nid] = len(placed)
                 placed.add(nid)
     stage = _stages(nodes, edges)
-    column_y = {c: NOTE_HEIGHT + 90 for c in range(4)}
-    for nid, type_name, _, values in nodes:
+    column_y = {c: NOTE_HEIGHT + 90 for c in range(STAGES)}
+    # the Results column opens with what compares (Preview Image), the saved pictures under it
+    for nid, type_name, _, values in sorted(nodes, key=lambda n: n[1] == "SaveImage"):
         inputs, widgets, outputs = io[nid]
         widgets_values = []
         for name, spec in widgets:
@@ -136,6 +141,7 @@ def build(mappings, title, nodes, edges, what="", first="Press Run."):
                 widgets_values.append("fixed")
         height = 60 + 26 * (len(widgets) + len(inputs)) + (60 if any(w[0] in ("prompt", "instruction", "caption", "labels")
                                                                      for w in widgets) else 0)
+        height += PICTURE_ROOM if type_name in SHOWS_PICTURE else 0
         col = stage[nid]
         pos = [40 + col * COLUMN, column_y[col]]
         column_y[col] += height + GAP
@@ -151,7 +157,7 @@ def build(mappings, title, nodes, edges, what="", first="Press Run."):
         })
     names = EDIT_STAGES if any(stage[n] == 2 and by_id[n][1] not in GENERATORS
                                for n in stage) else GENERATE_STAGES
-    used = [c for c in range(4) if column_y[c] > NOTE_HEIGHT + 90]
+    used = [c for c in range(STAGES) if column_y[c] > NOTE_HEIGHT + 90]
     groups = [{"id": k + 1, "title": names[c], "bounding": [20 + c * COLUMN, NOTE_HEIGHT + 40, NODE_WIDTH + 20,
                                                             column_y[c] - NOTE_HEIGHT - 40],
                "color": STAGE_COLORS[c], "font_size": 24, "flags": {}} for k, c in enumerate(used)]
@@ -159,7 +165,7 @@ def build(mappings, title, nodes, edges, what="", first="Press Run."):
 
     note_id = max(by_id) + 1
     wf = {"nodes": ui_nodes}
-    ui_nodes.append({"id": note_id, "type": "Note", "pos": [20, 20], "size": [4 * COLUMN - 40, NOTE_HEIGHT],
+    ui_nodes.append({"id": note_id, "type": "Note", "pos": [20, 20], "size": [STAGES * COLUMN - 40, NOTE_HEIGHT],
                      "flags": {}, "order": len(nodes), "mode": 0, "inputs": [], "outputs": [],
                      "properties": {"text": ""}, "color": "#432", "bgcolor": "#653",
                      "widgets_values": [note_text(what or title, first, workflow_files(wf))]})
