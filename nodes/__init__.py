@@ -11,7 +11,7 @@ from .image_tokens import BitsToImage, ImageToBits, ImageToTokens, TokensToImage
 from .lumina import ChameleonVQGANLoader, LuminaCodesToImage, LuminaEdit, LuminaGenerate, LuminaImageToCodes, LuminaLoader, LuminaSweep
 from .loaders import BSQVAELoader, EditARLoader, InfinityLoader, LlamaGenLoader, TextEncoderLoader, VAREditLoader, VQLoader
 from .varedit import VAREdit, VAREditSweep
-from .view import CompareGrid, MaskOverlay, ShapesScene
+from .view import CompareGrid, Enlarge, MaskOverlay, ShapesScene
 
 comfy_bridge.register_model_folders()
 
@@ -45,6 +45,7 @@ NODE_CLASS_MAPPINGS = {
     "ARE_ShapesScene": ShapesScene,
     "ARE_CompareGrid": CompareGrid,
     "ARE_MaskOverlay": MaskOverlay,
+    "ARE_Enlarge": Enlarge,
     "ARE_LuminaLoader": LuminaLoader,
     "ARE_ChameleonVQGANLoader": ChameleonVQGANLoader,
     "ARE_LuminaGenerate": LuminaGenerate,
@@ -86,6 +87,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_ShapesScene": "AR ShapesWorld Scene (embedded models' world)",
     "ARE_CompareGrid": "AR Compare (labelled side by side)",
     "ARE_MaskOverlay": "AR Mask Overlay",
+    "ARE_Enlarge": "AR Enlarge (crisp pixels)",
     "ARE_LuminaLoader": "AR Lumina-mGPT Loader",
     "ARE_ChameleonVQGANLoader": "AR Chameleon VQGAN Loader (Lumina-mGPT)",
     "ARE_LuminaGenerate": "AR Lumina Generate",

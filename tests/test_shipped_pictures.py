@@ -117,3 +117,17 @@ def test_demo_shows_the_asked_edit(method, tmp_path, pins):
     check_pinned(pins, f"demo {method} edit", edited)
     assert scene(source) == SOURCE
     assert scene(edited) == TARGET
+
+
+def test_the_no_download_workflows_save_their_48_px_results_enlarged_with_crisp_pixels():
+    saved = []
+    [name] = [f for f in os.listdir(os.path.join(ROOT, "workflows")) if f.startswith("01") and f.endswith(".json")]
+    api = ui_to_api(json.load(open(os.path.join(ROOT, "workflows", name))), BUILTINS)
+    out = run_graph(api, {"SaveImage": lambda images, filename_prefix: saved.append((filename_prefix, images)) or (),
+                          "PreviewImage": lambda images: ()})
+    assert sorted(p for p, _ in saved) == ["shapes_edit", "shapes_source"]
+    for prefix, images in saved:
+        small = out["10" if prefix == "shapes_edit" else "9"][0]  # the 48 px decode the file was made from
+        factor = images.shape[1] // world.SIZE
+        assert images.shape[1:3] == (world.SIZE * factor, world.SIZE * factor) and factor * world.SIZE >= 384
+        assert torch.equal(images, small.repeat_interleave(factor, 1).repeat_interleave(factor, 2))

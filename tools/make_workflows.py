@@ -51,12 +51,13 @@ STAGE_OF = {
     "ARE_ClassLabel": 1, "ARE_Generate": 1, "ARE_InfinityGenerate": 1,
     "ARE_ATMEdit": 2, "ARE_ATMSweep": 2, "ARE_AREdit": 2, "ARE_AREditSweep": 2, "ARE_EditAR": 2, "ARE_EditARSweep": 2,
     "ARE_VAREdit": 2, "ARE_VAREditSweep": 2,
-    "ARE_TokensToImage": 3, "ARE_BitsToImage": 3, "ARE_CompareGrid": 3, "ARE_MaskOverlay": 3,
+    "ARE_TokensToImage": 3, "ARE_BitsToImage": 3, "ARE_CompareGrid": 3, "ARE_MaskOverlay": 3, "ARE_Enlarge": 3,
     "SaveImage": 4, "PreviewImage": 4,  # a column of their own, each with room for its picture
 }
 SHOWS_PICTURE = ("SaveImage", "PreviewImage")
 PICTURE_ROOM = 300  # px of node height a shown picture takes, so no node below covers it
 GENERATORS = ("ARE_Generate", "ARE_InfinityGenerate", "ARE_LuminaGenerate")
+LOADERS = tuple(t for t, stage in STAGE_OF.items() if stage == 0)
 EDIT_STAGES = ("1. Models", "2. Source", "3. Edit", "4. Output", "5. Results")
 GENERATE_STAGES = ("1. Models", "2. Prompt", "3. Generate", "4. Output", "5. Results")
 STAGE_COLORS = ("#3f789e", "#8A8", "#b58b2a", "#a1309b", "#335")
@@ -105,10 +106,30 @@ def note_text(what: str, first: str, files: list[tuple[str, str]]) -> str:
     return f"{what}\n\n{needs}\n\nFirst: {first}"
 
 
+def _enlarge_small_saves(nodes, edges):
+    """On the embedded models (48 px results), every Save Image gets its pictures through AR Enlarge, so the saved
+    files (and the node's picture) are large enough to see; official-size workflows save as they are."""
+    embedded = all(not isinstance(v, str) or not v or v.startswith("(embedded)") for _, t, _, vals in nodes
+                   if t in LOADERS for v in list(vals.values())[:1])
+    if not embedded:
+        return nodes, edges
+    nodes, out, next_id = list(nodes), [], max(n[0] for n in nodes) + 1
+    kind = {n[0]: n[1] for n in nodes}
+    for src, out_name, dst, in_name in edges:
+        if kind[dst] == "SaveImage" and in_name == "images" and kind[src] not in ("ARE_CompareGrid", "ARE_MaskOverlay"):
+            nodes.append((next_id, "ARE_Enlarge", (0, 0), {}))
+            out += [(src, out_name, next_id, "image"), (next_id, "image", dst, "images")]
+            next_id += 1
+        else:
+            out.append((src, out_name, dst, in_name))
+    return nodes, out
+
+
 def build(mappings, title, nodes, edges, what="", first="Press Run."):
     """nodes: [(id, type, (x, y), {widget: value})]; edges: [(src_id, src_output_name, dst_id, dst_input_name)].
     Nodes are laid out in stage columns (models / source / edit / output), each framed by a group, under a
     note (`what` it does, the files it needs, what to do `first`). The (x, y) given are ignored."""
+    nodes, edges = _enlarge_small_saves(nodes, edges)
     by_id = {n[0]: n for n in nodes}
     links, ui_nodes = [], []
     io = {nid: node_io(mappings, t) for nid, t, _, _ in nodes}
