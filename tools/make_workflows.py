@@ -60,9 +60,10 @@ GENERATORS = ("ARE_Generate", "ARE_InfinityGenerate", "ARE_LuminaGenerate")
 LOADERS = tuple(t for t, stage in STAGE_OF.items() if stage == 0)
 EDIT_STAGES = ("1. Models", "2. Source", "3. Edit", "4. Output", "5. Results")
 GENERATE_STAGES = ("1. Models", "2. Prompt", "3. Generate", "4. Output", "5. Results")
-STAGE_COLORS = ("#3f789e", "#8A8", "#b58b2a", "#a1309b", "#335")
+STAGE_COLORS = ("#3f789e", "#8A8", "#b58b2a", "#a1309b", "#2a8a78")
 STAGES = len(STAGE_COLORS)
 NOTE_HEIGHT, COLUMN, NODE_WIDTH, GAP = 170, 420, 340, 36
+GROUP_TITLE, NODE_TITLE = 44, 30  # px the front end draws above a group's area / above a node's pos
 
 
 def _stages(nodes, edges) -> dict[int, int]:
@@ -146,7 +147,9 @@ def build(mappings, title, nodes, edges, what="", first="Press Run."):
                 order[nid] = len(placed)
                 placed.add(nid)
     stage = _stages(nodes, edges)
-    column_y = {c: NOTE_HEIGHT + 90 for c in range(STAGES)}
+    # a group's title bar (from NOTE_HEIGHT + 40) and each node's own title bar (drawn above its pos) both clear
+    first_y = NOTE_HEIGHT + 40 + GROUP_TITLE + NODE_TITLE
+    column_y = {c: first_y for c in range(STAGES)}
     # the Results column opens with what compares (Preview Image), the saved pictures under it
     for nid, type_name, _, values in sorted(nodes, key=lambda n: n[1] == "SaveImage"):
         inputs, widgets, outputs = io[nid]
@@ -178,7 +181,7 @@ def build(mappings, title, nodes, edges, what="", first="Press Run."):
         })
     names = EDIT_STAGES if any(stage[n] == 2 and by_id[n][1] not in GENERATORS
                                for n in stage) else GENERATE_STAGES
-    used = [c for c in range(STAGES) if column_y[c] > NOTE_HEIGHT + 90]
+    used = [c for c in range(STAGES) if column_y[c] > first_y]
     groups = [{"id": k + 1, "title": names[c], "bounding": [20 + c * COLUMN, NOTE_HEIGHT + 40, NODE_WIDTH + 20,
                                                             column_y[c] - NOTE_HEIGHT - 40],
                "color": STAGE_COLORS[c], "font_size": 24, "flags": {}} for k, c in enumerate(used)]
