@@ -95,7 +95,7 @@ class AREdit:
         node = "AR AREdit Edit"
         source = checks.aredit_source(source, node)
         checks.infinity_model(model, node, load=False)
-        checks.load_for_run([model] + ([preview_vae] if preview_vae is not None else []), source.batch, model,
+        checks.load_for_run([model, preview_vae], source.batch, model,
                             source.schedule)
         net = model.load()
         render = bits_preview(preview_vae, net, source.schedule, node)

@@ -116,7 +116,7 @@ class ATMEdit:
         source = checks.atm_source(source, node)
         atm = ATMSettings(K, alpha, tau, fallback, candidates).validate()
         region = _region(mask, source, node)
-        checks.load_for_run([model] + ([preview_tokenizer] if preview_tokenizer is not None else []), source.batch,
+        checks.load_for_run([model, preview_tokenizer], source.batch,
                             model)
         gpt = checks.llamagen_model(model, node)
         sampling = llamagen_sampling(gpt, cfg_scale, temperature, top_k, top_p)

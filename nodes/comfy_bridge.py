@@ -186,7 +186,8 @@ class ManagedModel:
 
 def load_models(models, memory_required: int = 0) -> None:
     """Every model a node runs, in ONE `load_models_gpu` call that also frees `memory_required` bytes for the run's
-    buffers (KV caches, activations): loading them one by one lets a later load push an earlier one off the GPU."""
+    buffers (KV caches, activations): loading them one by one lets a later load push an earlier one off the GPU.
+    Entries that are not managed models (None: an optional input left unconnected) are skipped."""
     managed = [m for m in models if isinstance(m, ManagedModel)]
     patchers = [m._patcher for m in managed if m._patcher is not None]
     if patchers:

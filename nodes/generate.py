@@ -113,8 +113,7 @@ class Generate:
         checks.batch_size(batch_size, conditioning, "AR Generate")
         net = checks.llamagen_model(model, "AR Generate", load=False)
         checks.tokenizers_fit(getattr(net, "module", net), prompt, unique_id, "AR Generate")
-        checks.load_for_run([model] + ([preview_tokenizer] if preview_tokenizer is not None else []),
-                            conditioning.batch * batch_size, model)
+        checks.load_for_run([model, preview_tokenizer], conditioning.batch * batch_size, model)
         gpt = checks.llamagen_model(model, "AR Generate")
         g = gpt.cfg.grid_size
         render = vq_preview(preview_tokenizer, gpt, (g, g), "AR Generate")
@@ -203,7 +202,7 @@ class InfinityGenerate:
         net = checks.infinity_model(model, "AR Infinity Generate", load=False).module
         sampling = infinity_sampling(net, cfg, tau, top_p, cfg_per_scale, tau_per_scale)
         schedule = infinity.schedule_for(net, resolution, aspect_ratio)
-        checks.load_for_run([model] + ([preview_vae] if preview_vae is not None else []), conditioning.batch * batch_size,
+        checks.load_for_run([model, preview_vae], conditioning.batch * batch_size,
                             net, schedule)
         net = model.load()
         render = bits_preview(preview_vae, net, schedule, "AR Infinity Generate")

@@ -217,8 +217,7 @@ class LuminaGenerate:
         net = getattr(model, "module", model)
         w, h = _size(width, net), _size(height, net)
         grid = lumina.grid(h, w, net.stride)
-        bridge.load_models([model] + ([preview_vqgan] if preview_vqgan is not None else []),
-                           _run_memory(net, len(captions), 64, grid))
+        bridge.load_models([model, preview_vqgan], _run_memory(net, len(captions), 64, grid))
         net = _module(model, ChameleonLM, node, "model")
         sampling = _sampling(net, cfg_scale, temperature, top_k)
         seeds = batch_seeds(seed, len(captions))
@@ -329,8 +328,7 @@ class LuminaEdit:
         source = _codes(source, node)
         captions = [line.strip() for line in prompt.splitlines() if line.strip()] or [""]
         net = getattr(model, "module", model)
-        bridge.load_models([model] + ([preview_vqgan] if preview_vqgan is not None else []),
-                           _run_memory(net, source.batch, 64, source.grid))
+        bridge.load_models([model, preview_vqgan], _run_memory(net, source.batch, 64, source.grid))
         net = _module(model, ChameleonLM, node, "model")
         render = _vqgan_preview(preview_vqgan, net, source.grid, node)
         if source.stride != net.stride:

@@ -399,7 +399,7 @@ def test_each_run_loads_its_models_in_one_call_with_room_for_the_run(models_dir,
     calls = []
     real = comfy_bridge.load_models
     monkeypatch.setattr(comfy_bridge, "load_models", lambda models, need=0: calls.append(
-        ([m.name for m in models], need)) or real(models, need))
+        ([m.name for m in models if m is not None], need)) or real(models, need))
     (words,) = TextEncoderLoader().load("(embedded) shapes-words", "fp32", "cpu")
     caption = "a red circle at the top left and a small blue square in the center on a white background"
     (gpt,) = LlamaGenLoader().load("(embedded) shapes-t2i", "fp32", "auto")
