@@ -37,6 +37,12 @@ PUBLISHED = {
     # paper's ATM for this backbone (K 100, tau 0.4 on 1 - cosine; alpha and the fallback as on LlamaGen).
     ("lumina", "sampling"): SamplingSettings(cfg_scale=4.0, temperature=1.0, top_k=2000),
     ("lumina", "atm"): ATMSettings(K=100, tau=0.4),
+    # Janus-Pro: its generate()'s sampler (cfg 5, temperature 1, no top-k / top-p). ATM as on LlamaGen: the tokenizer
+    # is LlamaGen's VQ-16, so tau 1 means the same (cosine >= 0.5 in its codebook), and K 150 counts candidates among
+    # the same 16,384 codes; the window shrinks with the step's share i / N of the picture, so 576 codes (384 px) run
+    # the same schedule as 1,024.
+    ("janus", "sampling"): SamplingSettings(cfg_scale=5.0, temperature=1.0, top_k=0, top_p=1.0),
+    ("janus", "atm"): ATMSettings(),
 }
 KINDS = {family: tuple(k for f, k in PUBLISHED if f == family) for family, _ in PUBLISHED}
 

@@ -8,6 +8,7 @@ from .conditioning import ClassLabel, InfinityTextEncode, TextEncode
 from .editar import EditAR, EditARSweep
 from .generate import Generate, InfinityGenerate
 from .image_tokens import BitsToImage, ImageToBits, ImageToTokens, TokensToImage
+from .janus import JanusEdit, JanusGenerate, JanusLoader
 from .lumina import ChameleonVQGANLoader, LuminaCodesToImage, LuminaEdit, LuminaGenerate, LuminaImageToCodes, LuminaLoader, LuminaSweep
 from .loaders import BSQVAELoader, EditARLoader, InfinityLoader, LlamaGenLoader, TextEncoderLoader, VAREditLoader, VQLoader
 from .varedit import VAREdit, VAREditSweep
@@ -53,6 +54,9 @@ NODE_CLASS_MAPPINGS = {
     "ARE_LuminaCodesToImage": LuminaCodesToImage,
     "ARE_LuminaEdit": LuminaEdit,
     "ARE_LuminaSweep": LuminaSweep,
+    "ARE_JanusLoader": JanusLoader,
+    "ARE_JanusGenerate": JanusGenerate,
+    "ARE_JanusEdit": JanusEdit,
 }
 
 add_tooltips(NODE_CLASS_MAPPINGS)
@@ -95,4 +99,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_LuminaCodesToImage": "AR Lumina Codes to Image (VQGAN Decode)",
     "ARE_LuminaEdit": "AR Lumina Edit (Anchor Token Matching)",
     "ARE_LuminaSweep": "AR Lumina Sweep (Anchor Token Matching)",
+    "ARE_JanusLoader": "AR Janus-Pro Loader",
+    "ARE_JanusGenerate": "AR Janus Generate",
+    "ARE_JanusEdit": "AR Janus Edit (Anchor Token Matching)",
 }

@@ -7,6 +7,7 @@ EDITAR_MODEL = "ARE_EDITAR_MODEL"  # EditAR (a fine-tuned LlamaGen)
 INFINITY_MODEL = "ARE_INFINITY_MODEL"  # Infinity text-to-image transformer
 VAREDIT_MODEL = "ARE_VAREDIT_MODEL"  # VAREdit editor (a fine-tuned Infinity)
 LUMINA_MODEL = "ARE_LUMINA_MODEL"  # Lumina-mGPT (Chameleon architecture)
+JANUS_MODEL = "ARE_JANUS_MODEL"  # Janus-Pro (its VQ-16 tokenizer is a VQ_TOKENIZER)
 CHAMELEON_VQGAN = "ARE_CHAMELEON_VQGAN"  # Meta's Chameleon VQGAN (Lumina-mGPT's image tokenizer)
 VQ_TOKENIZER = "ARE_VQ"  # LlamaGen VQ tokenizer (LlamaGen, EditAR)
 BSQ_VAE = "ARE_BSQ_VAE"  # Infinity's BSQ VAE (Infinity, VAREdit)

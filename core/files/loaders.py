@@ -66,7 +66,8 @@ def detect_architecture(state: dict, metadata: dict) -> str:
 
 
 def model_family(module) -> str:
-    """"llamagen", "editar", "infinity" or "varedit" for a loaded transformer, else its class name."""
+    """"llamagen", "editar", "infinity", "varedit", "lumina" or "janus" for a loaded transformer, else its class
+    name."""
     if isinstance(module, infinity_model.InfinityTransformer):
         return "varedit" if getattr(module, "flavour", "") == "varedit" else "infinity"
     if isinstance(module, editar.EditARGPT):
@@ -77,6 +78,10 @@ def model_family(module) -> str:
 
     if isinstance(module, ChameleonLM):
         return "lumina"
+    from ..janus.model import JanusGen
+
+    if isinstance(module, JanusGen):
+        return "janus"
     return type(module).__name__
 
 

@@ -25,8 +25,12 @@ class KnownFile:
     repo_type: str = "model"  # "model" | "dataset"
     folder: bool = False  # a sharded checkpoint folder of the repository
     whole_repo: bool = False  # the repository itself is the model folder (Hugging Face layout: Lumina-mGPT)
+    patterns: tuple[str, ...] = ()  # a whole repository's files to fetch (empty: HF_FOLDER_PATTERNS)
     approx_gb: float = 0.0  # estimated from the parameter count (fp32 unless released in bf16); the hub has the exact size
 
+
+JANUS_PATTERNS = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                  "processor_config.json", "pytorch_model*.bin", "pytorch_model.bin.index.json")
 
 # Official LlamaGen releases (shared/docs/llamagen.md).
 KNOWN_FILES: dict[str, KnownFile] = {f.filename: f for f in [
@@ -60,6 +64,11 @@ KNOWN_FILES: dict[str, KnownFile] = {f.filename: f for f in [
                 approx_gb=14.0) for v, note in [
         ("768", "Lumina-mGPT text-to-image, 768 px (the ISLock paper's)"), ("512", "Lumina-mGPT text-to-image, 512 px"),
         ("1024", "Lumina-mGPT text-to-image, 1024 px"), ("768-Omni", "Lumina-mGPT Omni, 768 px")]],
+    # Janus-Pro (shared/docs/janus_pro.md): each repository is one folder of pickled bf16 weights (the 7B in two
+    # shards with pytorch_model.bin.index.json); the understanding tower comes along (it is in the same files).
+    *[KnownFile(f"Janus-Pro-{v}", f"deepseek-ai/Janus-Pro-{v}", "autoregressive", f"Janus-Pro {v}, 384 px (with its "
+                f"VQ-16 tokenizer)", whole_repo=True, patterns=JANUS_PATTERNS, approx_gb=gb)
+      for v, gb in (("1B", 4.2), ("7B", 14.8))],
     KnownFile("infinity_vae_d32reg.pth", "FoundationVision/Infinity", "vq", "BSQ VAE for Infinity-2B", approx_gb=0.5),
     KnownFile("infinity_vae_d56_f8_14_patchify.pth", "FoundationVision/Infinity", "vq", "BSQ VAE for Infinity-8B", approx_gb=0.5),
 ]}
@@ -94,8 +103,9 @@ def is_complete(path: str, kind: str) -> bool:
     files = set(os.listdir(path))
     if "config.json" not in files or not ({"spiece.model", "tokenizer.json"} & files):
         return False
-    index = os.path.join(path, "model.safetensors.index.json")
-    if os.path.isfile(index):
+    indexes = sorted(n for n in files if n.endswith(".index.json"))  # model.safetensors / pytorch_model.bin
+    index = os.path.join(path, indexes[0]) if indexes else ""
+    if index:
         try:
             with open(index, encoding="utf-8") as f:
                 shards = set(json.load(f).get("weight_map", {}).values())
@@ -186,7 +196,8 @@ def ensure_local(name: str, folder: str, allow_download: bool = True) -> str:
         if known.kind == "text_encoders":
             hub.snapshot_download(repo_id=known.repo_id, local_dir=path, allow_patterns=T5_PATTERNS)
         elif known.whole_repo:
-            hub.snapshot_download(repo_id=known.repo_id, local_dir=path, allow_patterns=HF_FOLDER_PATTERNS)
+            hub.snapshot_download(repo_id=known.repo_id, local_dir=path,
+                                  allow_patterns=list(known.patterns) or HF_FOLDER_PATTERNS)
         elif known.folder:
             hub.snapshot_download(repo_id=known.repo_id, local_dir=folder, allow_patterns=[f"{known.filename}/*"])
         else:
@@ -228,7 +239,7 @@ def resolve_model(kind: str, name: str, models_dir: str, allow_download: bool = 
 # ---- what a workflow needs ------------------------------------------------------------------------------
 
 LOADER_WIDGETS = {**{f"ARE_{n}Loader": ("autoregressive", "model_name")
-                     for n in ("LlamaGen", "EditAR", "Infinity", "VAREdit", "Lumina")},
+                     for n in ("LlamaGen", "EditAR", "Infinity", "VAREdit", "Lumina", "Janus")},
                   "ARE_VQLoader": ("vq", "tokenizer_name"), "ARE_BSQVAELoader": ("vq", "tokenizer_name"),
                   "ARE_ChameleonVQGANLoader": ("vq", "vqgan_name"),
                   "ARE_TextEncoderLoader": ("text_encoders", "encoder_name")}

@@ -69,3 +69,19 @@ def per_row(items: Sequence, rows: int, what: str = "prompts") -> list:
     if len(items) != rows:
         raise ValueError(f"{len(items)} {what} for {rows} rows: give 1 or one per row")
     return items
+
+
+def sweep_rows(batch: int, captions, settings: Sequence, mask=None):
+    """A sweep of S settings over `batch` source rows as one batch: row = item * S + j. -> (the source row of each
+    batch row [B * S], their captions, seeds, ATM settings, cfg scales, and the mask per batch row or None)."""
+    S = len(settings)
+    captions = per_row([captions] if isinstance(captions, str) else list(captions), batch, "captions")
+    rows = torch.arange(batch).repeat_interleave(S)
+    if mask is not None:
+        m = torch.as_tensor(mask)
+        m = m[None] if m.dim() == 2 else m
+        if m.shape[0] not in (1, batch):
+            raise ValueError(f"masks ({m.shape[0]}) must be 1 or one per source row ({batch})")
+        mask = m if m.shape[0] == 1 else m[rows.to(m.device)]
+    return (rows, [captions[i] for i in rows.tolist()], [s.seed for s in settings] * batch,
+            [s.atm for s in settings] * batch, [s.cfg_scale for s in settings] * batch, mask)

@@ -22,7 +22,7 @@ from ..lumina.vqgan import ChameleonVQGAN
 from ..records import TokenBatch
 from ..sampling import SamplingSettings, seed_tensor
 from ..sweeps import SweepSetting
-from .common import Images, fit_images, per_row, token_region
+from .common import Images, fit_images, per_row, sweep_rows, token_region
 
 EDIT_METHODS = ("atm", "naive")
 
@@ -169,15 +169,6 @@ def sweep(model: ChameleonLM, cache: SourceCache, captions: Sequence[str], setti
           stats: DecodeStats | None = None) -> EditResult:
     """Every setting (K, alpha, tau, seed, cfg) for every source row as ONE batched decode; row = item * S + j,
     and row j of an item equals the single edit with setting j. Captions and masks: one, or one per source row."""
-    S, B = len(settings), cache.batch
-    captions = per_row([captions] if isinstance(captions, str) else list(captions), B, "captions")
-    rows_src = torch.arange(B).repeat_interleave(S)
-    if mask is not None:
-        m = torch.as_tensor(mask)
-        m = m[None] if m.dim() == 2 else m
-        if m.shape[0] not in (1, B):
-            raise ValueError(f"masks ({m.shape[0]}) must be 1 or one per source row ({B})")
-        mask = m if m.shape[0] == 1 else m[rows_src.to(m.device)]
-    return edit(model, cache.select(rows_src), [captions[i] for i in rows_src.tolist()],
-                [s.seed for s in settings] * B, method, sampling, [s.atm for s in settings] * B, mask, progress,
-                max_chunk, stats, [s.cfg_scale for s in settings] * B)
+    rows, captions, seeds, atms, cfgs, mask = sweep_rows(cache.batch, captions, settings, mask)
+    return edit(model, cache.select(rows), captions, seeds, method, sampling, atms, mask, progress, max_chunk, stats,
+                cfgs)

@@ -1,0 +1,1 @@
+"""Janus-Pro (deepseek-ai): image generation, the path Anchor Token Matching edits on."""
