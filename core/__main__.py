@@ -8,10 +8,8 @@ import os
 import sys
 import time
 
-
-EXAMPLE_SOURCE = "a red circle at the top left and a small blue square in the center on a white background"
-EXAMPLE_EDIT = "a red circle at the top left and a small yellow star in the center on a white background"
-EXAMPLE_INSTRUCTION = "replace the blue square with a yellow star"  # EXAMPLE_SOURCE -> EXAMPLE_EDIT
+from .shapes.instructions import EXAMPLE_INSTRUCTION  # EXAMPLE_SOURCE -> EXAMPLE_EDIT
+from .shapes.world import EXAMPLE_CAPTION as EXAMPLE_SOURCE, EXAMPLE_EDITED as EXAMPLE_EDIT
 
 
 def _demo(args) -> int:

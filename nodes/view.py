@@ -2,8 +2,6 @@
 grid, and a mask shown over the image it belongs to."""
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -44,12 +42,7 @@ class ShapesScene:
     CATEGORY = f"{CATEGORY}/embedded"
 
     def draw(self, caption, texture_seed):
-        scene = world.parse_caption(caption)
-        if texture_seed:
-            rng = random.Random(texture_seed)
-            taken = {o.cell for o in scene.objects}
-            scene = world.Scene(scene.objects, scene.background,
-                                tuple(0 if c in taken else rng.randrange(len(world.DECORS)) for c in range(9)))
+        scene = world.with_textures(world.parse_caption(caption), texture_seed)
         out = bridge.output_device()
         return tuple(_to_tensor(img).to(out) for img in (world.render(scene), instructions.edge_map(scene),
                                                          instructions.segmentation_map(scene)))

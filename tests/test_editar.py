@@ -13,9 +13,9 @@ from tiny_models import TINY_HEADS, TINY_T2I, save_official_pt
 N, T = 16, 12
 
 
-def tiny_editar(seed=0):
+def tiny_editar(seed=0, start_rope=False):
     torch.manual_seed(seed)
-    model = EditARGPT(GPTConfig(**{**TINY_T2I, "cls_token_num": T})).eval().requires_grad_(False)
+    model = EditARGPT(GPTConfig(**{**TINY_T2I, "cls_token_num": T, "edit_start_rope": start_rope})).eval().requires_grad_(False)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.2)
@@ -41,6 +41,32 @@ def test_rope_layout_condition_text_output():
     assert torch.equal(table[0, :, 0], torch.ones(8)) and not torch.equal(table[N + T, :, 0], torch.ones(8))
 
 
+def test_start_rope_puts_the_first_prediction_where_a_row_end_sits():
+    official, ours = rope_table_edit(4, 16, 10000.0, T), rope_table_edit(4, 16, 10000.0, T, start_rope=True)
+    assert torch.equal(official[:N + T - 1], ours[:N + T - 1]) and torch.equal(official[N + T:], ours[N + T:])
+    assert ours[N:N + T - 1].abs().sum() == 0  # the other text slots keep the official zero
+    angle = lambda row: torch.atan2(row[:, 1], row[:, 0])
+    # from the last text slot, source cell (0, 0) lies where source (1, 0) lies from output cell (0, 3), the
+    # row end before output row 1: the same relative rotation (angles mod 2 pi)
+    d_start = angle(ours[N + T - 1]) - angle(ours[0])
+    d_row_end = angle(ours[N + T + 3]) - angle(ours[4])
+    torch.testing.assert_close(torch.remainder(d_start - d_row_end + 3.14159265, 2 * 3.14159265), torch.full((8,), 3.14159265))
+
+
+def test_start_rope_is_kept_by_the_file_and_changes_only_flagged_models(tmp_path):
+    model = tiny_editar(start_rope=True)
+    loaders.save_model(model, tmp_path / "e.safetensors")
+    back = loaders.load_gpt(tmp_path / "e.safetensors", precision="fp32")
+    assert back.cfg.edit_start_rope and torch.equal(back._rope_cpu, model._rope_cpu)
+    cond, text = inputs()
+    tokens = torch.randint(0, 64, (2, N))
+    c = cond.reshape(2, -1)
+    torch.testing.assert_close(back(c, text.raw, tokens), model(c, text.raw, tokens))
+    plain = tiny_editar(start_rope=False)  # the same weights under the official layout
+    assert not torch.allclose(plain(c, text.raw, tokens)[:, 0], model(c, text.raw, tokens)[:, 0], atol=1e-4)
+    torch.testing.assert_close(plain(c, text.raw, tokens)[:, 1:], model(c, text.raw, tokens)[:, 1:], atol=0.5, rtol=0)
+
+
 def test_strict_loading_with_both_null_buffers(tmp_path):
     model = tiny_editar()
     state = dict(model.state_dict())
@@ -60,9 +86,10 @@ def test_strict_loading_with_both_null_buffers(tmp_path):
             loaders.load_gpt(tmp_path / "broken.pt", image_size=64, n_head=TINY_HEADS)
 
 
-@pytest.mark.parametrize("text_cfg, image_cfg", [(1.0, 1.0), (3.0, 1.0), (3.0, 1.5)])
-def test_kv_cached_decoding_equals_full_forward(text_cfg, image_cfg):
-    model = tiny_editar()
+@pytest.mark.parametrize("text_cfg, image_cfg, start_rope", [(1.0, 1.0, False), (3.0, 1.0, False), (3.0, 1.5, False),
+                                                             (3.0, 1.5, True)])
+def test_kv_cached_decoding_equals_full_forward(text_cfg, image_cfg, start_rope):
+    model = tiny_editar(start_rope=start_rope)
     cond, text = inputs(3)
     tokens = editar_generate(model, cond, Condition(text.raw.repeat(2, 1, 1)[:3]), SamplingSettings(temperature=0.0),
                              [0, 0, 0], text_cfg, image_cfg)

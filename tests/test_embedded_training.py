@@ -4,6 +4,7 @@ import math
 import os
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -222,9 +223,26 @@ def test_editor_training_and_benchmark_scripts_run(tmp_path):
     assert loaded.flavour == "varedit" and loaded.resolutions == (world.SIZE,)
     for name in ("shapes_vq.safetensors", "shapes_infinity_vae.safetensors"):
         shutil.copy(os.path.join(os.path.dirname(embedded_path("vq")), name), tmp_path / name)
-    report = shapes_benchmark.run_editors(str(tmp_path), cases=5, control=3)
+    report = shapes_benchmark.run_editors(str(tmp_path), cases=5, control=3, family_cases=2, showcase_seeds=2)
     assert set(report["edits"]) == {"editar", "varedit"} and report["edits"]["varedit"]["all"]["n"] == 5
+    assert report["edits"]["editar"]["families"]["twins"]["n"] == 2 and report["showcase"]["n"] == 6
     assert set(report["control"]) == {"canny", "segmentation"} and report["control"]["canny"]["n"] == 3
+
+
+def test_editar_training_resumes_to_the_unbroken_result(tmp_path, monkeypatch):
+    """A long run writes resumable checkpoints; started again with the same arguments it continues from the last
+    one and ends where an unbroken run ends."""
+    import train_embedded_editors as TE
+
+    monkeypatch.setattr(TE, "CHECKPOINT_EVERY", 1)
+    progress = str(tmp_path / "editar_progress.pt")
+    logs = []
+    unbroken, _ = TE.train_editar(3, 4, 24, 0, logs.append, progress_path=progress)
+    assert torch.load(progress, weights_only=True)["step"] == 2  # the last checkpoint before the end
+    resumed, _ = TE.train_editar(3, 4, 24, 0, logs.append, progress_path=progress)
+    assert any("resumed at step 2" in line for line in logs)
+    for k, v in unbroken.state_dict().items():
+        assert torch.equal(resumed.state_dict()[k], v), k
 
 
 def test_editor_training_data_pairs_each_instruction_with_its_edit():
@@ -232,7 +250,9 @@ def test_editor_training_data_pairs_each_instruction_with_its_edit():
     from ar_edit_pack.core.shapes import instructions
 
     cond, target, prompts = TE.examples(60, 3, 0.3)
-    assert cond.shape == target.shape == (60, 48, 48, 3)
+    hard = TE.examples(40, 4, 0.0, family_share=1.0)  # every edit from a hard family
+    cond, target, prompts = np.concatenate([cond, hard[0]]), np.concatenate([target, hard[1]]), prompts + hard[2]
+    assert cond.shape == target.shape == (100, 48, 48, 3)
     tasks = [instructions.check_prompt(p) for p in prompts]
     assert {"edit", "canny", "segmentation"} <= set(tasks)
     for c, t, p, task in zip(cond, target, prompts, tasks):

@@ -20,9 +20,6 @@ from graph import run_graph, ui_to_api
 PINS = os.path.join(os.path.dirname(__file__), "pinned_pictures.json")
 UPDATE = os.environ.get("AR_EDIT_UPDATE_PINS") == "1"
 TOLERANCE = 3  # levels of 255 per cell mean: float rounding across CPUs moves a few pixels by one level, no more
-BUILTINS = {"SaveImage": ["filename_prefix"], "PreviewImage": [], "LoadImage": ["image", "upload"]}
-WRONG_EDITAR = pytest.mark.xfail(strict=True, reason="issue 27: the embedded EditAR editor redraws the showcased "
-                                 "edit wrongly (the blue square becomes a triangle); strict, so the fix shows here")
 
 
 def cell_means(image) -> list[list[int]]:
@@ -70,7 +67,6 @@ SHOWN = {
     "06": {15: (0, TARGET), 21: (0, TARGET), 23: (0, TARGET), 24: (0, TARGET)},
     "07": {9: (0, SOURCE), 10: (0, TARGET)},
 }
-EDITAR_NODES = {("03", 6), ("06", 23)}
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +75,13 @@ def workflow_results():
     out = {}
     for prefix in SHOWN:
         [name] = [f for f in os.listdir(os.path.join(ROOT, "workflows")) if f.startswith(prefix) and f.endswith(".json")]
-        api = ui_to_api(json.load(open(os.path.join(ROOT, "workflows", name))), BUILTINS)
+        api = ui_to_api(json.load(open(os.path.join(ROOT, "workflows", name))))
         out[prefix] = run_graph(api, {"SaveImage": lambda images, filename_prefix: (),
                                       "PreviewImage": lambda images: ()})
     return out
 
 
-CASES = [pytest.param(p, n, marks=[WRONG_EDITAR] if (p, n) in EDITAR_NODES else [], id=f"{p}-node{n}")
-         for p, nodes in SHOWN.items() for n in nodes]
+CASES = [pytest.param(p, n, id=f"{p}-node{n}") for p, nodes in SHOWN.items() for n in nodes]
 
 
 @pytest.mark.parametrize("prefix,node", CASES)
@@ -110,7 +105,7 @@ def _demo_panels(method, tmp_path):
     return small(0), small(1)
 
 
-@pytest.mark.parametrize("method", ["atm", "aredit", "varedit", pytest.param("editar", marks=WRONG_EDITAR)])
+@pytest.mark.parametrize("method", ["atm", "aredit", "varedit", "editar"])
 def test_demo_shows_the_asked_edit(method, tmp_path, pins):
     source, edited = _demo_panels(method, tmp_path)
     check_pinned(pins, f"demo {method} source", source)
@@ -122,7 +117,7 @@ def test_demo_shows_the_asked_edit(method, tmp_path, pins):
 def test_the_no_download_workflows_save_their_48_px_results_enlarged_with_crisp_pixels():
     saved = []
     [name] = [f for f in os.listdir(os.path.join(ROOT, "workflows")) if f.startswith("01") and f.endswith(".json")]
-    api = ui_to_api(json.load(open(os.path.join(ROOT, "workflows", name))), BUILTINS)
+    api = ui_to_api(json.load(open(os.path.join(ROOT, "workflows", name))))
     out = run_graph(api, {"SaveImage": lambda images, filename_prefix: saved.append((filename_prefix, images)) or (),
                           "PreviewImage": lambda images: ()})
     assert sorted(p for p, _ in saved) == ["shapes_edit", "shapes_source"]

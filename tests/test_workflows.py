@@ -20,6 +20,7 @@ BUILTIN = {  # ComfyUI's own nodes: input types, widget names, output types
     "PreviewImage": ({"images": "IMAGE"}, [], []),
     "LoadImage": ({}, ["image", "upload"], ["IMAGE", "MASK"]),
     "MaskToImage": ({"mask": "MASK"}, [], ["IMAGE"]),
+    "PrimitiveStringMultiline": ({}, ["value"], ["STRING"]),
 }
 
 
@@ -185,3 +186,20 @@ def test_a_workflow_saved_before_the_compile_widget_still_loads():
     api = ui_to_api(wf, {t: w for t, (_, w, _) in BUILTIN.items()})
     inputs = api[str(node["id"])]["inputs"]
     assert inputs["compile"] == "auto" and inputs["top_p"] == wf["nodes"][wf["nodes"].index(node)]["widgets_values"][-1]
+
+
+@pytest.mark.parametrize("prefix, texts", [("04", 1), ("06", 3)])
+def test_a_text_typed_once_reaches_every_node_that_reads_it(prefix, texts):
+    """#27: one edit means typing its caption / instruction once, not into every node that reads it."""
+    wf = json.load(open(workflow(prefix)))
+    strings = {str(n["id"]): n for n in wf["nodes"] if n["type"] == "PrimitiveStringMultiline"}
+    assert len(strings) == texts and all(n.get("title") for n in strings.values())
+    for n in strings.values():
+        n["widgets_values"][0] = f"typed in {n['title']}"
+    api = ui_to_api(wf)
+    readers = [(node_id, name, value) for node_id, node in api.items() for name, value in node["inputs"].items()
+               if name in ("caption", "prompt", "instruction")]
+    assert readers and all(isinstance(v, list) and v[0] in strings for _, _, v in readers)  # none typed of its own
+    assert all(sum(v[0] == s for _, _, v in readers) >= (1 if texts == 1 else 2) for s in strings)
+    values = run_graph({k: v for k, v in api.items() if k in strings})
+    assert {values[s][0] for s in strings} == {f"typed in {n['title']}" for n in strings.values()}

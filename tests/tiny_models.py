@@ -194,3 +194,109 @@ def save_tiny_chameleon_vqgan(folder, seed: int = 0) -> str:
         yaml.safe_dump({"model": {"target": "taming.models.vqgan.VQModel", "params": {
             **cfg.to_yaml_params(), "lossconfig": {"target": "taming.modules.losses.DummyLoss"}}}}, f)
     return str(folder)
+
+
+JANUS_SPECIALS = ("<unk>", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>", "<begin_of_image>",
+                  "<|User|>", "<|Assistant|>")
+
+
+def janus_tokenizer_json(captions) -> tuple[str, list[str]]:
+    """A word-level tokenizer.json for Janus prompts (the real one is byte-level BPE; for our purposes text -> ids):
+    the special tokens as added tokens, ':' and the captions' words. -> (its JSON, the vocabulary in id order)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = list(JANUS_SPECIALS) + [":"] + sorted({w for c in captions for w in c.lower().split()})
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.add_special_tokens(list(JANUS_SPECIALS[1:]))
+    return tok.to_str(), words
+
+
+JANUS_CAPTIONS = ("a red circle", "a small blue square at the top left", "a cat")
+TINY_JANUS = dict(dim=64, n_layer=2, n_head=4, n_kv_head=4, ffn_hidden=128, image_codes=64, code_dim=4,
+                  image_size=64, max_positions=512)  # 4 x 4 codes, the tiny VQ's 64 x 4 codebook
+
+
+def tiny_janus(seed: int = 0, vocab_size: int | None = None):
+    """(JanusGen, LlamaGenVQ) with random weights, norms and the image path scaled so logits are not flat."""
+    from ar_edit_pack.core.janus.model import JanusConfig, JanusGen
+
+    torch.manual_seed(seed)
+    vocab = vocab_size or len(janus_tokenizer_json(JANUS_CAPTIONS)[1])
+    model = JanusGen(JanusConfig(**TINY_JANUS, vocab_size=vocab)).eval().requires_grad_(False)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(1.0 + 0.2 * torch.randn_like(p)) if "norm" in name else p.normal_(0, 0.3)
+    return model, tiny_vq(seed)
+
+
+def _to_transformers_names(key: str) -> str:
+    """An original-layout key -> transformers' (as its JanusForConditionalGeneration names them: written out here
+    from its module tree, independently of the loader's mapping)."""
+    import re
+
+    if key.startswith("gen_vision_model."):
+        rest = key[len("gen_vision_model."):]
+        rest = re.sub(r"^encoder\.conv_blocks\.(\d+)\.res\.", r"encoder.down.\1.block.", rest)
+        rest = re.sub(r"^decoder\.conv_blocks\.(\d+)\.res\.", r"decoder.up.\1.block.", rest)
+        rest = re.sub(r"^encoder\.conv_blocks\.", "encoder.down.", rest)
+        rest = re.sub(r"^decoder\.conv_blocks\.", "decoder.up.", rest)
+        rest = rest.replace("mid.0.", "mid.block_1.").replace("mid.1.", "mid.attn_1.").replace("mid.2.", "mid.block_2.")
+        return "model.vqmodel." + rest
+    for old, new in (("language_model.model.", "model.language_model."), ("language_model.lm_head.", "lm_head."),
+                     ("gen_embed.", "model.generation_embeddings."), ("gen_aligner.layers.0.", "model.generation_aligner.fc1."),
+                     ("gen_aligner.layers.2.", "model.generation_aligner.hidden_layers.0."),
+                     ("gen_head.output_mlp_projector.", "model.generation_head.proj_out."),
+                     ("gen_head.vision_head.", "model.generation_head.vision_head."),
+                     ("vision_model.", "model.vision_model."), ("aligner.", "model.aligner.")):
+        if key.startswith(old):
+            return new + key[len(old):]
+    raise KeyError(key)
+
+
+def save_tiny_janus(folder, layout: str = "original", shards: int = 1, seed: int = 0, extra: dict | None = None) -> str:
+    """A tiny Janus-Pro folder: layout "original" (config.json with language_config; pytorch_model.bin, or `shards`
+    .bin files with pytorch_model.bin.index.json) or "transformers" (model_type janus; model.safetensors). With
+    the understanding tower's and the text head's tensors, which generation must drop; `extra` adds tensors."""
+    import json
+    import os
+
+    from safetensors.torch import save_file
+
+    os.makedirs(folder, exist_ok=True)
+    model, vq = tiny_janus(seed)
+    cfg = model.cfg
+    state = {**model.state_dict(), **{f"gen_vision_model.{k}": v for k, v in vq.state_dict().items()}}
+    state["language_model.lm_head.weight"] = torch.randn(cfg.vocab_size, cfg.dim)
+    state["vision_model.vision_tower.patch_embed.proj.weight"] = torch.randn(8, 3, 4, 4)
+    state["aligner.layers.0.weight"] = torch.randn(cfg.dim, 8)
+    state.update(extra or {})
+    tok_json, _ = janus_tokenizer_json(JANUS_CAPTIONS)
+    with open(os.path.join(folder, "tokenizer.json"), "w") as f:
+        f.write(tok_json)
+    lc = {"hidden_size": cfg.dim, "intermediate_size": cfg.ffn_hidden, "num_hidden_layers": cfg.n_layer,
+          "num_attention_heads": cfg.n_head, "num_key_value_heads": cfg.n_kv_head, "vocab_size": cfg.vocab_size,
+          "max_position_embeddings": cfg.max_positions, "rms_norm_eps": 1e-6}
+    own = {"image_size": cfg.image_size}
+    if layout == "transformers":
+        state = {_to_transformers_names(k): v for k, v in state.items() if k != "gen_vision_model.quantize.codebook_used"}
+        config = {"model_type": "janus", "text_config": {"model_type": "llama", **lc},
+                  "vq_config": {"num_embeddings": cfg.image_codes, "embed_dim": cfg.code_dim}, "ar_edit": own}
+        save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(folder, "model.safetensors"))
+    else:
+        config = {"model_type": "multi_modality", "language_config": lc, "ar_edit": own,
+                  "gen_vision_config": {"cls": "VQ-16", "params": {"image_token_size": cfg.image_codes,
+                                                                   "n_embed": cfg.code_dim}}}
+        if shards == 1:
+            torch.save(state, os.path.join(folder, "pytorch_model.bin"))
+        else:
+            keys, weight_map = list(state), {}
+            for i in range(shards):
+                name = f"pytorch_model-{i + 1:05d}-of-{shards:05d}.bin"
+                torch.save({k: state[k] for k in keys[i::shards]}, os.path.join(folder, name))
+                weight_map.update({k: name for k in keys[i::shards]})
+            with open(os.path.join(folder, "pytorch_model.bin.index.json"), "w") as f:
+                json.dump({"weight_map": weight_map}, f)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f)
+    return folder

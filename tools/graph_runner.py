@@ -12,6 +12,10 @@ from ar_edit_pack import NODE_CLASS_MAPPINGS  # the pack, registered under this 
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 VIRTUAL = {"Note", "MarkdownNote"}
+# ComfyUI's own nodes in the shipped workflows: widget names in front-end order, and what runs the pure ones here
+BUILTIN_WIDGETS = {"SaveImage": ["filename_prefix"], "PreviewImage": [], "LoadImage": ["image", "upload"],
+                   "MaskToImage": [], "PrimitiveStringMultiline": ["value"]}
+PURE_BUILTINS = {"PrimitiveStringMultiline": lambda value: (value,)}
 
 
 def is_widget(spec) -> bool:
@@ -29,6 +33,9 @@ def widget_names(class_type: str) -> list[tuple[str, tuple]]:
 
 
 def ui_to_api(workflow: dict, builtin_widgets: dict | None = None) -> dict:
+    """A linked widget (a text typed once in a String node) takes its link; its own value, which the front end
+    keeps in widgets_values, is skipped, as ComfyUI does."""
+    builtin_widgets = {**BUILTIN_WIDGETS, **(builtin_widgets or {})}
     links = {l[0]: l for l in workflow["links"]}  # id -> [id, src, src_slot, dst, dst_slot, type]
     api = {}
     for node in workflow["nodes"]:
@@ -41,18 +48,17 @@ def ui_to_api(workflow: dict, builtin_widgets: dict | None = None) -> dict:
                 _, src, slot, *_ = links[inp["link"]]
                 inputs[inp["name"]] = [str(src), slot]
         values = list(node.get("widgets_values", []))
-        if builtin_widgets and ct in builtin_widgets:
-            inputs.update(zip(builtin_widgets[ct], values))
+        if ct in builtin_widgets:
+            inputs.update((k, v) for k, v in zip(builtin_widgets[ct], values) if k not in inputs)
             api[str(node["id"])] = {"class_type": ct, "inputs": inputs}
             continue
         for name, spec in widget_names(ct):
-            if name in inputs:
-                continue
             if not values:  # a workflow saved before this widget existed: the front end gives it its default
                 opts = spec[1] if len(spec) > 1 else {}
-                inputs[name] = opts.get("default", spec[0][0] if isinstance(spec[0], list) else None)
+                inputs.setdefault(name, opts.get("default", spec[0][0] if isinstance(spec[0], list) else None))
                 continue
-            inputs[name] = values.pop(0)
+            value = values.pop(0)
+            inputs.setdefault(name, value)  # a linked widget keeps its link
             if len(spec) > 1 and spec[1].get("control_after_generate"):
                 values.pop(0)
         api[str(node["id"])] = {"class_type": ct, "inputs": inputs}
@@ -85,7 +91,7 @@ def run_graph(api: dict, builtins: dict | None = None) -> dict:
     """Execute every node once (memoised); returns {node_id: outputs tuple}. `builtins` maps ComfyUI's
     own node types to stand-ins: callable(**inputs) -> outputs tuple."""
     results: dict[str, tuple] = {}
-    builtins = builtins or {}
+    builtins = {**PURE_BUILTINS, **(builtins or {})}
     check_types(api)
 
     def evaluate(node_id: str):

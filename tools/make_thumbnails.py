@@ -28,7 +28,6 @@ from graph_runner import run_graph, ui_to_api  # noqa: E402
 from ar_edit_pack.nodes.view import CompareGrid, ShapesScene  # noqa: E402
 
 THUMB_SIDE = 400  # the browser shows a square card
-BUILTIN_WIDGETS = {"SaveImage": ["filename_prefix"], "PreviewImage": [], "LoadImage": ["image", "upload"]}
 EDIT_NODES = {"ARE_ATMEdit", "ARE_ATMSweep", "ARE_AREdit", "ARE_AREditSweep", "ARE_EditAR", "ARE_EditARSweep",
               "ARE_VAREdit", "ARE_VAREditSweep", "ARE_LuminaEdit"}
 
@@ -155,7 +154,7 @@ def picture(grid: torch.Tensor | None, panels: list[tuple[str, torch.Tensor]], n
 
 def thumbnail(path: str) -> Image.Image:
     workflow = json.load(open(path))
-    api = ui_to_api(workflow, BUILTIN_WIDGETS)
+    api = ui_to_api(workflow)
     embedded = all(str(n["inputs"].get(k, "(embedded)")).startswith("(embedded)") for n in api.values()
                    for k in ("model_name", "tokenizer_name", "encoder_name") if k in n["inputs"])
     if not embedded:

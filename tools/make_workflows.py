@@ -17,6 +17,8 @@ BUILTIN = {
     "PreviewImage": {"inputs": [("images", "IMAGE")], "widgets": [], "outputs": []},
     "LoadImage": {"inputs": [], "widgets": ["image", "upload"], "outputs": [("IMAGE", "IMAGE"), ("MASK", "MASK")]},
     "MaskToImage": {"inputs": [("mask", "MASK")], "widgets": [], "outputs": [("IMAGE", "IMAGE")]},
+    # ComfyUI's "String (Multiline)": a caption or instruction typed once, linked to every node that reads it
+    "PrimitiveStringMultiline": {"inputs": [], "widgets": ["value"], "outputs": [("STRING", "STRING")]},
 }
 
 
@@ -46,7 +48,7 @@ STAGE_OF = {
                             "ARE_VQLoader", "ARE_BSQVAELoader", "ARE_TextEncoderLoader", "ARE_LuminaLoader",
                             "ARE_ChameleonVQGANLoader")},
     "ARE_LuminaGenerate": 1, "ARE_LuminaImageToCodes": 1, "ARE_LuminaEdit": 2, "ARE_LuminaCodesToImage": 3,
-    "LoadImage": 1, "ARE_ShapesScene": 1, "ARE_ImageToTokens": 1, "ARE_ImageToBits": 1, "ARE_SourceCache": 1,
+    "LoadImage": 1, "ARE_ShapesScene": 1, "PrimitiveStringMultiline": 1, "ARE_ImageToTokens": 1, "ARE_ImageToBits": 1, "ARE_SourceCache": 1,
     "ARE_AREditSource": 1,
     "ARE_ClassLabel": 1, "ARE_Generate": 1, "ARE_InfinityGenerate": 1,
     "ARE_ATMEdit": 2, "ARE_ATMSweep": 2, "ARE_AREdit": 2, "ARE_AREditSweep": 2, "ARE_EditAR": 2, "ARE_EditARSweep": 2,
@@ -127,17 +129,25 @@ def _enlarge_small_saves(nodes, edges):
 
 
 def build(mappings, title, nodes, edges, what="", first="Press Run."):
-    """nodes: [(id, type, (x, y), {widget: value})]; edges: [(src_id, src_output_name, dst_id, dst_input_name)].
-    Nodes are laid out in stage columns (models / source / edit / output), each framed by a group, under a
-    note (`what` it does, the files it needs, what to do `first`). The (x, y) given are ignored."""
+    """nodes: [(id, type, (x, y), {widget: value, "_title": optional node title})]; edges: [(src_id,
+    src_output_name, dst_id, dst_input_name)]; an edge into a widget's name links that widget (its value stays,
+    as the front end keeps it). Nodes are laid out in stage columns (models / source / edit / output), each
+    framed by a group, under a note (`what` it does, the files it needs, what to do `first`). The (x, y) given
+    are ignored."""
     nodes, edges = _enlarge_small_saves(nodes, edges)
     by_id = {n[0]: n for n in nodes}
     links, ui_nodes = [], []
     io = {nid: node_io(mappings, t) for nid, t, _, _ in nodes}
+    # sockets: the node's inputs, then each linked widget (the front end's widget input, after the plain ones)
+    sockets = {nid: list(io[nid][0]) for nid in io}
+    for _, _, dst, in_name in edges:
+        widget = dict(io[dst][1]).get(in_name)
+        if widget is not None and in_name not in [n for n, _ in sockets[dst]]:
+            sockets[dst].append((in_name, widget[0]))
     for i, (src, out_name, dst, in_name) in enumerate(edges, start=1):
         outs = io[src][2]
         slot = [n for n, _ in outs].index(out_name)
-        dst_slot = [n for n, _ in io[dst][0]].index(in_name)
+        dst_slot = [n for n, _ in sockets[dst]].index(in_name)
         links.append([i, src, slot, dst, dst_slot, outs[slot][1]])
     # execution order: a node after everything feeding it
     order, placed = {}, set()
@@ -150,9 +160,14 @@ def build(mappings, title, nodes, edges, what="", first="Press Run."):
     # a group's title bar (from NOTE_HEIGHT + 40) and each node's own title bar (drawn above its pos) both clear
     first_y = NOTE_HEIGHT + 40 + GROUP_TITLE + NODE_TITLE
     column_y = {c: first_y for c in range(STAGES)}
+    column_w = {c: NODE_WIDTH - 20 for c in range(STAGES)}
     # the Results column opens with what compares (Preview Image), the saved pictures under it
     for nid, type_name, _, values in sorted(nodes, key=lambda n: n[1] == "SaveImage"):
-        inputs, widgets, outputs = io[nid]
+        _, widgets, outputs = io[nid]
+        inputs = sockets[nid]
+        values = dict(values)
+        node_title = values.pop("_title", None)
+        width = values.pop("_width", NODE_WIDTH - 20)  # a wide node (a strip of results) widens its column's group
         widgets_values = []
         for name, spec in widgets:
             if name not in values:
@@ -163,26 +178,30 @@ def build(mappings, title, nodes, edges, what="", first="Press Run."):
             widgets_values.append(values[name])
             if len(spec) > 1 and spec[1].get("control_after_generate"):
                 widgets_values.append("fixed")
-        height = 60 + 26 * (len(widgets) + len(inputs)) + (60 if any(w[0] in ("prompt", "instruction", "caption", "labels")
+        height = 60 + 26 * (len(widgets) + len(io[nid][0])) + (60 if any(w[0] in ("prompt", "instruction", "caption", "labels", "value")
                                                                      for w in widgets) else 0)
-        height += PICTURE_ROOM if type_name in SHOWS_PICTURE else 0
+        height += max(PICTURE_ROOM, width * 3 // 4) if type_name in SHOWS_PICTURE else 0
         col = stage[nid]
+        column_w[col] = max(column_w[col], width)
         pos = [40 + col * COLUMN, column_y[col]]
         column_y[col] += height + GAP
+        widget_names = {w for w, _ in widgets}
         ui_nodes.append({
-            "id": nid, "type": type_name, "pos": pos, "size": [NODE_WIDTH - 20, height],
+            "id": nid, "type": type_name, "pos": pos, "size": [width, height],
             "flags": {}, "order": order[nid], "mode": 0,
-            "inputs": [{"name": n, "type": t, "link": next((l[0] for l in links if l[3] == nid and l[4] == k), None)}
+            "inputs": [{"name": n, "type": t, **({"widget": {"name": n}} if n in widget_names else {}),
+                        "link": next((l[0] for l in links if l[3] == nid and l[4] == k), None)}
                        for k, (n, t) in enumerate(inputs)],
             "outputs": [{"name": n, "type": t, "links": [l[0] for l in links if l[1] == nid and l[2] == k],
                          "slot_index": k} for k, (n, t) in enumerate(outputs)],
             "properties": {"Node name for S&R": type_name},
             "widgets_values": widgets_values,
+            **({"title": node_title} if node_title else {}),
         })
     names = EDIT_STAGES if any(stage[n] == 2 and by_id[n][1] not in GENERATORS
                                for n in stage) else GENERATE_STAGES
     used = [c for c in range(STAGES) if column_y[c] > first_y]
-    groups = [{"id": k + 1, "title": names[c], "bounding": [20 + c * COLUMN, NOTE_HEIGHT + 40, NODE_WIDTH + 20,
+    groups = [{"id": k + 1, "title": names[c], "bounding": [20 + c * COLUMN, NOTE_HEIGHT + 40, column_w[c] + 40,
                                                             column_y[c] - NOTE_HEIGHT - 40],
                "color": STAGE_COLORS[c], "font_size": 24, "flags": {}} for k, c in enumerate(used)]
     from ar_edit_pack.core.files.model_files import workflow_files
@@ -216,10 +235,11 @@ EMBEDDED_AREDIT = _embedded("infinity", "aredit")
 EMBEDDED_EDITAR = _embedded("editar", "editar", "sampling", drop=("cfg_scale",))
 EMBEDDED_VAREDIT = _embedded("varedit", "sampling")
 EMBEDDED_LUMINA = _embedded("lumina", "sampling", "atm")
-SHAPES_SOURCE = "a red circle at the top left and a small blue square in the center on a white background"
-SHAPES_TARGET = "a red circle at the top left and a small yellow star in the center on a white background"
-SHAPES_INSTRUCTION = "replace the blue square with a yellow star"
-SHAPES_TEXTURE_SEED = 3  # faint textures in the empty cells: the details an edit should keep
+from ar_edit_pack.core.shapes import bench as _bench, instructions as _instructions, world as _world  # noqa: E402
+
+SHAPES_SOURCE, SHAPES_TARGET = _world.EXAMPLE_CAPTION, _world.EXAMPLE_EDITED
+SHAPES_INSTRUCTION = _instructions.EXAMPLE_INSTRUCTION
+SHAPES_TEXTURE_SEED = _bench.SHOWCASE_TEXTURE_SEED  # faint textures in the empty cells: the details an edit should keep
 
 
 # Each family's loader node (the graph editor connects a model only to the nodes of its family).
@@ -350,6 +370,7 @@ def embedded_editor(method):
 def embedded_from_edges():
     caption = "a green star at the top right and a small purple circle at the bottom left on a pink background"
     nodes = embedded_loaders(1, "shapes-editar", "shapes-vq", "shapes-instructions") + [
+        (10, "PrimitiveStringMultiline", (0, 0), {"value": caption, "_title": "Caption (the scene and the picture)"}),
         (4, "ARE_ShapesScene", (40, 560), {"caption": caption, "texture_seed": 0}),
         (5, "ARE_EditAR", (460, 240), {"instruction": caption, "task": "canny", "seed": 0, **EMBEDDED_EDITAR}),
         (6, "ARE_TokensToImage", (880, 240), {}),
@@ -358,7 +379,8 @@ def embedded_from_edges():
         (9, "PreviewImage", (1600, 520), {})]
     edges = [(1, "model", 5, "model"), (2, "tokenizer", 5, "tokenizer"), (3, "text_encoder", 5, "text_encoder"),
              (4, "edge_map", 5, "image"), (2, "tokenizer", 6, "tokenizer"), (5, "tokens", 6, "tokens"),
-             (6, "image", 7, "images"), (4, "edge_map", 8, "image_1"), (6, "image", 8, "image_2"), (8, "grid", 9, "images")]
+             (6, "image", 7, "images"), (4, "edge_map", 8, "image_1"), (6, "image", 8, "image_2"), (8, "grid", 9, "images"),
+             (10, "STRING", 4, "caption"), (10, "STRING", 5, "instruction")]
     return nodes, edges
 
 
@@ -370,6 +392,10 @@ def embedded_compare_methods():
              + [(6, "ARE_EditARLoader", (40, 1000), {"model_name": "(embedded) shapes-editar"}),
                 (7, "ARE_VAREditLoader", (40, 1180), {"model_name": "(embedded) shapes-varedit"}),
                 (8, "ARE_TextEncoderLoader", (40, 1360), {"encoder_name": "(embedded) shapes-instructions"}),
+                (27, "PrimitiveStringMultiline", (0, 0), {"value": SHAPES_SOURCE, "_title": "Source caption"}),
+                (28, "PrimitiveStringMultiline", (0, 0), {"value": SHAPES_TARGET, "_title": "Edited caption (ATM, AREdit)"}),
+                (29, "PrimitiveStringMultiline", (0, 0), {"value": SHAPES_INSTRUCTION,
+                                                         "_title": "Instruction (EditAR, VAREdit)"}),
                 (10, "ARE_ShapesScene", (420, 60), {"caption": SHAPES_SOURCE, "texture_seed": SHAPES_TEXTURE_SEED}),
                 # ATM (LlamaGen)
                 (11, "ARE_TextEncode", (420, 300), {"prompt": SHAPES_TARGET}),
@@ -389,8 +415,8 @@ def embedded_compare_methods():
                 (22, "ARE_EditAR", (820, 1000), {"instruction": SHAPES_INSTRUCTION, "seed": 0, **EMBEDDED_EDITAR}),
                 (23, "ARE_TokensToImage", (1200, 1000), {}),
                 (24, "ARE_VAREdit", (820, 1300), {"instruction": SHAPES_INSTRUCTION, "seed": 0, **EMBEDDED_VAREDIT}),
-                (25, "ARE_CompareGrid", (2340, 400), {"labels": "source\nATM\nAREdit\nEditAR\nVAREdit"}),
-                (26, "SaveImage", (2700, 400), {"filename_prefix": "shapes_compare"})])
+                (25, "ARE_CompareGrid", (2340, 400), {"labels": "source\nATM\nAREdit\nEditAR\nVAREdit", "columns": 3}),
+                (26, "SaveImage", (2700, 400), {"filename_prefix": "shapes_compare", "_width": 560})])
     edges = [(3, "text_encoder", 11, "text_encoder"), (10, "image", 12, "image"), (2, "tokenizer", 12, "tokenizer"),
              (12, "tokens", 13, "tokens"), (2, "tokenizer", 13, "tokenizer"),
              (1, "model", 14, "model"), (13, "source", 14, "source"), (11, "conditioning", 14, "conditioning"),
@@ -405,7 +431,9 @@ def embedded_compare_methods():
              (7, "model", 24, "model"), (5, "tokenizer", 24, "tokenizer"), (8, "text_encoder", 24, "text_encoder"),
              (10, "image", 24, "image"),
              (10, "image", 25, "image_1"), (15, "image", 25, "image_2"), (21, "image", 25, "image_3"),
-             (23, "image", 25, "image_4"), (24, "image", 25, "image_5"), (25, "grid", 26, "images")]
+             (23, "image", 25, "image_4"), (24, "image", 25, "image_5"), (25, "grid", 26, "images"),
+             (27, "STRING", 10, "caption"), (27, "STRING", 16, "prompt"), (28, "STRING", 11, "prompt"),
+             (28, "STRING", 17, "prompt"), (29, "STRING", 22, "instruction"), (29, "STRING", 24, "instruction")]
     return nodes, edges
 
 
@@ -723,7 +751,7 @@ INFO = {
     "embedded_editar_from_edges": ("04 No download - EditAR edge map to image (embedded)",
                                    "Turns an edge map (outlines) and a caption into a picture with the EditAR-architecture "
                                    "editor: the outlines fix shapes, sizes and places, the caption the colours.",
-                                   "press Run. Then change the caption in both nodes (the scene and EditAR)."),
+                                   "press Run. Then change the caption in the Caption box: the scene and EditAR both read it."),
     "embedded_varedit_edit": ("05 No download - VAREdit instruction edit (embedded)",
                               "Draws a ShapesWorld scene and edits it by an instruction with the VAREdit-architecture "
                               "editor (next-scale, with the source as a scale-aligned reference).",
@@ -731,8 +759,9 @@ INFO = {
     "embedded_compare_methods": ("06 No download - one edit by all four methods (embedded)",
                                  "One ShapesWorld scene edited by ATM and AREdit (from the edited caption) and by EditAR "
                                  "and VAREdit (from the instruction), side by side: which method suits this edit?",
-                                 "press Run. To try another edit, change the source caption (scene and first "
-                                 "Infinity prompt), the edited caption (two prompts) and the instruction (two editors)."),
+                                 "press Run. To try another edit, change the three text boxes on the left: the source "
+                                 "caption, the edited caption and the instruction (each read by every node that needs "
+                                 "it)."),
     "llamagen_text_to_image": ("10 LlamaGen text to image", "Makes a picture from a prompt with LlamaGen (next-token).",
                                "write your prompt and press Run."),
     "atm_edit_generated_source": ("11 ATM edit of a generated picture (LlamaGen)",

@@ -2,9 +2,11 @@
 method and per edit kind, for the LlamaGen-architecture models (naive, ATM), the Infinity-architecture
 ones (naive, AREdit, and AREdit's gamma x threshold grid) and the instruction editors (EditAR, VAREdit; plus
 edge / segmentation map to image). `--backbone all` prints every method in one table: the same cases and seeds,
-every row read from the decoded pixels with the same parser. Prints markdown tables, writes a JSON report.
+every row read from the decoded pixels with the same parser. Besides the 1,000 plain cases (the five kinds in
+rotation), every method is measured on each hard family of core.shapes.families (200 cases each). Prints
+markdown tables, writes a JSON report.
 
-    python tools/shapes_benchmark.py [--backbone all] [--cases 200] [--out bench/shapes_edit.json]
+    python tools/shapes_benchmark.py [--backbone all] [--cases 1000] [--family-cases 200] [--out bench/shapes_edit.json]
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import train_embedded  # noqa: E402
 from ar_edit_pack.core.defaults import defaults  # noqa: E402
 from ar_edit_pack.core.shapes import bench  # noqa: E402
 from ar_edit_pack.core.shapes.embedded import embedded_defaults  # noqa: E402
-from ar_edit_pack.core.shapes import world  # noqa: E402
+from ar_edit_pack.core.shapes import families, world  # noqa: E402
 from ar_edit_pack.core.infinity.aredit import AREditSettings  # noqa: E402
 from ar_edit_pack.core.llamagen.atm import ATMSettings  # noqa: E402
 from ar_edit_pack.core.files.loaders import load_gpt, load_vq, load_word_encoder  # noqa: E402
@@ -30,6 +32,29 @@ from ar_edit_pack.core.files.loaders import load_gpt, load_vq, load_word_encoder
 GRID_GAMMAS = (0, 1, 2)
 GRID_THRESHOLDS = (-0.2, 0.0, 0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
 NAIVE_INFINITY = AREditSettings(gamma=0, threshold=-2.0)  # the unconstrained target generation, same seed
+
+
+FAMILY_CASES = 200  # per hard family
+
+
+def case_sets(cases: int, family_cases: int, seed: int) -> dict:
+    """{"all": the plain cases, family: its cases}: every method runs on the same sets."""
+    sets = {"all": world.edit_cases(cases, seed=seed)}
+    if family_cases:
+        sets.update({f: families.family_cases(f, family_cases, seed) for f in families.FAMILIES})
+    return sets
+
+
+def measure(sets: dict, score, n_settings: int | None = None):
+    """score(cases) -> [EditScores] (or, with n_settings, a list of them per setting) -> the plain set's summary
+    per kind, with each family's overall summary under "families" (a list of such, with n_settings)."""
+    results = {name: score(cases) for name, cases in sets.items()}
+    def one(i=None):
+        pick = (lambda r: r) if i is None else (lambda r: r[i])
+        out = bench.summarize(pick(results["all"]))
+        fam = {f: bench.summarize(pick(r))["all"] for f, r in results.items() if f != "all"}
+        return {**out, "families": fam} if fam else out
+    return one() if n_settings is None else [one(i) for i in range(n_settings)]
 
 
 def load_models(folder: str):
@@ -45,7 +70,7 @@ def load_infinity_models(folder: str):
 
 
 def run_infinity(folder: str, cases: int, t2i: int, aredit: AREditSettings, vae_images: int = 200,
-                 grid: bool = False, case_seed: int = 0) -> dict:
+                 grid: bool = False, case_seed: int = 0, family_cases: int = FAMILY_CASES) -> dict:
     """Naive vs AREdit at `aredit`; with `grid`, every gamma x threshold of GRID_* as well (one cache).
     Every scene is parsed from the decoded pixels, as the user sees them."""
     model, text, vae = load_infinity_models(folder)
@@ -56,10 +81,10 @@ def run_infinity(folder: str, cases: int, t2i: int, aredit: AREditSettings, vae_
     settings = [NAIVE_INFINITY, aredit]
     if grid:
         settings += [AREditSettings(g, t) for g in GRID_GAMMAS for t in GRID_THRESHOLDS]
-    edits = world.edit_cases(cases, seed=case_seed)
-    scores = bench.aredit_benchmark(model, text, vae, edits, settings)
-    report["edits"] = {"naive (infinity)": bench.summarize(scores[0]), "aredit": bench.summarize(scores[1])}
-    report["grid"] = [{**s.to_dict(), **bench.summarize(sc)["all"]} for s, sc in zip(settings[2:], scores[2:])]
+    sets = case_sets(cases, family_cases, case_seed)
+    scores = measure(sets, lambda edits: bench.aredit_benchmark(model, text, vae, edits, settings), len(settings))
+    report["edits"] = {"naive (infinity)": scores[0], "aredit": scores[1]}
+    report["grid"] = [{**s.to_dict(), **sc["all"]} for s, sc in zip(settings[2:], scores[2:])]
     report["seconds"] = round(time.time() - t0, 1)
     return report
 
@@ -95,18 +120,19 @@ def load_editors(folder: str):
 
 
 def run_editors(folder: str, cases: int, control: int = 200, case_seed: int = 0, editar_cfg=None,
-                varedit_sampling=None) -> dict:
+                varedit_sampling=None, family_cases: int = FAMILY_CASES, showcase_seeds: int = 50) -> dict:
     """EditAR and VAREdit editors on the edit cases (instruction phrasings in rotation), and EditAR's edge /
     segmentation map -> image on `control` captions."""
     editar, varedit, text, vq, vae = load_editors(folder)
     t0 = time.time()
-    edits = world.edit_cases(cases, seed=case_seed)
+    sets = case_sets(cases, family_cases, case_seed)
     own = defaults(editar, "editar")
     text_cfg, image_cfg = editar_cfg or (own.text_cfg, own.image_cfg)
     report = {"editar_cfg": [text_cfg, image_cfg],
               "varedit_sampling": (varedit_sampling or defaults(varedit, "sampling")).to_dict(),
-              "edits": {"editar": bench.summarize(bench.editar_benchmark(editar, text, vq, edits, text_cfg, image_cfg)),
-                        "varedit": bench.summarize(bench.varedit_benchmark(varedit, text, vae, edits, varedit_sampling))}}
+              "edits": {"editar": measure(sets, lambda e: bench.editar_benchmark(editar, text, vq, e, text_cfg, image_cfg)),
+                        "varedit": measure(sets, lambda e: bench.varedit_benchmark(varedit, text, vae, e, varedit_sampling))}}
+    report["showcase"] = bench.editar_showcase(editar, text, vq, showcase_seeds)
     if control:
         report["control"] = {task: bench.control_accuracy(editar, text, vq, task, n=control, text_cfg=text_cfg)
                              for task in ("canny", "segmentation")}
@@ -144,15 +170,16 @@ def load_lumina_models(folder: str):
     return load_lumina(path("autoregressive"), torch.float32), load_vqgan(path("vq"))
 
 
-def run_lumina(folder: str, cases: int, t2i: int, case_seed: int = 0, vq_images: int = 200) -> dict:
+def run_lumina(folder: str, cases: int, t2i: int, case_seed: int = 0, vq_images: int = 200,
+               family_cases: int = FAMILY_CASES) -> dict:
     """Naive vs ATM on the Lumina-mGPT-architecture set at its own settings (config.json's tuned ones)."""
     model, vqgan = load_lumina_models(folder)
     t0 = time.time()
     report = {"vq_psnr": bench.vq_psnr(vqgan, n=vq_images) if vq_images else None,
               "t2i": bench.lumina_t2i_accuracy(model, vqgan, n=t2i) if t2i else None,
               "atm_settings": defaults(model, "atm").to_dict(), "sampling": defaults(model, "sampling").to_dict()}
-    edits = world.edit_cases(cases, seed=case_seed)
-    report["edits"] = {method: bench.summarize(bench.lumina_edit_benchmark(model, vqgan, edits, method))
+    sets = case_sets(cases, family_cases, case_seed)
+    report["edits"] = {method: measure(sets, lambda e: bench.lumina_edit_benchmark(model, vqgan, e, method))
                        for method in ("naive", "atm")}
     report["seconds"] = round(time.time() - t0, 1)
     return report
@@ -167,7 +194,7 @@ def grid_table(rows: list[dict]) -> str:
 
 
 def run(folder: str, cases: int, t2i: int, atm: ATMSettings, vq_images: int = 200,
-        extra_taus: tuple[float, ...] = (), case_seed: int = 0) -> dict:
+        extra_taus: tuple[float, ...] = (), case_seed: int = 0, family_cases: int = FAMILY_CASES) -> dict:
     """`atm` is the reported ATM setting; a row with the other candidate mode is added for comparison, and
     `extra_taus` adds rows for other thresholds (same K, alpha, candidates)."""
     gpt, text, vq = load_models(folder)
@@ -175,17 +202,17 @@ def run(folder: str, cases: int, t2i: int, atm: ATMSettings, vq_images: int = 20
     report = {"vq_psnr": bench.vq_psnr(vq, n=vq_images) if vq_images else None,
               "t2i": bench.t2i_accuracy(gpt, text, vq, n=t2i) if t2i else None,
               "atm_settings": atm.to_dict(), "sampling": defaults(gpt, "sampling").to_dict()}
-    edits = world.edit_cases(cases, seed=case_seed)
+    sets = case_sets(cases, family_cases, case_seed)
     report["edits"] = {
-        "naive": bench.summarize(bench.edit_benchmark(gpt, text, vq, edits, "naive")),
-        "atm": bench.summarize(bench.edit_benchmark(gpt, text, vq, edits, "atm", atm)),
+        "naive": measure(sets, lambda e: bench.edit_benchmark(gpt, text, vq, e, "naive")),
+        "atm": measure(sets, lambda e: bench.edit_benchmark(gpt, text, vq, e, "atm", atm)),
     }
     other = "distinct" if atm.candidates == "sampled" else "sampled"
-    report["edits"][f"atm {other}"] = bench.summarize(bench.edit_benchmark(
-        gpt, text, vq, edits, "atm", ATMSettings(atm.K, atm.alpha, atm.tau, atm.fallback, other)))
+    report["edits"][f"atm {other}"] = measure(sets, lambda e: bench.edit_benchmark(
+        gpt, text, vq, e, "atm", ATMSettings(atm.K, atm.alpha, atm.tau, atm.fallback, other)))
     for tau in extra_taus:
         setting = ATMSettings(atm.K, atm.alpha, tau, atm.fallback, atm.candidates)
-        report["edits"][f"atm tau={tau:g}"] = bench.summarize(bench.edit_benchmark(gpt, text, vq, edits, "atm", setting))
+        report["edits"][f"atm tau={tau:g}"] = measure(sets, lambda e: bench.edit_benchmark(gpt, text, vq, e, "atm", setting))
     report["seconds"] = round(time.time() - t0, 1)
     return report
 
@@ -193,7 +220,8 @@ def run(folder: str, cases: int, t2i: int, atm: ATMSettings, vq_images: int = 20
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--models", default=os.path.join(train_embedded.ROOT, "embedded"), help="folder of the models")
-    p.add_argument("--cases", type=int, default=200, help="edit cases")
+    p.add_argument("--cases", type=int, default=1000, help="plain edit cases (the five kinds in rotation)")
+    p.add_argument("--family-cases", type=int, default=FAMILY_CASES, help="cases per hard family (0: none)")
     p.add_argument("--t2i", type=int, default=200, help="captions for text-to-image accuracy (0: skip)")
     own_atm, own_aredit = embedded_defaults("llamagen", "atm"), embedded_defaults("infinity", "aredit")
     p.add_argument("--K", type=int, default=own_atm.K)
@@ -232,33 +260,43 @@ def main():
     if args.backbone in ("all", "both", "llamagen"):
         report["llamagen"] = r = run(args.models, args.cases, args.t2i,
                                      ATMSettings(args.K, args.alpha, args.tau, candidates=args.candidates), extra_taus=extra,
-                                     case_seed=args.case_seed)
+                                     case_seed=args.case_seed, family_cases=args.family_cases)
         print(f"VQ reconstruction PSNR: {r['vq_psnr']:.2f} dB")
         if r["t2i"]:
             print(f"text-to-image: objects match {r['t2i']['objects_match']:.1%}, exact scene {r['t2i']['exact_scene']:.1%}")
         print(bench.markdown_table(r["edits"]))
+        print(bench.family_table(r["edits"]))
     if args.backbone in ("all", "both", "infinity"):
         report["infinity"] = r = run_infinity(args.models, args.cases, args.t2i, AREditSettings(args.gamma, args.threshold),
-                                              grid=args.grid, case_seed=args.case_seed)
+                                              grid=args.grid, case_seed=args.case_seed,
+                                              family_cases=args.family_cases)
         print(f"BSQ VAE reconstruction (decoded pixels): PSNR {r['vae']['psnr']:.2f} dB, exact scene parsed back "
               f"{r['vae']['exact_scene']:.1%}")
         if r["t2i"]:
             print(f"text-to-image (Infinity): objects match {r['t2i']['objects_match']:.1%}, "
                   f"exact scene {r['t2i']['exact_scene']:.1%}")
         print(bench.markdown_table(r["edits"]))
+        print(bench.family_table(r["edits"]))
         if r["grid"]:
             print(grid_table(r["grid"]))
     if args.backbone in ("all", "editors"):
-        report["editors"] = r = run_editors(args.models, args.cases, args.t2i, case_seed=args.case_seed)
+        report["editors"] = r = run_editors(args.models, args.cases, args.t2i, case_seed=args.case_seed,
+                                                     family_cases=args.family_cases)
         print(bench.markdown_table(r["edits"]))
+        print(bench.family_table(r["edits"]))
+        sc = r["showcase"]
+        print(f"EditAR's showcased edit (workflows 03, 06): right {sc['right']} of {sc['n']} "
+              f"({sc['seeds']} seeds x {len(sc['per_phrasing'])} phrasings), textures kept too {sc['exact']}")
         for task, acc in r.get("control", {}).items():
             print(f"{task} map -> image: objects match {acc['objects_match']:.1%}, exact scene {acc['exact_scene']:.1%}")
     if args.backbone in ("all", "lumina"):
-        report["lumina"] = r = run_lumina(args.models, args.cases, args.t2i, case_seed=args.case_seed)
+        report["lumina"] = r = run_lumina(args.models, args.cases, args.t2i, case_seed=args.case_seed,
+                                             family_cases=args.family_cases)
         if r["t2i"]:
             print(f"text-to-image (Lumina): objects match {r['t2i']['objects_match']:.1%}, "
                   f"exact scene {r['t2i']['exact_scene']:.1%}")
         print(bench.markdown_table(r["edits"]))
+        print(bench.family_table(r["edits"]))
     if args.backbone == "all":
         rows = {"naive (LlamaGen)": report["llamagen"]["edits"]["naive"], "ATM": report["llamagen"]["edits"]["atm"],
                 "naive (Infinity)": report["infinity"]["edits"]["naive (infinity)"],
@@ -268,6 +306,9 @@ def main():
                 "ATM (Lumina-mGPT architecture)": report["lumina"]["edits"]["atm"]}
         print("\nEvery method, the same cases and seeds:")
         print(bench.markdown_table(rows))
+        if args.family_cases:
+            print("\nThe hard families, the same cases and seeds:")
+            print(bench.family_table(rows))
         report["table"] = rows
     if args.out:
         with open(args.out, "w") as f:

@@ -61,11 +61,19 @@ def task_prompt(task: str, text: str) -> str:
     return TASK_TEMPLATES[task].format(text)
 
 
-def rope_table_edit(grid: int, head_dim: int, base: float, text_len: int) -> torch.Tensor:
-    """[N + T + N, Hd/2, 2]: condition cells at offset 0, zero text rows, output cells at offset g."""
+def rope_table_edit(grid: int, head_dim: int, base: float, text_len: int, start_rope: bool = False) -> torch.Tensor:
+    """[N + T + N, Hd/2, 2]: condition cells at offset 0, zero text rows, output cells at offset g.
+    start_rope (GPTConfig.edit_start_rope): the last text slot at (g - 1, 2g - 1), the end of the row before the
+    output grid: from there source cell (0, 0) lies at the offset from which every row end sees its next row's
+    first source cell."""
     cond = rope_for_cells(*grid_cells(grid, 0), head_dim, base)
     out = rope_for_cells(*grid_cells(grid, grid), head_dim, base)
-    return torch.cat([cond, torch.zeros(text_len, head_dim // 2, 2, device=cond.device), out])
+    text = torch.zeros(text_len, head_dim // 2, 2, device=cond.device)
+    if start_rope:
+        cpu = torch.device("cpu")  # explicit, as grid_cells: models may be built under meta
+        text[-1] = rope_for_cells(torch.tensor([grid - 1], device=cpu), torch.tensor([2 * grid - 1], device=cpu),
+                                  head_dim, base)[0]
+    return torch.cat([cond, text, out])
 
 
 class EditARGPT(LlamaGenGPT):
@@ -77,7 +85,8 @@ class EditARGPT(LlamaGenGPT):
         super().__init__(cfg)
         n, d = cfg.num_image_tokens, cfg.dim
         self.register_buffer("img_uncond_embedding", torch.randn(n, d) / d ** 0.5)
-        self._rope_cpu = rope_table_edit(cfg.grid_size, cfg.head_dim, cfg.rope_base, cfg.cls_token_num)
+        self._rope_cpu = rope_table_edit(cfg.grid_size, cfg.head_dim, cfg.rope_base, cfg.cls_token_num,
+                                         cfg.edit_start_rope)
 
     @property
     def prefix_len(self) -> int:

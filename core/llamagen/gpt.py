@@ -45,6 +45,11 @@ class GPTConfig(ConfigIO):
     num_classes: int = 1000  # c2i only; the table has num_classes + 1 rows (last = null class)
     image_size: int = 512
     downsample: int = 16  # VQ tokenizer stride: grid = image_size / downsample
+    # EditAR layout only. False (every official file): the last text slot, which predicts the first output token,
+    # has zero RoPE like all text, so in every layer its query is zero and it attends to the source image as an
+    # unordered bag. True (files of ours that store it): that slot sits where a row end sits before the output
+    # grid, so the first output token finds its source cell by the same offset as every row's first token.
+    edit_start_rope: bool = False
 
     def __post_init__(self):
         if self.model_type not in ("t2i", "c2i"):

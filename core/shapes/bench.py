@@ -275,6 +275,16 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def family_table(results: dict) -> str:
+    """{row label: summarize(...) with a 'families' entry} -> one markdown table, a line per method and family."""
+    lines = ["| method | family | bg PSNR | success | structure | exact | n |", "|---|---|---|---|---|---|---|"]
+    for method, summary in results.items():
+        for family, r in summary.get("families", {}).items():
+            lines.append(f"| {method} | {family} | {r['bg_psnr']:.2f} | {r['success']:.1%} | {r['structure']:.1%} | "
+                         f"{r['exact']:.1%} | {r['n']} |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------ instruction editors
 
 def case_instruction(index: int, edit: world.Edit) -> str:
@@ -300,6 +310,28 @@ def _guidance(model, text_cfg: float | None, image_cfg: float | None) -> EditARG
     own = defaults(model, "editar")
     return EditARGuidance(own.text_cfg if text_cfg is None else text_cfg,
                           own.image_cfg if image_cfg is None else image_cfg).validate()
+
+
+SHOWCASE_TEXTURE_SEED = 3  # the no-download workflows' source: world.EXAMPLE_CAPTION, its empty cells textured
+
+
+@torch.inference_mode()
+def editar_showcase(model, text, vq, seeds: int = 50) -> dict:
+    """The edit workflows 03 and 06 show (the blue square -> a yellow star, the red circle kept), every phrasing x
+    `seeds` seeds: the share whose picture shows the target scene (objects and background), and whose textures
+    are kept as well."""
+    source = world.with_textures(world.parse_caption(world.EXAMPLE_CAPTION), SHOWCASE_TEXTURE_SEED)
+    target = world.Scene(world.parse_caption(world.EXAMPLE_EDITED).objects, source.background, source.decor)  # same cells
+    edit = world.Edit("replace", source, target, "showcase")
+    prompts = [p for p in instructions.instructions(edit) for _ in range(seeds)]
+    src = np.stack([world.render(source)] * len(prompts))
+    seed_list = [k % seeds for k in range(len(prompts))]
+    images = editar_images(model, text, vq, src, prompts, seed_list)[2].permute(0, 2, 3, 1).numpy()
+    parsed = [world.parse_image(img) for img in images]
+    per = {p: sum(s.captioned() == target.captioned() for s, q in zip(parsed, prompts) if q == p)
+           for p in dict.fromkeys(prompts)}
+    return {"right": sum(per.values()), "exact": sum(_exact(edit, s) for s in parsed), "n": len(prompts),
+            "per_phrasing": per, "seeds": seeds}
 
 
 @torch.inference_mode()

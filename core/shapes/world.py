@@ -87,6 +87,7 @@ _OBJECT = (rf"a (small |large )?({'|'.join(COLORS)}) ({'|'.join(SHAPES)}) "
            rf"({'|'.join(sorted(_POSITIONS, key=len, reverse=True))})")
 _BACKGROUND = rf"an? ({'|'.join(BACKGROUNDS)}) background"
 EXAMPLE_CAPTION = "a red circle at the top left and a small blue square in the center on a white background"
+EXAMPLE_EDITED = "a red circle at the top left and a small yellow star in the center on a white background"  # the demo's edit
 
 
 def parse_caption(text: str) -> Scene:
@@ -247,6 +248,15 @@ def scene_from_labels(labels) -> Scene:
     objects = tuple(Obj(o[0], o[1], o[2], cell) for cell, (_, o, _) in enumerate(cells) if o is not None)
     decor = tuple(0 if o is not None else d for _, o, d in cells)
     return Scene(objects, background, decor)
+
+
+def with_textures(scene: Scene, seed: int) -> Scene:
+    """The scene with seeded faint textures in its empty cells (seed 0: plain cells), as AR Shapes Scene draws it."""
+    if not seed:
+        return scene
+    rng = random.Random(seed)
+    taken = {o.cell for o in scene.objects}
+    return Scene(scene.objects, scene.background, tuple(0 if c in taken else rng.randrange(len(DECORS)) for c in range(9)))
 
 
 # ---- sampling scenes and edits -------------------------------------------------------------------------
