@@ -3,10 +3,10 @@ tokenizer), text-to-image, and Anchor Token Matching / naive edits with an optio
 LlamaGen VQ tokens, so AR Image to Tokens, AR Edit Source Cache and AR Tokens to Image take the loader's tokenizer."""
 from __future__ import annotations
 
-import json
 import os
 
 from ..core.defaults import PUBLISHED, auto, resolve
+from ..core.files.checkpoints import read_config_json
 from ..core.files.model_files import KNOWN_FILES, ensure_local, is_complete
 from ..core.images import grid_to_mask
 from ..core.janus.generate import DRAFT_CHUNK
@@ -26,12 +26,13 @@ HELP = ("a deepseek-ai/Janus-Pro folder as downloaded: config.json, tokenizer.js
 
 
 def _is_janus(folder: str) -> bool:
-    try:
-        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
-            cfg = json.load(f)
-    except (OSError, ValueError, RecursionError):
+    if not os.path.isfile(os.path.join(folder, "config.json")):
         return False
-    return isinstance(cfg, dict) and ("language_config" in cfg or cfg.get("model_type") == "janus")
+    try:
+        cfg = read_config_json(folder)
+    except ValueError:
+        return False
+    return "language_config" in cfg or cfg.get("model_type") == "janus"
 
 
 def _choices() -> list[str]:

@@ -188,6 +188,19 @@ def load_strict(
     module.load_state_dict(dict(state), strict=True, assign=True)
 
 
+def read_config_json(folder: str | os.PathLike) -> dict:
+    """A model folder's config.json as a dict, or a ValueError naming the folder and what is wrong."""
+    path = os.path.join(os.fspath(folder), "config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError, RecursionError) as e:
+        raise ValueError(f"{os.fspath(folder)}: cannot read its config.json ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is not a model config (a JSON object)")
+    return config
+
+
 def save_safetensors(state: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: Mapping[str, object] | None = None) -> None:
     """Write tensors (made contiguous, shared storage broken) with string metadata, atomically."""
     from safetensors.torch import save_file

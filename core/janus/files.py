@@ -13,13 +13,12 @@ is an error that names it.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 
 import torch
 
-from ..files.checkpoints import CheckpointError, load_strict, read_file, read_sharded
+from ..files.checkpoints import CheckpointError, load_strict, read_config_json, read_file, read_sharded
 from ..llamagen import vq as llamagen_vq
 from .model import JanusConfig, JanusGen
 from .prompt import JanusTokenizer
@@ -44,13 +43,7 @@ _HF_VQ = ((r"^(encoder)\.down\.(\d+)\.block\.", r"\1.conv_blocks.\2.res."),
 def read_config(folder: str) -> tuple[JanusConfig, dict, str]:
     """-> (our config, the folder's config.json, its layout: "original" | "transformers")."""
     path = os.path.join(folder, "config.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            hf = json.load(f)
-    except (OSError, ValueError, RecursionError) as e:
-        raise ValueError(f"{folder}: cannot read its config.json ({e})") from None
-    if not isinstance(hf, dict):
-        raise ValueError(f"{path} is not a model config (a JSON object)")
+    hf = read_config_json(folder)
     own = hf.get("ar_edit") if isinstance(hf.get("ar_edit"), dict) else {}  # a file of ours: its picture size
     try:
         size = int(own.get("image_size", 384))  # Janus-Pro draws 384 px (24 x 24 codes); no file stores it

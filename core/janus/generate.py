@@ -19,6 +19,7 @@ import torch
 
 from ..llamagen.generate import DRAFT_CHUNK, DecodeStats, draft_loop
 from ..llamagen.generate import SamplePicker  # noqa: F401 - re-exported: one sampling rule for every next-token family
+from ..lumina.generate import left_pad  # each row left-padded, with its own positions from 0
 from ..sampling import combine_cfg
 from .model import JanusGen
 
@@ -27,18 +28,6 @@ ProgressFn = Callable[[int, int], None]
 __all__ = ["SamplePicker", "decode_codes", "DEFAULT_CFG"]
 
 DEFAULT_CFG = 5.0  # the official generate()'s cfg_weight (temperature 1)
-
-
-def _left_pad(rows: Sequence[Sequence[int]], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """-> ids [R, P], real [R, P] bool, positions [R, P] (each row's own, from 0 at its first real token)."""
-    P = max(len(r) for r in rows)
-    ids = torch.zeros(len(rows), P, dtype=torch.long)
-    real = torch.zeros(len(rows), P, dtype=torch.bool)
-    for i, r in enumerate(rows):  # host-side set-up, once per call
-        ids[i, P - len(r):] = torch.tensor(list(r), dtype=torch.long)
-        real[i, P - len(r):] = True
-    pos = (real.long().cumsum(1) - 1).clamp(min=0)
-    return ids.to(device), real.to(device), pos.to(device)
 
 
 @torch.no_grad()
@@ -59,7 +48,7 @@ def decode_codes(model: JanusGen, prompts: Sequence[Sequence[int]], scale: torch
         else scale.to(dev, torch.float32).expand(B)
     guided = bool((scale != 1).any())  # host read once: with no guidance the unconditional rows are not run
     rows = [list(p) for p in prompts] + ([tok.unconditional(list(p)) for p in prompts] if guided else [])
-    ids, real, pos = _left_pad(rows, dev)
+    ids, real, pos = left_pad(rows, dev)
     R, P = ids.shape
     cache = model.new_cache(R, P + N - 1)
     slots = torch.arange(P + N, device=dev)

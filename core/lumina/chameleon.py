@@ -15,8 +15,6 @@ Rows are left-padded to a common prefix: each row has its own positions, and pad
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -25,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config_io import ConfigIO
-from ..files.checkpoints import load_strict
+from ..files.checkpoints import load_strict, read_config_json
 from ..llamagen.gpt import RMSNorm  # the same fp32-statistics norm
 
 
@@ -308,14 +306,7 @@ IGNORED_PREFIXES = ("model.vqmodel.",)
 
 
 def read_config(folder: str) -> tuple[ChameleonConfig, dict]:
-    path = os.path.join(folder, "config.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            hf = json.load(f)
-    except (OSError, ValueError, RecursionError) as e:
-        raise ValueError(f"{folder}: cannot read its config.json ({e})") from None
-    if not isinstance(hf, dict):
-        raise ValueError(f"{path} is not a model config (a JSON object)")
+    hf = read_config_json(folder)
     return ChameleonConfig.from_hf(hf), hf
 
 

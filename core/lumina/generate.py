@@ -68,7 +68,7 @@ class Guidance:
         return torch.where(s == 1, c, u + s * (c - u))
 
 
-def _left_pad(prefixes: Sequence[Sequence[int]], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def left_pad(prefixes: Sequence[Sequence[int]], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """-> ids [R, P], real [R, P] bool, positions [R, P] (each row's own, from 0 at its first real token)."""
     P = max(len(p) for p in prefixes)
     ids = torch.zeros(len(prefixes), P, dtype=torch.long)
@@ -106,7 +106,7 @@ def decode_codes(model: ChameleonLM, prompts: Sequence[Sequence[int]], rows: int
     start = image_prefix(vocab, height, width)
     guided = bool((scale != 1).any())  # host read once: with no guidance the unconditional branch is not run
     prefixes = [list(p) + start for p in prompts] + ([start] * B if guided else [])
-    ids, real, pos = _left_pad(prefixes, dev)
+    ids, real, pos = left_pad(prefixes, dev)
     R, P = ids.shape
     body = rows * (cols + 1)  # codes and row ends; the image end that follows is forced
     cache = model.new_cache(R, P + body)
