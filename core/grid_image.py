@@ -8,7 +8,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 
-def _font(size: int):
+def label_font(size: int):
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has a fixed-size bitmap font only
@@ -37,7 +37,7 @@ def labelled_grid(images: torch.Tensor, labels: list[str], columns: int | None =
     cols = columns or math.ceil(math.sqrt(B))
     rows = math.ceil(B / cols)
     font_px = max(10, min(24, W // 12))
-    font = _font(font_px)
+    font = label_font(font_px)
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     wrapped = [_wrap(label, font, W - 4, measure) for label in labels]
     label_h = max(len(lines) for lines in wrapped) * (font_px + 2) + 4

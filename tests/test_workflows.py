@@ -11,8 +11,8 @@ from ar_edit_pack import NODE_CLASS_MAPPINGS
 
 from conftest import ROOT
 from graph import VIRTUAL, input_specs, run_graph, ui_to_api, widget_names
-from tiny_models import (TINY_HEADS, save_official_pt, save_tiny_chameleon_vqgan, save_tiny_lumina, tiny_gpt, tiny_infinity,
-                         tiny_infinity_vae, tiny_vq)
+from tiny_models import (TINY_HEADS, save_official_pt, save_tiny_chameleon_vqgan, save_tiny_janus, save_tiny_lumina, tiny_gpt,
+                         tiny_infinity, tiny_infinity_vae, tiny_vq)
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
 BUILTIN = {  # ComfyUI's own nodes: input types, widget names, output types
@@ -96,6 +96,7 @@ def tiny_models_dir(tmp_path, t5_dir, monkeypatch):
     torch.save({"vae": tiny_infinity_vae().state_dict()}, root / "vq" / "infinity_vae_tiny.pth")
     torch.save(tiny_infinity().state_dict(), root / "autoregressive" / "varedit_tiny.pth")
     save_tiny_lumina(root / "autoregressive" / "lumina-tiny")
+    save_tiny_janus(root / "autoregressive" / "janus-tiny")
     save_tiny_chameleon_vqgan(root / "vq" / "chameleon-tiny")
     monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(root))
     return root
@@ -116,6 +117,7 @@ SUBSTITUTE = {  # run shipped workflows on the tiny models (the real files canno
     "ARE_ChameleonVQGANLoader": {"vqgan_name": "chameleon-tiny"},
     "ARE_LuminaGenerate": {"width": 64, "height": 64, "prompt": "a red circle"},  # the tiny tokenizer's words
     "ARE_LuminaEdit": {"prompt": "a blue circle"},
+    "ARE_JanusLoader": {"model_name": "janus-tiny"},
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import json
+import textwrap
 import os
 import sys
 
@@ -24,6 +25,7 @@ from make_workflows import (EMBEDDED_AREDIT, EMBEDDED_EDITAR, EMBEDDED_INFINITY_
 
 load_pack()
 from graph_runner import run_graph, ui_to_api  # noqa: E402
+from ar_edit_pack.core.grid_image import label_font  # noqa: E402
 
 from ar_edit_pack.nodes.view import CompareGrid, ShapesScene  # noqa: E402
 
@@ -152,9 +154,29 @@ def picture(grid: torch.Tensor | None, panels: list[tuple[str, torch.Tensor]], n
     return card
 
 
+def text_card(title: str, lines: list[str]) -> Image.Image:
+    """A card for a workflow no embedded model can stand in for (its family has no embedded set yet)."""
+    card = Image.new("RGB", (THUMB_SIDE, THUMB_SIDE), (24, 24, 24))
+    draw = ImageDraw.Draw(card)
+    big, small = label_font(24), label_font(16)
+    for k, part in enumerate(textwrap.wrap(title, 28)):
+        draw.text((20, 110 + 32 * k), part, fill=(235, 235, 235), font=big)
+    for k, line in enumerate(lines):
+        draw.text((20, 230 + 22 * k), line, fill=(180, 180, 180), font=small)
+    draw.rectangle([0, THUMB_SIDE - 44, THUMB_SIDE, THUMB_SIDE], fill=(150, 30, 30))
+    draw.text((10, THUMB_SIDE - 38), "NEEDS MODEL DOWNLOADS", fill=(255, 255, 255))
+    return card
+
+
 def thumbnail(path: str) -> Image.Image:
     workflow = json.load(open(path))
     api = ui_to_api(workflow)
+    loaders = {n["class_type"] for n in api.values() if n["class_type"].endswith("Loader")}
+    no_stand_in = sorted(loaders - set(EMBEDDED_MODEL) - {"ARE_TextEncoderLoader"})
+    if no_stand_in:  # e.g. Janus-Pro: nothing embedded to run it on, so no picture is made up
+        title = os.path.splitext(os.path.basename(path))[0]
+        return text_card(title.split(" ", 1)[1] if " " in title else title,
+                         ["no picture: no embedded model of this family", "ships with the pack yet"])
     embedded = all(str(n["inputs"].get(k, "(embedded)")).startswith("(embedded)") for n in api.values()
                    for k in ("model_name", "tokenizer_name", "encoder_name") if k in n["inputs"])
     if not embedded:

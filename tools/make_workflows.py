@@ -46,8 +46,9 @@ def node_io(mappings, type_name):
 STAGE_OF = {
     **{node: 0 for node in ("ARE_LlamaGenLoader", "ARE_EditARLoader", "ARE_InfinityLoader", "ARE_VAREditLoader",
                             "ARE_VQLoader", "ARE_BSQVAELoader", "ARE_TextEncoderLoader", "ARE_LuminaLoader",
-                            "ARE_ChameleonVQGANLoader")},
+                            "ARE_ChameleonVQGANLoader", "ARE_JanusLoader")},
     "ARE_LuminaGenerate": 1, "ARE_LuminaImageToCodes": 1, "ARE_LuminaEdit": 2, "ARE_LuminaCodesToImage": 3,
+    "ARE_JanusGenerate": 1, "ARE_JanusEdit": 2,
     "LoadImage": 1, "ARE_ShapesScene": 1, "PrimitiveStringMultiline": 1, "ARE_ImageToTokens": 1, "ARE_ImageToBits": 1, "ARE_SourceCache": 1,
     "ARE_AREditSource": 1,
     "ARE_ClassLabel": 1, "ARE_Generate": 1, "ARE_InfinityGenerate": 1,
@@ -459,6 +460,30 @@ def lumina_generated_source(model, vqgan, source_prompt, edit_prompt, size, pref
     return _compare(nodes, edges, "ATM edit")
 
 
+def janus_generated_source(model, source_prompt, edit_prompt, prefix):
+    """(nodes, edges): Janus-Pro draws the source, ATM edits it; both saved, side by side, and where it changed. The
+    loader's tokenizer (Janus-Pro's VQ-16) serves the shared token nodes."""
+    nodes = [
+        (1, "ARE_JanusLoader", (40, 60), {"model_name": model}),
+        (3, "ARE_JanusGenerate", (420, 60), {"prompt": source_prompt, "seed": 0}),
+        (5, "ARE_SourceCache", (420, 400), {}),
+        (4, "ARE_JanusEdit", (820, 60), {"prompt": edit_prompt, "seed": 0}),
+        (9, "ARE_TokensToImage", (1200, 60), {}),
+        (10, "ARE_TokensToImage", (1200, 240), {}),
+        (11, "SaveImage", (1600, 60), {"filename_prefix": f"{prefix}_source"}),
+        (12, "SaveImage", (1600, 360), {"filename_prefix": f"{prefix}_edit"}),
+        (13, "ARE_MaskOverlay", (1200, 520), {}),
+        (14, "PreviewImage", (1600, 660), {}),
+    ]
+    edges = [(1, "model", 3, "model"), (1, "model", 4, "model"), (3, "tokens", 5, "tokens"),
+             (1, "tokenizer", 5, "tokenizer"), (5, "source", 4, "source"),
+             (1, "tokenizer", 9, "tokenizer"), (3, "tokens", 9, "tokens"), (1, "tokenizer", 10, "tokenizer"),
+             (4, "tokens", 10, "tokens"), (9, "image", 11, "images"), (10, "image", 12, "images"),
+             (10, "image", 13, "image"), (4, "changed_mask", 13, "mask"), (13, "image", 14, "images"),
+             (1, "tokenizer", 3, "preview_tokenizer"), (1, "tokenizer", 4, "preview_tokenizer")]  # live previews
+    return _compare(nodes, edges, "ATM edit")
+
+
 WORKFLOWS = {
     "llamagen_text_to_image": (
         "LlamaGen text-to-image",
@@ -491,6 +516,11 @@ WORKFLOWS = {
         *lumina_generated_source("Lumina-mGPT-7B-768", "chameleon", "a photo of a red fox sitting in fresh snow, "
                                  "golden hour", "a photo of a white arctic fox sitting in fresh snow, golden hour",
                                  768, "lumina"),
+    ),
+    "janus_atm_edit": (
+        "Janus-Pro: generate a picture, then edit it with anchor token matching",
+        *janus_generated_source("Janus-Pro-7B", "a photo of a red fox sitting in fresh snow, golden hour",
+                                "a photo of a white arctic fox sitting in fresh snow, golden hour", "janus"),
     ),
     "embedded_aredit_edit": (
         "Embedded ShapesWorld models (no download): generate a scene with the Infinity-architecture model, then "
@@ -740,6 +770,12 @@ INFO = {
                         "under the second, keeping every code that can stay (K 100, tau 0.4, as the ISLock paper).",
                         "press Run (the 14 GB model downloads on first use; Meta's VQGAN must be put in "
                         "models/vq/chameleon by hand: vqgan.ckpt and vqgan.yaml from the Chameleon weights)."),
+    "janus_atm_edit": ("60 Janus-Pro ATM edit of a generated picture",
+                       "Janus-Pro-7B draws a 384 px picture from the first prompt (its own prompt format and guidance, "
+                       "cfg 5); Anchor Token Matching redraws it under the second, keeping every code that can stay "
+                       "(K 150, alpha 0.6, tau 1, as on LlamaGen: the same VQ-16 codes).",
+                       "press Run (the 14.8 GB folder downloads on first use; Janus-Pro-1B, 4.2 GB, is the smaller "
+                       "choice in the loader). Then change the edit prompt (AR Janus Edit) and run again."),
     "embedded_aredit_edit": ("02 No download - AREdit edit (embedded Infinity models)",
                              "Makes a ShapesWorld scene with the next-scale Infinity-architecture model, then edits it "
                              "with AREdit: only the bits the edited caption disagrees with are redrawn.",
