@@ -59,13 +59,14 @@ STAGE_OF = {
 }
 SHOWS_PICTURE = ("SaveImage", "PreviewImage")
 PICTURE_ROOM = 300  # px of node height a shown picture takes, so no node below covers it
+TEXT_BOX = 60  # px more a multiline text widget takes than a one-line widget
 GENERATORS = ("ARE_Generate", "ARE_InfinityGenerate", "ARE_LuminaGenerate")
 LOADERS = tuple(t for t, stage in STAGE_OF.items() if stage == 0)
 EDIT_STAGES = ("1. Models", "2. Source", "3. Edit", "4. Output", "5. Results")
 GENERATE_STAGES = ("1. Models", "2. Prompt", "3. Generate", "4. Output", "5. Results")
 STAGE_COLORS = ("#3f789e", "#8A8", "#b58b2a", "#a1309b", "#2a8a78")
 STAGES = len(STAGE_COLORS)
-NOTE_HEIGHT, COLUMN, NODE_WIDTH, GAP = 170, 420, 340, 36
+NOTE_HEIGHT, COLUMN, NODE_WIDTH, GAP = 170, 420, 340, 56  # GAP: room for the next node's title and its source badge
 GROUP_TITLE, NODE_TITLE = 44, 30  # px the front end draws above a group's area / above a node's pos
 
 
@@ -179,8 +180,9 @@ def build(mappings, title, nodes, edges, what="", first="Press Run."):
             widgets_values.append(values[name])
             if len(spec) > 1 and spec[1].get("control_after_generate"):
                 widgets_values.append("fixed")
-        height = 60 + 26 * (len(widgets) + len(io[nid][0])) + (60 if any(w[0] in ("prompt", "instruction", "caption", "labels", "value")
-                                                                     for w in widgets) else 0)
+        controls = sum(1 for _, spec in widgets if len(spec) > 1 and spec[1].get("control_after_generate"))
+        text_box = any(w[0] in ("prompt", "instruction", "caption", "labels", "value") for w in widgets)
+        height = 60 + 26 * (len(widgets) + controls + len(io[nid][0])) + (TEXT_BOX if text_box else 0)
         height += max(PICTURE_ROOM, width * 3 // 4) if type_name in SHOWS_PICTURE else 0
         col = stage[nid]
         column_w[col] = max(column_w[col], width)
