@@ -67,11 +67,14 @@ def _region(mask, source, node):
     return token_region(checks.mask(mask, node), source.grid, source.stride, source.batch)
 
 
-def _chunk(draft_decoding: bool) -> int:
+def draft_chunk(draft_decoding: bool) -> int:
+    """The draft_decoding widget -> how many source tokens one pass may verify (1: one token per pass)."""
     return DRAFT_CHUNK if draft_decoding else 1
 
 
-def _seeds(source, seed, use_source_seed):
+def edit_seeds(source, seed, use_source_seed):
+    """A source's own seeds (a generated source, with use_source_seed on), else seed, seed + 1, ... per row. `source`:
+    a SourceCache or a TokenBatch (both carry .seeds and .batch)."""
     if use_source_seed and source.seeds is not None:
         return source.seeds.cpu()
     return batch_seeds(seed, source.batch)
@@ -121,9 +124,9 @@ class ATMEdit:
         gpt = checks.llamagen_model(model, node)
         sampling = llamagen_sampling(gpt, cfg_scale, temperature, top_k, top_p)
         render = vq_preview(preview_tokenizer, gpt, source.grid, node)
-        result = llamagen.edit(gpt, source, conditioning, sampling, atm, _seeds(source, seed, use_source_seed), method,
+        result = llamagen.edit(gpt, source, conditioning, sampling, atm, edit_seeds(source, seed, use_source_seed), method,
                                region=region, progress=bridge.progress(source.anchors.shape[1], preview=render),
-                               max_chunk=_chunk(draft_decoding), compile=compile)
+                               max_chunk=draft_chunk(draft_decoding), compile=compile)
         gh, gw = source.grid
         changed = grid_to_mask(result.changed, gh * source.stride, gw * source.stride)
         return (result.tokens, changed.to(bridge.output_device()), float(result.locked_fraction.mean()))
@@ -187,7 +190,7 @@ class ATMSweep:
         sampling = llamagen_sampling(gpt, settings[0].cfg_scale, temperature, top_k, top_p)
         region = _region(mask, source, node)
         result = run_sweep(gpt, source, conditioning, sampling, settings, method, region,
-                           progress=bridge.progress(source.anchors.shape[1]), max_chunk=_chunk(draft_decoding),
+                           progress=bridge.progress(source.anchors.shape[1]), max_chunk=draft_chunk(draft_decoding),
                            compile=compile)
         gh, gw = source.grid
         images = model_to_comfy(llamagen.decode(vq, result.tokens.view(-1, gh, gw)))

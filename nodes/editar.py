@@ -7,7 +7,6 @@ from ..core.defaults import AUTO, auto, defaults, resolve
 from ..core.grid_image import SWEEP_CELL_PX, labelled_grid
 from ..core.images import model_to_comfy
 from ..core.llamagen.editar import DEFAULT_IMAGE_CFG, TASK_TEMPLATES, task_prompt
-from ..core.llamagen.generate import DRAFT_CHUNK
 from ..core.pipelines import editar, llamagen
 from ..core.pipelines.common import token_region
 from ..core.records import TokenBatch
@@ -15,6 +14,7 @@ from ..core.sampling import seed_plus, seed_tensor
 from ..core.sweeps import check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
+from .atm import draft_chunk
 from .generate import auto_tooltip, sampling_inputs, vq_preview
 from .types import AR_TEXT_ENCODER, CATEGORY, COMPILE_INPUT, DRAFT_INPUT, EDITAR_MODEL, VQ_TOKENIZER, VQ_TOKENS
 
@@ -95,7 +95,7 @@ def run_editar(model, tokenizer, text_encoder, image, instruction, task, seeds, 
     tokens = editar.edit(gpt, vq, encoder, rows_in, [prompt], seeds_t, [c[1] for c in combos] * n_img,
                          [c[2] for c in combos] * n_img, sampling, region=region,
                          progress=bridge.progress(g * g, preview=vq_preview(tokenizer, gpt, (g, g), node)),
-                         max_chunk=DRAFT_CHUNK if draft_decoding else 1, compile=compile)
+                         max_chunk=draft_chunk(draft_decoding), compile=compile)
     labels = [f"seed={c[0]}, text={c[1]:g}, image={c[2]:g}" for c in combos] * n_img
     return tokens, inputs, labels
 

@@ -9,7 +9,6 @@ from ..core.defaults import PUBLISHED, auto, resolve
 from ..core.files.checkpoints import read_config_json
 from ..core.files.model_files import KNOWN_FILES, ensure_local, is_complete
 from ..core.images import grid_to_mask
-from ..core.janus.generate import DRAFT_CHUNK
 from ..core.janus.model import JanusGen, kv_bytes_per_row
 from ..core.llamagen.atm import ATMSettings
 from ..core.pipelines import janus, llamagen
@@ -17,7 +16,7 @@ from ..core.pipelines.common import batch_seeds
 from ..core.records import TokenBatch
 from . import checks
 from . import comfy_bridge as bridge
-from .atm import CANDIDATES_INPUT, atm_inputs
+from .atm import CANDIDATES_INPUT, atm_inputs, draft_chunk, edit_seeds
 from .types import ATM_SOURCE, CATEGORY, DRAFT_INPUT, JANUS_MODEL, MAX_SEED, PRECISIONS, VQ_TOKENIZER, VQ_TOKENS
 
 OFFICIAL = [n for n, f in KNOWN_FILES.items() if n.startswith("Janus-Pro")]
@@ -217,11 +216,11 @@ class JanusEdit:
         atm = ATMSettings(K, alpha, tau, fallback, candidates).validate()
         mask = checks.mask(mask, node)
         module = _load([model, preview_tokenizer], model, source.batch, len(ids))
-        seeds = source.seeds.cpu() if use_source_seed and source.seeds is not None else batch_seeds(seed, source.batch)
+        seeds = edit_seeds(source, seed, use_source_seed)
         result = janus.edit(module, source, prompt, seeds, method, _sampling(module, cfg_scale, temperature, top_k),
                             atm, mask, bridge.progress(module.cfg.num_image_tokens,
                                                        preview=_preview(preview_tokenizer, module, node)),
-                            DRAFT_CHUNK if draft_decoding else 1)
+                            draft_chunk(draft_decoding))
         gh, gw = source.grid
         changed = grid_to_mask(result.changed.view(-1, gh, gw), gh * source.stride, gw * source.stride)
         tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", None, seeds, None, source.stride)

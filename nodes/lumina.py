@@ -10,7 +10,6 @@ from ..core.grid_image import SWEEP_CELL_PX, labelled_grid
 from ..core.images import grid_to_mask
 from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings
 from ..core.lumina.chameleon import ChameleonLM, kv_bytes_per_row
-from ..core.lumina.generate import DRAFT_CHUNK
 from ..core.lumina.vqgan import ChameleonVQGAN, load_vqgan
 from ..core.pipelines import lumina
 from ..core.pipelines.common import batch_seeds
@@ -20,6 +19,7 @@ from ..core.sweeps import check_rows, expand, parse_values
 from ..core.shapes.embedded import EMBEDDED_DIR, LUMINA_CHOICES, embedded_defaults
 from . import checks
 from . import comfy_bridge as bridge
+from .atm import draft_chunk, edit_seeds
 from .generate import auto_tooltip
 from .types import CATEGORY, CHAMELEON_VQGAN, DRAFT_INPUT, LUMINA_CODES, LUMINA_MODEL, MAX_SEED
 
@@ -338,11 +338,11 @@ class LuminaEdit:
         atm = ATMSettings(base.K if K == AUTO else K, alpha, base.tau if tau == AUTO else tau, fallback,
                           base.candidates if candidates == "auto" else candidates).validate()
         sampling = _sampling(net, cfg_scale, temperature, top_k)
-        seeds = source.seeds.cpu() if use_source_seed and source.seeds is not None else batch_seeds(seed, source.batch)
+        seeds = edit_seeds(source, seed, use_source_seed)
         cache = lumina.source_cache(net, source)
         result = lumina.edit(net, cache, captions, seeds, method, sampling, atm, checks.mask(mask, node),
                              bridge.progress(source.grid[0] * source.grid[1], preview=render),
-                             max_chunk=DRAFT_CHUNK if draft_decoding else 1)
+                             max_chunk=draft_chunk(draft_decoding))
         tokens = result.tokens.view(source.batch, *source.grid)
         out = TokenBatch(tokens, "edited", None, seeds.to(tokens.device), sampling, source.stride)
         changed = grid_to_mask(result.changed.view(source.batch, *source.grid), source.grid[0] * source.stride,
@@ -422,7 +422,7 @@ class LuminaSweep:
         captions = [line.strip() for line in prompt.splitlines() if line.strip()] or [""]
         result = lumina.sweep(net, lumina.source_cache(net, source), captions, settings, method, base,
                               checks.mask(mask, node), bridge.progress(source.grid[0] * source.grid[1]),
-                              max_chunk=DRAFT_CHUNK if draft_decoding else 1)
+                              max_chunk=draft_chunk(draft_decoding))
         codes = result.tokens.view(rows, *source.grid)
         images = lumina.decode(vq, codes)
         labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch

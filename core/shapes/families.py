@@ -104,9 +104,10 @@ def family_edit(rng: random.Random, family: str, kind: str | None = None) -> wor
 
 def family_cases(family: str, n: int, seed: int = 0) -> list[world.Edit]:
     """n seeded edits of one hard family, the family's kinds in rotation (its own stream per family and seed)."""
-    rng = random.Random(f"{family}/{seed}")
-    kinds = _KINDS.get(family, ())
-    return [family_edit(rng, family, kinds[i % len(kinds)] if kinds else None) for i in range(n)]
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    rng, kinds = random.Random(f"{family}/{seed}"), _KINDS[family]
+    return [family_edit(rng, family, kinds[i % len(kinds)]) for i in range(n)]
 
 
 def is_in_family(family: str, edit: world.Edit) -> bool:
