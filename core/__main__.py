@@ -150,10 +150,16 @@ def _demo_editor(args) -> int:
 
 
 def _convert(args) -> int:
-    from .files.loaders import convert_to_safetensors
+    from .files.loaders import convert_to_safetensors, resolve_dtype
 
-    dst = convert_to_safetensors(args.src, args.dst, precision=args.precision, image_size=args.image_size,
-                                 n_head=args.n_head, overwrite=args.overwrite)
+    if os.path.isdir(args.src):  # a model folder: Janus-Pro's .bin files, converted shard by shard
+        from .janus.files import convert_folder
+
+        dst = convert_folder(args.src, args.dst, args.overwrite,
+                             resolve_dtype(args.precision, "cpu") if args.precision else None)
+    else:
+        dst = convert_to_safetensors(args.src, args.dst, precision=args.precision, image_size=args.image_size,
+                                     n_head=args.n_head, overwrite=args.overwrite)
     print(f"wrote {dst}")
     return 0
 
@@ -295,11 +301,15 @@ def main(argv=None) -> int:
     d.add_argument("--threshold", type=float, default=None,
                    help="AREdit: probability drop that resamples a bit (default: the embedded default)")
     d.add_argument("--out", default="demo_output", help="folder for demo.png and demo.json")
-    c = sub.add_parser("convert", formatter_class=fmt, help="convert an official .pt checkpoint to .safetensors",
+    c = sub.add_parser("convert", formatter_class=fmt, help="convert an official .pt checkpoint (or a Janus-Pro "
+                       "folder of .bin files) to .safetensors",
                        description="Convert a checkpoint to .safetensors with its config in the metadata, after "
-                                   "a strict load; the source file is never changed.")
-    c.add_argument("src", help="the checkpoint to convert")
-    c.add_argument("dst", nargs="?", help="output path (default: next to src, .safetensors)")
+                                   "a strict load; or a Janus-Pro folder as DeepSeek ships it (pytorch_model*.bin) "
+                                   "to a folder of safetensors shards, every other file copied. The source is never "
+                                   "changed.")
+    c.add_argument("src", help="the checkpoint file, or the Janus-Pro folder, to convert")
+    c.add_argument("dst", nargs="?", help="output path (default: next to src, .safetensors; a folder: "
+                   "<src>-safetensors)")
     c.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default=None, help="cast the weights (default: keep)")
     c.add_argument("--image-size", type=int, default=None, help="LlamaGen: the resolution the model was made for "
                    "(default: from the file name)")

@@ -8,7 +8,7 @@ from .conditioning import ClassLabel, InfinityTextEncode, TextEncode
 from .editar import EditAR, EditARSweep
 from .generate import Generate, InfinityGenerate
 from .image_tokens import BitsToImage, ImageToBits, ImageToTokens, TokensToImage
-from .janus import JanusEdit, JanusGenerate, JanusLoader
+from .janus import JanusEdit, JanusGenerate, JanusLoader, JanusSweep
 from .lumina import ChameleonVQGANLoader, LuminaCodesToImage, LuminaEdit, LuminaGenerate, LuminaImageToCodes, LuminaLoader, LuminaSweep
 from .loaders import BSQVAELoader, EditARLoader, InfinityLoader, LlamaGenLoader, TextEncoderLoader, VAREditLoader, VQLoader
 from .varedit import VAREdit, VAREditSweep
@@ -57,6 +57,7 @@ NODE_CLASS_MAPPINGS = {
     "ARE_JanusLoader": JanusLoader,
     "ARE_JanusGenerate": JanusGenerate,
     "ARE_JanusEdit": JanusEdit,
+    "ARE_JanusSweep": JanusSweep,
 }
 
 add_tooltips(NODE_CLASS_MAPPINGS)
@@ -102,4 +103,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ARE_JanusLoader": "AR Janus-Pro Loader",
     "ARE_JanusGenerate": "AR Janus Generate",
     "ARE_JanusEdit": "AR Janus Edit (Anchor Token Matching)",
+    "ARE_JanusSweep": "AR Janus Sweep (Anchor Token Matching)",
 }

@@ -67,6 +67,25 @@ def _region(mask, source, node):
     return token_region(checks.mask(mask, node), source.grid, source.stride, source.batch)
 
 
+def sweep_seeds(source, lists: dict, seed_values: str, use_source_seed: bool, node: str) -> list[int]:
+    """A sweep's seeds: the single source picture's own (use_source_seed on a generated source), else the listed
+    ones; checks first that the listed combinations (`lists`: widget name -> text) are not too many rows."""
+    from_source = use_source_seed and source.seeds is not None
+    check_rows({**lists, **({} if from_source else {"seed_values": seed_values})}, source.batch)
+    if not from_source:
+        return parse_values(seed_values, int, "seed_values")
+    if source.batch != 1:
+        raise ValueError(f"{node}: use_source_seed sweeps need a single source picture; turn it off to sweep seeds")
+    return [int(source.seeds[0]) % SEED_RANGE]
+
+
+def sweep_grid(images, settings, varying, method: str, batch: int, columns: int):
+    """The sweep's pictures [rows, H, W, C] side by side, each labelled with its setting; tau varies along a row."""
+    labels = [f"{s.label(varying)} | {method}" for s in settings] * batch
+    taus = len({s.atm.tau for s in settings})
+    return labelled_grid(images, labels, columns or (taus if taus > 1 else None), min_side=SWEEP_CELL_PX)
+
+
 def draft_chunk(draft_decoding: bool) -> int:
     """The draft_decoding widget -> how many source tokens one pass may verify (1: one token per pass)."""
     return DRAFT_CHUNK if draft_decoding else 1
@@ -171,15 +190,8 @@ class ATMSweep:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         source = checks.atm_source(source, node)
         vq = checks.vq_tokenizer(tokenizer, node)  # before the sweep runs, not after
-        from_source = use_source_seed and source.seeds is not None
-        check_rows({"tau_values": tau_values, "K_values": K_values, "alpha_values": alpha_values,
-                    "cfg_values": cfg_values, **({} if from_source else {"seed_values": seed_values})}, source.batch)
-        if from_source:
-            if source.batch != 1:
-                raise ValueError("use_source_seed sweeps need a single source image; turn it off to sweep seeds")
-            seeds = [int(source.seeds[0]) % SEED_RANGE]
-        else:
-            seeds = parse_values(seed_values, int, "seed_values")
+        seeds = sweep_seeds(source, {"tau_values": tau_values, "K_values": K_values, "alpha_values": alpha_values,
+                                     "cfg_values": cfg_values}, seed_values, use_source_seed, node)
         checks.llamagen_model(model, node, load=False)  # the family first: what follows reads its settings
         own_cfg = defaults(model, "sampling").cfg_scale
         cfgs = [own_cfg if c == AUTO else c for c in parse_values(cfg_values, float, "cfg_values")]
@@ -194,10 +206,7 @@ class ATMSweep:
                            compile=compile)
         gh, gw = source.grid
         images = model_to_comfy(llamagen.decode(vq, result.tokens.view(-1, gh, gw)))
-        labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch
-        taus = len({s.atm.tau for s in settings})
-        grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None),  # tau varies along a row
-                             min_side=SWEEP_CELL_PX)
+        grid = sweep_grid(images, settings, varying, method, source.batch, columns)
         seeds_rows = seed_tensor([s.seed for s in settings] * source.batch)
         tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", None, seeds_rows, sampling, source.stride)
         out = bridge.output_device()

@@ -5,23 +5,31 @@ from __future__ import annotations
 
 import os
 
-from ..core.defaults import PUBLISHED, auto, resolve
+from ..core.defaults import AUTO, auto, resolve
 from ..core.files.checkpoints import read_config_json
 from ..core.files.model_files import KNOWN_FILES, ensure_local, is_complete
-from ..core.images import grid_to_mask
+from ..core.images import grid_to_mask, model_to_comfy
 from ..core.janus.model import JanusGen, kv_bytes_per_row
 from ..core.llamagen.atm import ATMSettings
 from ..core.pipelines import janus, llamagen
 from ..core.pipelines.common import batch_seeds
 from ..core.records import TokenBatch
+from ..core.sampling import seed_tensor
+from ..core.sweeps import expand, parse_values
+from ..core.shapes.embedded import EMBEDDED_DIR, JANUS_CHOICES
 from . import checks
 from . import comfy_bridge as bridge
-from .atm import CANDIDATES_INPUT, atm_inputs, draft_chunk, edit_seeds
+from .atm import CANDIDATES_INPUT, atm_inputs, draft_chunk, edit_seeds, sweep_grid, sweep_seeds
+from .generate import auto_tooltip
 from .types import ATM_SOURCE, CATEGORY, DRAFT_INPUT, JANUS_MODEL, MAX_SEED, PRECISIONS, VQ_TOKENIZER, VQ_TOKENS
 
 OFFICIAL = [n for n, f in KNOWN_FILES.items() if n.startswith("Janus-Pro")]
 HELP = ("a deepseek-ai/Janus-Pro folder as downloaded: config.json, tokenizer.json and the weights (pytorch_model.bin, "
         "or the shards with their index; or transformers' converted safetensors)")
+
+
+EMBEDDED_NAME, _sub = JANUS_CHOICES["autoregressive"]
+EMBEDDED_PATH = os.path.join(EMBEDDED_DIR, _sub)
 
 
 def _is_janus(folder: str) -> bool:
@@ -37,10 +45,13 @@ def _is_janus(folder: str) -> bool:
 def _choices() -> list[str]:
     local = [n for d in bridge.model_dirs("autoregressive") if os.path.isdir(d) for n in sorted(os.listdir(d))
              if _is_janus(os.path.join(d, n))]
-    return local + [n for n in OFFICIAL if n not in local]  # the official folders download when picked
+    own = [EMBEDDED_NAME] if os.path.isdir(EMBEDDED_PATH) else []  # runs with no download
+    return own + local + [n for n in OFFICIAL if n not in local]  # the official folders download when picked
 
 
 def _resolve(name: str) -> str:
+    if name == EMBEDDED_NAME:
+        return EMBEDDED_PATH
     outside = bridge.outside_models_folder(name)
     if outside:
         raise ValueError(outside)
@@ -62,9 +73,10 @@ class JanusLoader:
     def INPUT_TYPES(cls):
         return {"required": {
             "model_name": (_choices() or ["(no Janus-Pro folders found)"], {"tooltip": "a Janus-Pro folder in "
-                           "models/autoregressive; Janus-Pro-1B / -7B download when picked (4.2 / 14.8 GB)"}),
+                           "models/autoregressive; Janus-Pro-1B / -7B download when picked (4.2 / 14.8 GB); (embedded) shapes-janus: "
+                           "the pack's small ShapesWorld model in Janus-Pro's layout, no download"}),
             "precision": (PRECISIONS, {"default": "auto", "tooltip": "auto: the file's own (bf16 for the released "
-                          "folders), as the official code runs it"}),
+                          "folders, the embedded one fp32), as the official code runs it"}),
         }}
 
     RETURN_TYPES = (JANUS_MODEL, VQ_TOKENIZER)
@@ -124,19 +136,31 @@ def _load(models, model, rows: int, prompt_tokens: int) -> JanusGen:
     return module
 
 
-def _own(field: str) -> str:
-    return f"-1 = the model's own (Janus-Pro's: {getattr(PUBLISHED[('janus', 'sampling')], field):g})"
-
-
 def sampling_inputs() -> dict:
     return {
         "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
-        "cfg_scale": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 30.0, "step": 0.1, "tooltip":
-                      "how strongly the picture follows the prompt; " + _own("cfg_scale")}),
+        "cfg_scale": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1, "tooltip":
+                      "how strongly the picture follows the prompt; " + auto_tooltip("janus", "sampling", "cfg_scale")}),
         "temperature": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 5.0, "step": 0.01}),
-        "top_k": ("INT", {"default": -1, "min": -1, "max": 16384, "tooltip": "only the k most likely codes at each step "
-                  "(0 = no limit); " + _own("top_k")}),
+        "top_k": ("INT", {"default": AUTO, "min": AUTO, "max": 16384, "tooltip": "only the k most likely codes at each "
+                  "step (0 = no limit); " + auto_tooltip("janus", "sampling", "top_k")}),
     }
+
+
+def janus_atm_inputs() -> dict:
+    """LlamaGen's ATM widgets, with K and tau defaulting to the model's own (the embedded set has tuned ones)."""
+    own = atm_inputs()
+    return {**own,
+            "K": ("INT", {**own["K"][1], "default": AUTO, "min": AUTO,
+                          "tooltip": own["K"][1]["tooltip"] + "; " + auto_tooltip("janus", "atm", "K")}),
+            "tau": ("FLOAT", {**own["tau"][1], "default": AUTO, "min": AUTO,
+                              "tooltip": own["tau"][1]["tooltip"] + "; " + auto_tooltip("janus", "atm", "tau")})}
+
+
+def _atm(module, K, alpha, tau, fallback, candidates) -> ATMSettings:
+    base = resolve(module, "atm")
+    return ATMSettings(base.K if K == AUTO else K, alpha, base.tau if tau == AUTO else tau, fallback,
+                       base.candidates if candidates == "auto" else candidates).validate()
 
 
 def _sampling(model, cfg_scale, temperature, top_k):
@@ -193,7 +217,7 @@ class JanusEdit:
                 "use_source_seed": ("BOOLEAN", {"default": True, "tooltip": "on: a generated source's own seeds are "
                                     "reused, so unchanged parts come out the same (a photo has none; then seed)"}),
                 "cfg_scale": s["cfg_scale"], "temperature": s["temperature"], "top_k": s["top_k"],
-                **atm_inputs(),
+                **janus_atm_inputs(),
             },
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source is kept"}),
                          "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT,
@@ -213,7 +237,7 @@ class JanusEdit:
         source = checks.atm_source(source, node)
         module = _model(getattr(model, "module", model), node)
         ids = janus.encode_prompts(module, [prompt])[0]
-        atm = ATMSettings(K, alpha, tau, fallback, candidates).validate()
+        atm = _atm(module, K, alpha, tau, fallback, candidates)
         mask = checks.mask(mask, node)
         module = _load([model, preview_tokenizer], model, source.batch, len(ids))
         seeds = edit_seeds(source, seed, use_source_seed)
@@ -225,3 +249,71 @@ class JanusEdit:
         changed = grid_to_mask(result.changed.view(-1, gh, gw), gh * source.stride, gw * source.stride)
         tokens = TokenBatch(result.tokens.view(-1, gh, gw), "edited", None, seeds, None, source.stride)
         return (tokens, changed.to(bridge.output_device()), float(result.locked_fraction.mean()))
+
+
+class JanusSweep:
+    DESCRIPTION = ("Tries many settings of a Janus-Pro edit at once: every combination of the tau, K, alpha, cfg and "
+                   "seed values (comma-separated lists or start:stop:step) as ONE batch, with a labelled grid to "
+                   "compare them. Each picture equals the single AR Janus Edit with its setting.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        s, a = sampling_inputs(), janus_atm_inputs()
+        return {
+            "required": {
+                "model": (JANUS_MODEL,), "tokenizer": (VQ_TOKENIZER, {"tooltip": "the loader's tokenizer: decodes "
+                                                                       "the grid's pictures"}),
+                "source": (ATM_SOURCE,),
+                "prompt": ("STRING", {"multiline": True, "default": "a photo of a white arctic fox sitting in fresh snow"}),
+                "method": (list(janus.EDIT_METHODS), {"default": "atm"}),
+                "tau_values": ("STRING", {"default": "0.5, 1.0, 2.0", "tooltip": "thresholds to try; " +
+                                          auto_tooltip("janus", "atm", "tau")}),
+                "K_values": ("STRING", {"default": str(AUTO), "tooltip": "candidates per step to try; " +
+                                        auto_tooltip("janus", "atm", "K")}),
+                "alpha_values": ("STRING", {"default": f"{a['alpha'][1]['default']:g}"}),
+                "cfg_values": ("STRING", {"default": str(AUTO), "tooltip": "guidance scales to try; " +
+                                          auto_tooltip("janus", "sampling", "cfg_scale")}),
+                "seed_values": ("STRING", {"default": "0", "tooltip": "ignored with use_source_seed on a generated source"}),
+                "use_source_seed": ("BOOLEAN", {"default": True}),
+                "fallback": a["fallback"], "temperature": s["temperature"], "top_k": s["top_k"],
+                "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = automatic"}),
+            },
+            "optional": {"mask": ("MASK",), "candidates": CANDIDATES_INPUT, "draft_decoding": DRAFT_INPUT},
+        }
+
+    RETURN_TYPES = ("IMAGE", "IMAGE", VQ_TOKENS)
+    RETURN_NAMES = ("images", "grid", "tokens")
+    OUTPUT_TOOLTIPS = ("every setting's picture, source major", "the pictures side by side, each labelled with "
+                       "its setting", "the edited codes of every setting")
+    FUNCTION = "sweep"
+    CATEGORY = f"{CATEGORY}/janus"
+
+    def sweep(self, model, tokenizer, source, prompt, method, tau_values, K_values, alpha_values, cfg_values,
+              seed_values, use_source_seed, fallback, temperature, top_k, columns, mask=None, candidates="auto",
+              draft_decoding=True):
+        node = "AR Janus Sweep"
+        source = checks.atm_source(source, node)
+        vq = checks.vq_tokenizer(tokenizer, node)  # before the sweep runs, not after
+        seeds = sweep_seeds(source, {"tau_values": tau_values, "K_values": K_values, "alpha_values": alpha_values,
+                                     "cfg_values": cfg_values}, seed_values, use_source_seed, node)
+        module = _model(getattr(model, "module", model), node)  # the family first: what follows reads its settings
+        janus.check_pair(vq, module)
+        ids = janus.encode_prompts(module, [prompt])[0]
+        base_atm, base = resolve(module, "atm"), _sampling(module, AUTO, temperature, top_k)
+        Ks = [base_atm.K if k == AUTO else k for k in parse_values(K_values, int, "K_values")]
+        taus = [base_atm.tau if t == AUTO else t for t in parse_values(tau_values, float, "tau_values")]
+        cfgs = [base.cfg_scale if c == AUTO else c for c in parse_values(cfg_values, float, "cfg_values")]
+        settings, varying = expand(Ks, parse_values(alpha_values, float, "alpha_values"), taus, seeds, cfgs, fallback,
+                                   base_atm.candidates if candidates == "auto" else candidates)
+        rows = source.batch * len(settings)
+        module = _load([model, tokenizer], model, rows, len(ids))
+        result = janus.sweep(module, source, prompt, settings, method, base, checks.mask(mask, node),
+                             bridge.progress(module.cfg.num_image_tokens), max_chunk=draft_chunk(draft_decoding))
+        gh, gw = source.grid
+        codes = result.tokens.view(rows, gh, gw)
+        images = model_to_comfy(llamagen.decode(vq, codes))
+        grid = sweep_grid(images, settings, varying, method, source.batch, columns)
+        out = TokenBatch(codes, "edited", None, seed_tensor([s.seed for s in settings] * source.batch), base,
+                         source.stride)
+        dev = bridge.output_device()
+        return (images.to(dev), grid.to(dev), out)

@@ -6,7 +6,6 @@ import os
 
 from ..core.defaults import AUTO, auto, resolve
 from ..core.files.model_files import KNOWN_FILES, ensure_local, is_complete
-from ..core.grid_image import SWEEP_CELL_PX, labelled_grid
 from ..core.images import grid_to_mask
 from ..core.llamagen.atm import CANDIDATE_MODES, FALLBACKS, ATMSettings
 from ..core.lumina.chameleon import ChameleonLM, kv_bytes_per_row
@@ -14,12 +13,12 @@ from ..core.lumina.vqgan import ChameleonVQGAN, load_vqgan
 from ..core.pipelines import lumina
 from ..core.pipelines.common import batch_seeds
 from ..core.records import TokenBatch
-from ..core.sampling import SEED_RANGE, seed_tensor
-from ..core.sweeps import check_rows, expand, parse_values
+from ..core.sampling import seed_tensor
+from ..core.sweeps import expand, parse_values
 from ..core.shapes.embedded import EMBEDDED_DIR, LUMINA_CHOICES, embedded_defaults
 from . import checks
 from . import comfy_bridge as bridge
-from .atm import draft_chunk, edit_seeds
+from .atm import draft_chunk, edit_seeds, sweep_grid, sweep_seeds
 from .generate import auto_tooltip
 from .types import CATEGORY, CHAMELEON_VQGAN, DRAFT_INPUT, LUMINA_CODES, LUMINA_MODEL, MAX_SEED
 
@@ -393,16 +392,8 @@ class LuminaSweep:
               draft_decoding=True):
         node = "AR Lumina Sweep"
         source = _codes(source, node)
-        from_source = use_source_seed and source.seeds is not None
-        check_rows({"tau_values": tau_values, "K_values": K_values, "alpha_values": alpha_values,
-                    "cfg_values": cfg_values, **({} if from_source else {"seed_values": seed_values})}, source.batch)
-        if from_source:
-            if source.batch != 1:
-                raise ValueError(f"{node}: use_source_seed sweeps need a single source picture; turn it off to "
-                                 "sweep seeds")
-            seeds = [int(source.seeds[0]) % SEED_RANGE]
-        else:
-            seeds = parse_values(seed_values, int, "seed_values")
+        seeds = sweep_seeds(source, {"tau_values": tau_values, "K_values": K_values, "alpha_values": alpha_values,
+                                     "cfg_values": cfg_values}, seed_values, use_source_seed, node)
         net = getattr(model, "module", model)
         if not isinstance(net, ChameleonLM):  # the family first: what follows reads its settings
             raise ValueError(f"{node}: model must come from its loader, got {type(net).__name__}")
@@ -425,10 +416,7 @@ class LuminaSweep:
                               max_chunk=draft_chunk(draft_decoding))
         codes = result.tokens.view(rows, *source.grid)
         images = lumina.decode(vq, codes)
-        labels = [f"{s.label(varying)} | {method}" for s in settings] * source.batch
-        taus = len({s.atm.tau for s in settings})
-        grid = labelled_grid(images, labels, columns or (taus if taus > 1 else None),  # tau varies along a row
-                             min_side=SWEEP_CELL_PX)
+        grid = sweep_grid(images, settings, varying, method, source.batch, columns)
         out = TokenBatch(codes, "edited", None, seed_tensor([s.seed for s in settings] * source.batch).to(codes.device),
                          base, source.stride)
         dev = bridge.output_device()

@@ -62,8 +62,10 @@ SHARED = {
 
 # Where one node means something of its own, or its own tooltip spoke in formulas.
 _LUMINA_MODEL = {"model": "the Lumina-mGPT model, from AR Lumina-mGPT Loader"}
+_JANUS_MODEL = {"model": "the Janus-Pro model, from AR Janus-Pro Loader"}
 PER_NODE = {
     "ARE_LuminaGenerate": _LUMINA_MODEL, "ARE_LuminaEdit": _LUMINA_MODEL, "ARE_LuminaSweep": _LUMINA_MODEL,
+    "ARE_JanusGenerate": _JANUS_MODEL, "ARE_JanusEdit": _JANUS_MODEL, "ARE_JanusSweep": _JANUS_MODEL,
     "ARE_ATMEdit": {
         "model": "the LlamaGen text-to-image model that made (or can make) the source",
         "conditioning": "the edited prompt: describe the picture as it should look after the edit",

@@ -24,7 +24,8 @@ from ar_edit_pack.core.infinity.vae import BSQVAEConfig  # noqa: E402
 from ar_edit_pack.core.shapes.bench import EMBEDDED_INFINITY_SCHEDULE, infinity_condition  # noqa: E402
 from ar_edit_pack.core.llamagen.gpt import GPTConfig  # noqa: E402
 from ar_edit_pack.core.llamagen.vq import VQConfig  # noqa: E402
-from ar_edit_pack.core.files.loaders import save_model  # noqa: E402
+from ar_edit_pack.core.files.loaders import load_vq, save_model  # noqa: E402
+from ar_edit_pack.core.shapes.embedded import embedded_path  # noqa: E402
 from ar_edit_pack.core.text.word_encoder import WordEncoderConfig  # noqa: E402
 
 TINY_VQ = VQConfig(codebook_size=256, codebook_embed_dim=4, ch=8, ch_mult=(1, 1, 1, 1, 2), num_res_blocks=1,
@@ -262,3 +263,40 @@ def test_editor_training_data_pairs_each_instruction_with_its_edit():
             scene = world.parse_image(t)
             assert (instructions.control_map(task, scene) == c).all()
             assert world.parse_caption(p.split(": ", 1)[1]) == scene.captioned()
+
+
+def test_janus_training_feeds_what_generation_reads_resumes_and_saves_a_folder_the_loader_reads(tmp_path, monkeypatch):
+    """The teacher-forced logits of rows of different prompt lengths are each row's own forward pass (so training
+    sees what generation runs); a broken run resumes to the unbroken result; the saved folder loads strictly,
+    its tokenizer knows every word of the world, and it draws."""
+    import train_embedded_janus as TJ
+    from ar_edit_pack.core.janus.files import load_janus
+    from ar_edit_pack.core.pipelines import janus
+
+    torch.manual_seed(0)
+    vq = load_vq(embedded_path("vq"), precision="fp32")
+    text, lengths, codes = TJ.examples(vq, 6, 3, drop=0.5)
+    assert len(set(lengths.tolist())) > 1 and codes.shape == (6, 9)
+    model = TJ.JanusGen(TJ.janus_config(vq)).eval()
+    with torch.no_grad():
+        batched = TJ.code_logits(model, text, lengths, codes)
+        for r in range(6):
+            alone = model(text[r:r + 1, :int(lengths[r])], codes[r:r + 1])
+            assert torch.allclose(batched[r], alone[0], atol=1e-5), r
+    monkeypatch.setattr(TJ, "CHECKPOINT_EVERY", 1)
+    progress, logs = str(tmp_path / "janus_progress.pt"), []
+    unbroken = TJ.train(vq, 3, 4, 16, 0, logs.append, progress_path=progress)
+    assert torch.load(progress, weights_only=True)["step"] == 2
+    resumed = TJ.train(vq, 3, 4, 16, 0, logs.append, progress_path=progress)
+    assert any("resumed at step 2" in line for line in logs)
+    for k, v in unbroken.state_dict().items():
+        assert torch.equal(resumed.state_dict()[k], v), k
+    TJ.save(unbroken, vq, str(tmp_path / "shapes-janus"))
+    loaded, loaded_vq = load_janus(str(tmp_path / "shapes-janus"))
+    for k, v in unbroken.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    assert torch.equal(loaded_vq.quantize.embedding.weight, vq.quantize.embedding.weight)
+    words = " ".join(world.vocabulary())
+    assert loaded.tokenizer.prompt_ids(words) == TJ.tokenizer().prompt_ids(words)
+    out = janus.generate(loaded, ["a red circle at the top left"], [0])
+    assert out.tokens.shape == (1, 3, 3)

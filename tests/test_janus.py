@@ -172,7 +172,7 @@ def test_nodes_load_draw_and_edit_through_the_shared_token_nodes(tmp_path, monke
     monkeypatch.setenv("AR_EDIT_MODELS_DIR", str(root))
     loader = N["ARE_JanusLoader"]
     choices = loader.INPUT_TYPES()["required"]["model_name"][0]
-    assert choices[0] == "janus-tiny" and {"Janus-Pro-1B", "Janus-Pro-7B"} <= set(choices)
+    assert choices[:2] == ["(embedded) shapes-janus", "janus-tiny"] and {"Janus-Pro-1B", "Janus-Pro-7B"} <= set(choices)
     assert loader.VALIDATE_INPUTS("janus-tiny") is True
     assert "not a Janus-Pro folder" in loader.VALIDATE_INPUTS("nothing-here")
     model, tok = loader().load("janus-tiny", "fp32")
@@ -184,5 +184,65 @@ def test_nodes_load_draw_and_edit_through_the_shared_token_nodes(tmp_path, monke
     assert torch.equal(edited.tokens, tokens.tokens) and locked == 1.0 and float(changed.max()) == 0.0
     (image,) = N["ARE_TokensToImage"]().decode(tok, edited)
     assert image.shape == (2, 64, 64, 3)
+    # AR Janus Sweep: every (cfg, seed) as one batch, row item * S + j equal to the single edit with setting j
+    (single, _, _) = N["ARE_JanusEdit"]().edit(model, source, JANUS_CAPTIONS[2], "naive", 0, False, 2.0, 1.0, -1, -1,
+                                               0.6, -1, "greedy")
+    images, grid, swept = N["ARE_JanusSweep"]().sweep(model, tok, source, JANUS_CAPTIONS[2], "naive", "-1", "-1",
+                                                      "0.6", "2, 3", "0, 1", False, "greedy", 1.0, -1, 0)
+    assert swept.tokens.shape == (8, 4, 4) and images.shape == (8, 64, 64, 3) and grid.shape[-1] == 3
+    assert swept.seeds.tolist() == [0, 0, 1, 1] * 2  # settings: seed 0 cfg 2, seed 0 cfg 3, seed 1 cfg 2, ...
+    assert torch.equal(swept.tokens[0], single.tokens[0]) and torch.equal(swept.tokens[6], single.tokens[1])
+    assert not torch.equal(swept.tokens[0], swept.tokens[2])  # another seed draws other codes
+    with pytest.raises(ValueError, match="single source picture"):
+        N["ARE_JanusSweep"]().sweep(model, tok, source, JANUS_CAPTIONS[2], "atm", "1", "-1", "0.6", "-1", "0", True,
+                                    "greedy", 1.0, -1, 0)
     with pytest.raises(ValueError, match="Janus-Pro model"):
         N["ARE_JanusGenerate"]().generate(tok, "a cat", 1, 0, -1.0, 1.0, -1)
+
+
+def _listing(folder):
+    return {n: os.path.getsize(os.path.join(folder, n)) for n in sorted(os.listdir(folder))}
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_convert_writes_a_safetensors_folder_that_loads_to_the_same_model_and_leaves_the_source(tmp_path, shards):
+    from ar_edit_pack.core.__main__ import main
+    from ar_edit_pack.core.janus.files import convert_folder
+
+    src = save_tiny_janus(tmp_path / "Janus-Pro-tiny", shards=shards)
+    before = _listing(src)
+    assert main(["convert", str(src)]) == 0
+    dst = str(src) + "-safetensors"
+    assert _listing(src) == before  # the source folder as it was
+    files = set(os.listdir(dst))
+    assert not any(n.endswith(".bin") for n in files) and {"config.json", "tokenizer.json"} <= files
+    assert ({"model.safetensors"} <= files if shards == 1 else
+            {"model.safetensors.index.json", "model-00001-of-00002.safetensors"} <= files)
+    (a, vq_a), (b, vq_b) = load_janus(src), load_janus(dst)
+    for k, v in a.state_dict().items():
+        assert torch.equal(b.state_dict()[k], v), k
+    assert torch.equal(vq_a.quantize.embedding.weight, vq_b.quantize.embedding.weight)
+    ids = a.tokenizer.prompt_ids(JANUS_CAPTIONS[0])
+    assert b.tokenizer.prompt_ids(JANUS_CAPTIONS[0]) == ids
+    codes = decode_codes(a, [ids], 5.0, SamplePicker(GREEDY, torch.zeros(1)))
+    assert torch.equal(decode_codes(b, [ids], 5.0, SamplePicker(GREEDY, torch.zeros(1))), codes)
+    with pytest.raises(ValueError, match="exists already"):
+        convert_folder(src)
+    with pytest.raises(ValueError, match="source folder"):
+        convert_folder(src, src)
+    with pytest.raises(ValueError, match="source folder"):
+        convert_folder(src, os.path.join(src, "inside"))
+    with pytest.raises(ValueError, match="nothing to convert"):
+        convert_folder(dst, str(tmp_path / "again"))
+    half = convert_folder(src, dst, overwrite=True, precision=torch.bfloat16)
+    assert half == dst and not os.path.exists(dst + ".partial") and not os.path.exists(dst + ".old")
+    assert load_janus(dst)[0].gen_head.vision_head.weight.dtype == torch.bfloat16
+
+
+def test_convert_refuses_a_damaged_folder_before_writing_anything(tmp_path):
+    from ar_edit_pack.core.janus.files import convert_folder
+
+    src = save_tiny_janus(tmp_path / "broken", extra={"language_model.model.layers.9.mlp.up_proj.weight": torch.zeros(2)})
+    with pytest.raises(CheckpointError, match="layers.9"):
+        convert_folder(src)
+    assert not os.path.exists(str(src) + "-safetensors") and not os.path.exists(str(src) + "-safetensors.partial")

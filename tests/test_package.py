@@ -54,6 +54,14 @@ def test_a_wheel_holds_the_code_the_embedded_models_and_the_workflows(tmp_path):
                    "ar_edit_pack/workflows/01 No download - ATM edit (embedded LlamaGen models).json"):
         assert needed in names, needed
     assert not any(re.match(r"(core|nodes|tests|tools|bench)/", n) for n in names)  # no top-level name of its own
+    shipped = [os.path.relpath(os.path.join(d, f), ROOT) for d, _, fs in os.walk(os.path.join(ROOT, "embedded")) for f in fs]
+    missing = [f for f in shipped if "ar_edit_pack/" + f.replace(os.sep, "/") not in names]
+    assert not missing, f"embedded files left out of the wheel: {missing}"  # every embedded set runs when installed
+
+
+def test_the_shipped_weights_fit_the_64_mb_budget():
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(os.path.join(ROOT, "embedded")) for f in fs)
+    assert total <= 64e6, f"embedded/ holds {total / 1e6:.1f} MB"
 
 
 def test_gpu_suite_dry_run_on_tiny_models(tmp_path):

@@ -66,6 +66,7 @@ SHOWN = {
     "05": {5: (0, TARGET)},
     "06": {15: (0, TARGET), 21: (0, TARGET), 23: (0, TARGET), 24: (0, TARGET)},
     "07": {9: (0, SOURCE), 10: (0, TARGET)},
+    "08": {9: (0, SOURCE), 10: (0, TARGET)},
 }
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import json
-import textwrap
 import os
 import sys
 
@@ -25,13 +24,13 @@ from make_workflows import (EMBEDDED_AREDIT, EMBEDDED_EDITAR, EMBEDDED_INFINITY_
 
 load_pack()
 from graph_runner import run_graph, ui_to_api  # noqa: E402
-from ar_edit_pack.core.grid_image import label_font  # noqa: E402
 
 from ar_edit_pack.nodes.view import CompareGrid, ShapesScene  # noqa: E402
 
 THUMB_SIDE = 400  # the browser shows a square card
 EDIT_NODES = {"ARE_ATMEdit", "ARE_ATMSweep", "ARE_AREdit", "ARE_AREditSweep", "ARE_EditAR", "ARE_EditARSweep",
-              "ARE_VAREdit", "ARE_VAREditSweep", "ARE_LuminaEdit"}
+              "ARE_VAREdit", "ARE_VAREditSweep", "ARE_LuminaEdit", "ARE_LuminaSweep", "ARE_JanusEdit",
+              "ARE_JanusSweep"}
 
 
 # Each loader node's embedded model.
@@ -39,7 +38,8 @@ EMBEDDED_MODEL = {"ARE_LlamaGenLoader": "(embedded) shapes-t2i", "ARE_EditARLoad
                   "ARE_InfinityLoader": "(embedded) shapes-infinity", "ARE_VAREditLoader": "(embedded) shapes-varedit",
                   "ARE_VQLoader": "(embedded) shapes-vq", "ARE_BSQVAELoader": "(embedded) shapes-infinity-vae",
                   "ARE_LuminaLoader": "(embedded) shapes-lumina",
-                  "ARE_ChameleonVQGANLoader": "(embedded) shapes-chameleon-vqgan"}
+                  "ARE_ChameleonVQGANLoader": "(embedded) shapes-chameleon-vqgan",
+                  "ARE_JanusLoader": "(embedded) shapes-janus"}
 
 
 def on_embedded_models(api: dict) -> dict:
@@ -56,7 +56,9 @@ def on_embedded_models(api: dict) -> dict:
             inputs[key] = EMBEDDED_MODEL[t]
         elif t == "ARE_LuminaGenerate":
             inputs.update(prompt=SHAPES_SOURCE, width=48, height=48)
-        elif t == "ARE_LuminaEdit":
+        elif t == "ARE_JanusGenerate":
+            inputs["prompt"] = SHAPES_SOURCE
+        elif t in ("ARE_LuminaEdit", "ARE_JanusEdit"):
             inputs["prompt"] = SHAPES_TARGET
         elif t == "ARE_TextEncoderLoader":
             inputs["encoder_name"] = "(embedded) shapes-instructions" if editor else "(embedded) shapes-words"
@@ -154,29 +156,13 @@ def picture(grid: torch.Tensor | None, panels: list[tuple[str, torch.Tensor]], n
     return card
 
 
-def text_card(title: str, lines: list[str]) -> Image.Image:
-    """A card for a workflow no embedded model can stand in for (its family has no embedded set yet)."""
-    card = Image.new("RGB", (THUMB_SIDE, THUMB_SIDE), (24, 24, 24))
-    draw = ImageDraw.Draw(card)
-    big, small = label_font(24), label_font(16)
-    for k, part in enumerate(textwrap.wrap(title, 28)):
-        draw.text((20, 110 + 32 * k), part, fill=(235, 235, 235), font=big)
-    for k, line in enumerate(lines):
-        draw.text((20, 230 + 22 * k), line, fill=(180, 180, 180), font=small)
-    draw.rectangle([0, THUMB_SIDE - 44, THUMB_SIDE, THUMB_SIDE], fill=(150, 30, 30))
-    draw.text((10, THUMB_SIDE - 38), "NEEDS MODEL DOWNLOADS", fill=(255, 255, 255))
-    return card
-
-
 def thumbnail(path: str) -> Image.Image:
     workflow = json.load(open(path))
     api = ui_to_api(workflow)
     loaders = {n["class_type"] for n in api.values() if n["class_type"].endswith("Loader")}
     no_stand_in = sorted(loaders - set(EMBEDDED_MODEL) - {"ARE_TextEncoderLoader"})
-    if no_stand_in:  # e.g. Janus-Pro: nothing embedded to run it on, so no picture is made up
-        title = os.path.splitext(os.path.basename(path))[0]
-        return text_card(title.split(" ", 1)[1] if " " in title else title,
-                         ["no picture: no embedded model of this family", "ships with the pack yet"])
+    if no_stand_in:  # a picture of another family's run would mislead: add the family's embedded set first
+        raise SystemExit(f"{os.path.basename(path)}: no embedded stand-in for {', '.join(no_stand_in)}")
     embedded = all(str(n["inputs"].get(k, "(embedded)")).startswith("(embedded)") for n in api.values()
                    for k in ("model_name", "tokenizer_name", "encoder_name") if k in n["inputs"])
     if not embedded:

@@ -238,6 +238,7 @@ EMBEDDED_AREDIT = _embedded("infinity", "aredit")
 EMBEDDED_EDITAR = _embedded("editar", "editar", "sampling", drop=("cfg_scale",))
 EMBEDDED_VAREDIT = _embedded("varedit", "sampling")
 EMBEDDED_LUMINA = _embedded("lumina", "sampling", "atm")
+EMBEDDED_JANUS = _embedded("janus", "sampling", "atm")
 from ar_edit_pack.core.shapes import bench as _bench, instructions as _instructions, world as _world  # noqa: E402
 
 SHAPES_SOURCE, SHAPES_TARGET = _world.EXAMPLE_CAPTION, _world.EXAMPLE_EDITED
@@ -519,6 +520,11 @@ WORKFLOWS = {
                                  "golden hour", "a photo of a white arctic fox sitting in fresh snow, golden hour",
                                  768, "lumina"),
     ),
+    "embedded_janus_atm_edit": (
+        "Embedded ShapesWorld model (no download): a scene drawn by the Janus-Pro-architecture model, edited with "
+        "anchor token matching",
+        *janus_generated_source("(embedded) shapes-janus", SHAPES_SOURCE, SHAPES_TARGET, "shapes_janus"),
+    ),
     "janus_atm_edit": (
         "Janus-Pro: generate a picture, then edit it with anchor token matching",
         *janus_generated_source("Janus-Pro-7B", "a photo of a red fox sitting in fresh snow, golden hour",
@@ -772,6 +778,13 @@ INFO = {
                         "under the second, keeping every code that can stay (K 100, tau 0.4, as the ISLock paper).",
                         "press Run (the 14 GB model downloads on first use; Meta's VQGAN must be put in "
                         "models/vq/chameleon by hand: vqgan.ckpt and vqgan.yaml from the Chameleon weights)."),
+    "embedded_janus_atm_edit": ("08 No download - ATM edit on the Janus-Pro architecture (embedded)",
+                                "Draws a ShapesWorld scene with the Janus-Pro-architecture model (DeepSeek's layout: "
+                                "a small Llama with Janus-Pro's image head and LlamaGen's VQ-16 inside), then edits it "
+                                "with Anchor Token Matching. The -1 widgets take the model's own settings, chosen on "
+                                f"validation cases (cfg {EMBEDDED_JANUS['cfg_scale']:g}, K {EMBEDDED_JANUS['K']}, tau "
+                                f"{EMBEDDED_JANUS['tau']:g}; the 7B files use Janus-Pro's cfg 5 and K 150).",
+                                "press Run. Then change the edit prompt (AR Janus Edit) and run again."),
     "janus_atm_edit": ("60 Janus-Pro ATM edit of a generated picture",
                        "Janus-Pro-7B draws a 384 px picture from the first prompt (its own prompt format and guidance, "
                        "cfg 5); Anchor Token Matching redraws it under the second, keeping every code that can stay "

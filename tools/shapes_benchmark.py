@@ -23,7 +23,7 @@ import train_embedded  # noqa: E402
 
 from ar_edit_pack.core.defaults import defaults  # noqa: E402
 from ar_edit_pack.core.shapes import bench  # noqa: E402
-from ar_edit_pack.core.shapes.embedded import embedded_defaults  # noqa: E402
+from ar_edit_pack.core.shapes.embedded import JANUS_CHOICES, embedded_defaults  # noqa: E402
 from ar_edit_pack.core.shapes import families, world  # noqa: E402
 from ar_edit_pack.core.infinity.aredit import AREditSettings  # noqa: E402
 from ar_edit_pack.core.llamagen.atm import ATMSettings  # noqa: E402
@@ -185,6 +185,21 @@ def run_lumina(folder: str, cases: int, t2i: int, case_seed: int = 0, vq_images:
     return report
 
 
+def run_janus(folder: str, cases: int, t2i: int, case_seed: int = 0, family_cases: int = FAMILY_CASES) -> dict:
+    """Naive vs ATM on the Janus-Pro-architecture set at its own settings (config.json's tuned ones)."""
+    from ar_edit_pack.core.janus.files import load_janus
+
+    model, vq = load_janus(os.path.join(folder, JANUS_CHOICES["autoregressive"][1]), torch.float32)
+    t0 = time.time()
+    report = {"t2i": bench.janus_t2i_accuracy(model, vq, n=t2i) if t2i else None,
+              "atm_settings": defaults(model, "atm").to_dict(), "sampling": defaults(model, "sampling").to_dict()}
+    sets = case_sets(cases, family_cases, case_seed)
+    report["edits"] = {method: measure(sets, lambda e: bench.janus_edit_benchmark(model, vq, e, method))
+                       for method in ("naive", "atm")}
+    report["seconds"] = round(time.time() - t0, 1)
+    return report
+
+
 def grid_table(rows: list[dict]) -> str:
     lines = ["| gamma | threshold | bg PSNR | bg SSIM | success | structure | exact |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -229,7 +244,7 @@ def main():
     p.add_argument("--tau", type=float, default=own_atm.tau)
     p.add_argument("--candidates", choices=["distinct", "sampled"], default=own_atm.candidates)
     p.add_argument("--extra-taus", default="", help="comma-separated tau values for extra ATM rows")
-    p.add_argument("--backbone", choices=["all", "both", "llamagen", "infinity", "editors", "lumina"], default="all",
+    p.add_argument("--backbone", choices=["all", "both", "llamagen", "infinity", "editors", "lumina", "janus"], default="all",
                    help="both: LlamaGen + Infinity (training-free methods); all: and the instruction editors")
     p.add_argument("--gamma", type=int, default=own_aredit.gamma)
     p.add_argument("--threshold", type=float, default=own_aredit.threshold)
@@ -297,13 +312,23 @@ def main():
                   f"exact scene {r['t2i']['exact_scene']:.1%}")
         print(bench.markdown_table(r["edits"]))
         print(bench.family_table(r["edits"]))
+    if args.backbone in ("all", "janus"):
+        report["janus"] = r = run_janus(args.models, args.cases, args.t2i, case_seed=args.case_seed,
+                                        family_cases=args.family_cases)
+        if r["t2i"]:
+            print(f"text-to-image (Janus): objects match {r['t2i']['objects_match']:.1%}, "
+                  f"exact scene {r['t2i']['exact_scene']:.1%}")
+        print(bench.markdown_table(r["edits"]))
+        print(bench.family_table(r["edits"]))
     if args.backbone == "all":
         rows = {"naive (LlamaGen)": report["llamagen"]["edits"]["naive"], "ATM": report["llamagen"]["edits"]["atm"],
                 "naive (Infinity)": report["infinity"]["edits"]["naive (infinity)"],
                 "AREdit": report["infinity"]["edits"]["aredit"], "EditAR": report["editors"]["edits"]["editar"],
                 "VAREdit": report["editors"]["edits"]["varedit"],
                 "naive (Lumina)": report["lumina"]["edits"]["naive"],
-                "ATM (Lumina-mGPT architecture)": report["lumina"]["edits"]["atm"]}
+                "ATM (Lumina-mGPT architecture)": report["lumina"]["edits"]["atm"],
+                "naive (Janus)": report["janus"]["edits"]["naive"],
+                "ATM (Janus-Pro architecture)": report["janus"]["edits"]["atm"]}
         print("\nEvery method, the same cases and seeds:")
         print(bench.markdown_table(rows))
         if args.family_cases:

@@ -13,11 +13,13 @@ is an error that names it.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 
 import torch
 
+from ..defaults import parse_tuned
 from ..files.checkpoints import CheckpointError, load_strict, read_config_json, read_file, read_sharded
 from ..llamagen import vq as llamagen_vq
 from .model import JanusConfig, JanusGen
@@ -111,7 +113,7 @@ def load_janus(folder: str, dtype: torch.dtype | None = None, device="cpu",
     """A Janus-Pro folder -> (the generation model with its text tokenizer, the VQ tokenizer). dtype None: the file's
     own (bf16 for the released ones); the VQ in fp32 by default, as the pack's other VQ tokenizers."""
     folder = os.fspath(folder)
-    cfg, _, layout = read_config(folder)
+    cfg, hf, layout = read_config(folder)
     tokenizer = JanusTokenizer.from_folder(folder)
     gen, vq_state = split(to_original(_read_weights(folder)))
     where = f"Janus-Pro ({layout} layout) {os.path.basename(os.path.normpath(folder))}"
@@ -121,9 +123,11 @@ def load_janus(folder: str, dtype: torch.dtype | None = None, device="cpu",
     with torch.device("meta"):
         model = JanusGen(cfg)
     load_strict(model, {k: v.to(device=device, dtype=dtype) for k, v in gen.items()}, where)
-    try:
-        vq_cfg = llamagen_vq.config_from_state_dict(vq_state)
-    except (ValueError, KeyError) as e:
+    own = hf.get("ar_edit") if isinstance(hf.get("ar_edit"), dict) else {}  # a file of ours: VQ layout, settings
+    try:  # the released VQ-16 reads off its tensors; a small one of ours says its GroupNorm groups in config.json
+        vq_cfg = (llamagen_vq.VQConfig.from_dict(own["vq_config"]) if isinstance(own.get("vq_config"), dict)
+                  else llamagen_vq.config_from_state_dict(vq_state))
+    except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{where}: cannot read its VQ tokenizer ({e})") from None
     if (vq_cfg.codebook_size, vq_cfg.codebook_embed_dim) != (cfg.image_codes, cfg.code_dim):
         raise CheckpointError(f"{where}: the VQ has {vq_cfg.codebook_size} codes of {vq_cfg.codebook_embed_dim}, the "
@@ -134,4 +138,77 @@ def load_janus(folder: str, dtype: torch.dtype | None = None, device="cpu",
     load_strict(vq, {k: v.to(device=device, dtype=vq_dtype) for k, v in vq_state.items()}, f"{where} VQ tokenizer")
     model.tokenizer = tokenizer
     tokenizer.check_vocab(cfg.vocab_size, where)
+    model.tuned_settings = parse_tuned(json.dumps(own["tuned"]), "janus", folder) if own.get("tuned") else {}
     return model.eval().requires_grad_(False), vq.eval().requires_grad_(False)
+
+
+def _safetensors_name(bin_name: str, single: bool) -> str:
+    """pytorch_model.bin -> model.safetensors; pytorch_model-00001-of-00002.bin -> model-00001-of-00002.safetensors
+    (transformers' names, which the loader reads as any sharded folder)."""
+    if single:
+        return "model.safetensors"
+    stem = bin_name[:-len(".bin")]
+    return ("model" + stem[len("pytorch_model"):] if stem.startswith("pytorch_model") else stem) + ".safetensors"
+
+
+def convert_folder(src: str, dst: str | None = None, overwrite: bool = False, precision: torch.dtype | None = None) -> str:
+    """DeepSeek's original folder of pickled `.bin` weights -> the same folder with safetensors weights (one shard per
+    `.bin`, same tensor names, an index when sharded; every other file copied), which loads without unpickling and
+    memory-mapped. The source is checked by a strict load first and never changed; the new folder is written beside
+    its final name and renamed into place, so a killed run leaves no half folder under it. `precision`: cast the
+    floating-point weights (default: keep)."""
+    import shutil
+
+    from ..files.checkpoints import save_safetensors
+
+    src = os.path.normpath(os.fspath(src))
+    dst = os.path.normpath(os.fspath(dst)) if dst else src + "-safetensors"
+    real_src, real_dst = os.path.realpath(src), os.path.realpath(dst)
+    if real_dst == real_src or real_dst.startswith(real_src + os.sep) or real_src.startswith(real_dst + os.sep):
+        raise ValueError(f"the destination {dst} is (or holds, or lies in) the source folder: give another one")
+    if os.path.exists(dst) and not overwrite:
+        raise ValueError(f"{dst} exists already: give another destination, or --overwrite to replace it")
+    if os.path.exists(dst) and not os.path.isdir(dst):
+        raise ValueError(f"{dst} is a file, not a model folder: give another destination")
+    _, _, layout = read_config(src)
+    names = sorted(os.listdir(src))
+    bins = [n for n in names if n.endswith(".bin") and os.path.isfile(os.path.join(src, n))]
+    if layout != "original" or not bins:
+        raise ValueError(f"{src} holds no pickled .bin weights of DeepSeek's layout ({layout} layout): its weights "
+                         f"are safetensors already, nothing to convert")
+    load_janus(src, dtype=None)  # strict: a folder with a missing, extra or damaged tensor is refused before writing
+    index = "pytorch_model.bin.index.json"
+    if len(bins) > 1 and index not in names:
+        raise CheckpointError(f"{src}: {len(bins)} .bin files but no {index}: which are the shards is unknown")
+    renamed = {b: _safetensors_name(b, len(bins) == 1) for b in bins}
+    work = dst + ".partial"
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    try:
+        weight_map = {}
+        for b in bins:
+            state = read_file(os.path.join(src, b))[0]
+            if precision is not None:
+                state = {k: v.to(precision) if v.is_floating_point() else v for k, v in state.items()}
+            save_safetensors(state, os.path.join(work, renamed[b]), {"format": "pt"})
+            weight_map.update({k: renamed[b] for k in state})
+            del state
+        if len(bins) > 1:
+            with open(os.path.join(work, "model.safetensors.index.json"), "w") as f:
+                json.dump({"metadata": {"converted_from": index}, "weight_map": weight_map}, f, indent=1)
+        for n in names:  # config, tokenizer and processor files as they are
+            path = os.path.join(src, n)
+            if n not in bins and n != index and os.path.isfile(path) and not os.path.islink(path):
+                shutil.copyfile(path, os.path.join(work, n))
+        if os.path.exists(dst):  # --overwrite: the old folder goes only once the new one is complete
+            old = dst + ".old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(dst, old)
+            os.replace(work, dst)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(work, dst)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return dst

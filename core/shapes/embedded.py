@@ -1,7 +1,7 @@
 """The embedded default models, trained on ShapesWorld and shipped with the pack (embedded/), so everything
 runs with no download: LlamaGen-architecture (VQ, T2I transformer; tools/train_embedded.py) and
 Infinity-architecture (BSQ VAE, next-scale transformer; tools/train_embedded_infinity.py), sharing one
-word-level text encoder."""
+word-level text encoder; the instruction editors; and folders in the official Lumina-mGPT and Janus-Pro layouts."""
 from __future__ import annotations
 
 import os
@@ -34,16 +34,18 @@ LUMINA_CHOICES = {
     "autoregressive": ("(embedded) shapes-lumina", os.path.join("shapes-lumina", "transformer")),
     "vq": ("(embedded) shapes-chameleon-vqgan", os.path.join("shapes-lumina", "vqgan")),
 }
+# The Janus-Pro-architecture set (tools/train_embedded_janus.py): one folder in DeepSeek's layout, its VQ-16 inside.
+JANUS_CHOICES = {"autoregressive": ("(embedded) shapes-janus", "shapes-janus")}
 _CHOICES = [(kind, *entry) for table in (EMBEDDED_CHOICES, INFINITY_CHOICES) for kind, entry in table.items()] + [
     ("autoregressive" if k != "text_encoders" else k, *entry) for k, entry in EDITOR_FILES.items()] + [
-    (kind, *entry) for kind, entry in LUMINA_CHOICES.items()]
+    (kind, *entry) for table in (LUMINA_CHOICES, JANUS_CHOICES) for kind, entry in table.items()]
 
 
 # Loader choice -> family (core.files.model_files): which loader node lists it.
 CHOICE_FAMILY = {"(embedded) shapes-t2i": "llamagen", "(embedded) shapes-vq": "vq", "(embedded) shapes-infinity": "infinity",
                  "(embedded) shapes-infinity-vae": "bsq_vae", "(embedded) shapes-editar": "editar",
                  "(embedded) shapes-varedit": "varedit", "(embedded) shapes-lumina": "lumina",
-                 "(embedded) shapes-chameleon-vqgan": "chameleon_vqgan"}
+                 "(embedded) shapes-chameleon-vqgan": "chameleon_vqgan", "(embedded) shapes-janus": "janus"}
 
 
 def all_embedded() -> list[tuple[str, str]]:
@@ -117,7 +119,8 @@ def load_embedded_infinity(device: torch.device | str = "cpu"):
 # a Hugging Face folder's config.json "ar_edit" -> "tuned").
 _TUNED_FILES = {"llamagen": EMBEDDED_CHOICES["autoregressive"][1], "infinity": INFINITY_CHOICES["autoregressive"][1],
                 "editar": EDITOR_FILES["editar"][1], "varedit": EDITOR_FILES["varedit"][1],
-                "lumina": os.path.join(LUMINA_CHOICES["autoregressive"][1], "config.json")}
+                "lumina": os.path.join(LUMINA_CHOICES["autoregressive"][1], "config.json"),
+                "janus": os.path.join(JANUS_CHOICES["autoregressive"][1], "config.json")}
 _tuned_cache: dict[str, dict] = {}
 
 
