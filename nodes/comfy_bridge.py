@@ -150,17 +150,50 @@ class _Holder(torch.nn.Module):
         self.inner = inner
 
 
-class ManagedModel:
-    """A model ComfyUI can load, offload and free like its own ("Unload models", /free)."""
+def cast_on_use(module: torch.nn.Module) -> int:
+    """Turn the module's Linear and Embedding layers into ComfyUI's own cast-on-use ops (comfy.ops; the same
+    tensors, and the same forward until ComfyUI marks a layer): when the model does not fit the free GPU memory,
+    ComfyUI then keeps the layers it cannot place in CPU memory and streams their weights in at each use, as it does
+    for its own models, instead of the run failing on a device mismatch. -> the number of layers made so."""
+    import comfy.ops  # type: ignore
 
-    def __init__(self, module: torch.nn.Module, name: str, load_device: torch.device | None = None):
+    ops = comfy.ops.disable_weight_init
+    swap = {torch.nn.Linear: ops.Linear, torch.nn.Embedding: ops.Embedding}
+    n = 0
+    for m in module.modules():
+        if type(m) in swap:
+            if type(m) is torch.nn.Embedding:
+                m.bias = None  # ComfyUI's Embedding casts a bias too: its constructor sets none
+            m.__class__ = swap[type(m)]
+            n += 1
+    return n
+
+
+def _settle(module: torch.nn.Module, device: torch.device) -> None:
+    """After a partial load: everything ComfyUI does not stream (norms, buffers, layers it could place) on the GPU,
+    so only the marked layers' weights travel. A few small tensors outside ComfyUI's count."""
+    for m in module.modules():
+        if not getattr(m, "comfy_cast_weights", False):  # ComfyUI marks the layers it left in CPU memory
+            m._apply(lambda t: t.to(device), recurse=False)
+
+
+class ManagedModel:
+    """A model ComfyUI can load, offload and free like its own ("Unload models", /free). `offload`: its Linear and
+    Embedding layers may stay in CPU memory when the GPU is too small for all of it (cast_on_use); only for models
+    whose code reads those layers' weights through their forward alone."""
+
+    def __init__(self, module: torch.nn.Module, name: str, load_device: torch.device | None = None,
+                 offload: bool = False):
         self.module = module
         self.name = name
         self.load_device = load_device or torch_device()
+        self.offload = offload and IN_COMFY
         self._patcher = None
         if IN_COMFY:
             import comfy.model_patcher  # type: ignore
 
+            if self.offload:
+                cast_on_use(module)
             # Named after the model, since ComfyUI logs "Requested to load <class name>".
             holder_cls = type(type(module).__name__, (_Holder,), {})
             self._patcher = comfy.model_patcher.ModelPatcher(holder_cls(module), load_device=self.load_device,
@@ -172,9 +205,14 @@ class ManagedModel:
         if self._patcher is not None:
             if not self.is_loaded():
                 model_management.load_models_gpu([self._patcher])
+            self.settle()
         else:
             self.module.to(self.load_device)
         return self.module
+
+    def settle(self) -> None:
+        if self.offload and self._patcher is not None and self._patcher.model_size() > self._patcher.loaded_size():
+            _settle(self.module, self.load_device)
 
     def is_loaded(self) -> bool:
         return self._patcher is not None and any(getattr(m, "model", None) is self._patcher
@@ -195,6 +233,8 @@ def load_models(models, memory_required: int = 0) -> None:
     for m in managed:
         if m._patcher is None:
             m.module.to(m.load_device)
+        else:
+            m.settle()
 
 
 class Cancelled(RuntimeError):

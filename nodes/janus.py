@@ -103,7 +103,9 @@ class JanusLoader:
         dtype = None if precision == "auto" else {"bf16": torch.bfloat16, "fp16": torch.float16,
                                                   "fp32": torch.float32}[precision]
         module, vq = janus.load_janus(_resolve(model_name), dtype, bridge.offload_device())
-        return (bridge.ManagedModel(module, model_name, bridge.torch_device()),
+        # offload: on a GPU too small for all of it (the 7B: 12.3 GiB in bf16), ComfyUI keeps what does not fit
+        # in CPU memory and streams it in per step (slower, but it runs)
+        return (bridge.ManagedModel(module, model_name, bridge.torch_device(), offload=True),
                 bridge.ManagedModel(vq, f"{model_name} VQ", bridge.torch_device()))
 
 

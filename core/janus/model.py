@@ -226,8 +226,8 @@ class JanusGen(nn.Module):
         self.tokenizer = None  # the folder's text tokenizer (core.janus.prompt.JanusTokenizer), set by the loader
 
     @property
-    def device(self) -> torch.device:
-        return self.gen_head.vision_head.weight.device
+    def device(self) -> torch.device:  # where it computes: read off a norm, which stays there even when a host
+        return self.language_model.model.norm.weight.device  # (ComfyUI) keeps big layers in CPU memory
 
     @property
     def dtype(self) -> torch.dtype:
