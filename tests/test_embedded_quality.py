@@ -159,13 +159,6 @@ def test_lumina_vqgan_and_text_to_image_floors(lumina_models):
     assert bench.lumina_t2i_accuracy(model, vqgan, n=100)["exact_scene"] >= LUMINA_T2I_FLOOR
 
 
-def test_lumina_atm_preserves_what_naive_editing_re_rolls(lumina_models):
-    model, vqgan = lumina_models
-    cases = world.edit_cases(50, seed=0)
-    naive = bench.summarize(bench.lumina_edit_benchmark(model, vqgan, cases, "naive"))["all"]
-    atm = bench.summarize(bench.lumina_edit_benchmark(model, vqgan, cases, "atm"))["all"]
-    assert atm["bg_psnr"] >= naive["bg_psnr"] + LUMINA_ATM_BG_GAIN
-    assert atm["success"] >= LUMINA_ATM_SUCCESS_FLOOR and atm["exact"] >= LUMINA_ATM_EXACT_FLOOR
 
 
 # The Janus-Pro-architecture set (DeepSeek's layout, tools/train_embedded_janus.py) at its own tuned settings (its
@@ -193,10 +186,19 @@ def test_janus_set_loads_with_its_own_settings_and_draws_its_captions(janus_mode
     assert bench.janus_t2i_accuracy(model, vq, n=100)["exact_scene"] >= JANUS_T2I_FLOOR
 
 
-def test_janus_atm_preserves_what_naive_editing_re_rolls(janus_models):
-    model, vq = janus_models
+ATM_BACKBONES = {  # the other ATM backbones: models fixture, benchmark, (background gain, success, exact floors)
+    "lumina": ("lumina_models", bench.lumina_edit_benchmark,
+               (LUMINA_ATM_BG_GAIN, LUMINA_ATM_SUCCESS_FLOOR, LUMINA_ATM_EXACT_FLOOR)),
+    "janus": ("janus_models", bench.janus_edit_benchmark, (JANUS_ATM_BG_GAIN, JANUS_ATM_SUCCESS_FLOOR, JANUS_ATM_EXACT_FLOOR)),
+}
+
+
+@pytest.mark.parametrize("backbone", list(ATM_BACKBONES))
+def test_atm_preserves_what_naive_editing_re_rolls_on_every_backbone_architecture(backbone, request):
+    fixture, benchmark, (gain, success, exact) = ATM_BACKBONES[backbone]
+    model, tokenizer = request.getfixturevalue(fixture)
     cases = world.edit_cases(50, seed=0)
-    naive = bench.summarize(bench.janus_edit_benchmark(model, vq, cases, "naive"))["all"]
-    atm = bench.summarize(bench.janus_edit_benchmark(model, vq, cases, "atm"))["all"]
-    assert atm["bg_psnr"] >= naive["bg_psnr"] + JANUS_ATM_BG_GAIN
-    assert atm["success"] >= JANUS_ATM_SUCCESS_FLOOR and atm["exact"] >= JANUS_ATM_EXACT_FLOOR
+    naive = bench.summarize(benchmark(model, tokenizer, cases, "naive"))["all"]
+    atm = bench.summarize(benchmark(model, tokenizer, cases, "atm"))["all"]
+    assert atm["bg_psnr"] >= naive["bg_psnr"] + gain
+    assert atm["success"] >= success and atm["exact"] >= exact

@@ -170,34 +170,34 @@ def load_lumina_models(folder: str):
     return load_lumina(path("autoregressive"), torch.float32), load_vqgan(path("vq"))
 
 
-def run_lumina(folder: str, cases: int, t2i: int, case_seed: int = 0, vq_images: int = 200,
-               family_cases: int = FAMILY_CASES) -> dict:
-    """Naive vs ATM on the Lumina-mGPT-architecture set at its own settings (config.json's tuned ones)."""
-    model, vqgan = load_lumina_models(folder)
+def _run_atm_backbone(model, tokenizer, t2i_accuracy, edit_benchmark, cases: int, t2i: int, case_seed: int,
+                      family_cases: int, extra: dict | None = None) -> dict:
+    """Naive vs ATM on one backbone's embedded set at its own settings (its config.json's tuned ones)."""
     t0 = time.time()
-    report = {"vq_psnr": bench.vq_psnr(vqgan, n=vq_images) if vq_images else None,
-              "t2i": bench.lumina_t2i_accuracy(model, vqgan, n=t2i) if t2i else None,
+    report = {**(extra or {}), "t2i": t2i_accuracy(model, tokenizer, n=t2i) if t2i else None,
               "atm_settings": defaults(model, "atm").to_dict(), "sampling": defaults(model, "sampling").to_dict()}
     sets = case_sets(cases, family_cases, case_seed)
-    report["edits"] = {method: measure(sets, lambda e: bench.lumina_edit_benchmark(model, vqgan, e, method))
+    report["edits"] = {method: measure(sets, lambda e: edit_benchmark(model, tokenizer, e, method))
                        for method in ("naive", "atm")}
     report["seconds"] = round(time.time() - t0, 1)
     return report
+
+
+def run_lumina(folder: str, cases: int, t2i: int, case_seed: int = 0, vq_images: int = 200,
+               family_cases: int = FAMILY_CASES) -> dict:
+    """The Lumina-mGPT-architecture set (and its VQGAN's reconstruction)."""
+    model, vqgan = load_lumina_models(folder)
+    return _run_atm_backbone(model, vqgan, bench.lumina_t2i_accuracy, bench.lumina_edit_benchmark, cases, t2i,
+                             case_seed, family_cases, {"vq_psnr": bench.vq_psnr(vqgan, n=vq_images) if vq_images else None})
 
 
 def run_janus(folder: str, cases: int, t2i: int, case_seed: int = 0, family_cases: int = FAMILY_CASES) -> dict:
-    """Naive vs ATM on the Janus-Pro-architecture set at its own settings (config.json's tuned ones)."""
+    """The Janus-Pro-architecture set (its VQ is the LlamaGen set's, measured there)."""
     from ar_edit_pack.core.janus.files import load_janus
 
     model, vq = load_janus(os.path.join(folder, JANUS_CHOICES["autoregressive"][1]), torch.float32)
-    t0 = time.time()
-    report = {"t2i": bench.janus_t2i_accuracy(model, vq, n=t2i) if t2i else None,
-              "atm_settings": defaults(model, "atm").to_dict(), "sampling": defaults(model, "sampling").to_dict()}
-    sets = case_sets(cases, family_cases, case_seed)
-    report["edits"] = {method: measure(sets, lambda e: bench.janus_edit_benchmark(model, vq, e, method))
-                       for method in ("naive", "atm")}
-    report["seconds"] = round(time.time() - t0, 1)
-    return report
+    return _run_atm_backbone(model, vq, bench.janus_t2i_accuracy, bench.janus_edit_benchmark, cases, t2i, case_seed,
+                             family_cases)
 
 
 def grid_table(rows: list[dict]) -> str:
@@ -304,22 +304,15 @@ def main():
               f"({sc['seeds']} seeds x {len(sc['per_phrasing'])} phrasings), textures kept too {sc['exact']}")
         for task, acc in r.get("control", {}).items():
             print(f"{task} map -> image: objects match {acc['objects_match']:.1%}, exact scene {acc['exact_scene']:.1%}")
-    if args.backbone in ("all", "lumina"):
-        report["lumina"] = r = run_lumina(args.models, args.cases, args.t2i, case_seed=args.case_seed,
-                                             family_cases=args.family_cases)
-        if r["t2i"]:
-            print(f"text-to-image (Lumina): objects match {r['t2i']['objects_match']:.1%}, "
-                  f"exact scene {r['t2i']['exact_scene']:.1%}")
-        print(bench.markdown_table(r["edits"]))
-        print(bench.family_table(r["edits"]))
-    if args.backbone in ("all", "janus"):
-        report["janus"] = r = run_janus(args.models, args.cases, args.t2i, case_seed=args.case_seed,
-                                        family_cases=args.family_cases)
-        if r["t2i"]:
-            print(f"text-to-image (Janus): objects match {r['t2i']['objects_match']:.1%}, "
-                  f"exact scene {r['t2i']['exact_scene']:.1%}")
-        print(bench.markdown_table(r["edits"]))
-        print(bench.family_table(r["edits"]))
+    for name, label, runner in (("lumina", "Lumina", run_lumina), ("janus", "Janus", run_janus)):
+        if args.backbone in ("all", name):  # naive vs ATM on a second / third ATM backbone
+            report[name] = r = runner(args.models, args.cases, args.t2i, case_seed=args.case_seed,
+                                      family_cases=args.family_cases)
+            if r["t2i"]:
+                print(f"text-to-image ({label}): objects match {r['t2i']['objects_match']:.1%}, "
+                      f"exact scene {r['t2i']['exact_scene']:.1%}")
+            print(bench.markdown_table(r["edits"]))
+            print(bench.family_table(r["edits"]))
     if args.backbone == "all":
         rows = {"naive (LlamaGen)": report["llamagen"]["edits"]["naive"], "ATM": report["llamagen"]["edits"]["atm"],
                 "naive (Infinity)": report["infinity"]["edits"]["naive (infinity)"],

@@ -68,6 +68,29 @@ def train_step(opt: torch.optim.Optimizer, loss: torch.Tensor, params) -> None:
     opt.step()
 
 
+def save_progress(path: str, step: int, modules: dict, opt, gen: torch.Generator) -> None:
+    """A resumable checkpoint of a training run (the named modules, the optimiser and both random streams), written
+    beside and renamed over the last, so a killed run loses at most the steps since and never its checkpoint."""
+    tmp = path + ".tmp"
+    torch.save({"step": step, **{k: m.state_dict() for k, m in modules.items()}, "opt": opt.state_dict(),
+                "gen": gen.get_state(), "torch": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def resume(path: str | None, modules: dict, opt, gen: torch.Generator, log, what: str) -> int:
+    """The step a run continues from: 0, or the checkpoint's, with everything it saved restored."""
+    if not path or not os.path.exists(path):
+        return 0
+    saved = torch.load(path, weights_only=True)
+    for k, m in modules.items():
+        m.load_state_dict(saved[k])
+    opt.load_state_dict(saved["opt"])
+    gen.set_state(saved["gen"])
+    torch.set_rng_state(saved["torch"])
+    log(f"{what}: resumed at step {saved['step']} from {path}")
+    return saved["step"]
+
+
 def _labels(scenes, device) -> torch.Tensor:
     g = world.SIZE // world.CELL
     return torch.tensor([world.cell_labels(s) for s in scenes], device=device).view(-1, g, g)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_embedded import ROOT, RunLog, cosine_lr, train_step  # noqa: E402
+from train_embedded import ROOT, RunLog, cosine_lr, resume, save_progress, train_step  # noqa: E402
 
 from ar_edit_pack.core.files.loaders import load_gpt, load_vq, load_word_encoder, save_model  # noqa: E402
 from tune_embedded import tuned_metadata  # noqa: E402
@@ -121,15 +121,6 @@ def editar_from_t2i(t2i) -> EditARGPT:
     return model
 
 
-def _save_progress(path: str, step: int, model, text_net, opt, gen) -> None:
-    """A resumable checkpoint, written beside and renamed over the last, so a killed run loses at most
-    CHECKPOINT_EVERY steps and never its checkpoint."""
-    tmp = path + ".tmp"
-    torch.save({"step": step, "model": model.state_dict(), "text": text_net.state_dict(), "opt": opt.state_dict(),
-                "gen": gen.get_state(), "torch": torch.get_rng_state()}, tmp)
-    os.replace(tmp, path)
-
-
 def train_editar(steps: int, batch: int, data: int, seed: int, log, device: str = "cpu",
                  progress_path: str | None = None, text_path: str | None = None):
     """`progress_path`: a resumable checkpoint; a run started again with the same arguments resumes from it
@@ -157,16 +148,7 @@ def train_editar(steps: int, batch: int, data: int, seed: int, log, device: str 
     L = N + T + N - 1
     mask = prefix_causal_mask(None, L, L, batch, device)
     pos = torch.arange(L, device=device)
-    start = 0
-    if progress_path and os.path.exists(progress_path):
-        saved = torch.load(progress_path, weights_only=True)
-        model.load_state_dict(saved["model"])
-        text.model.load_state_dict(saved["text"])
-        opt.load_state_dict(saved["opt"])
-        gen.set_state(saved["gen"])
-        torch.set_rng_state(saved["torch"])
-        start = saved["step"]
-        log(f"editar: resumed at step {start} from {progress_path}")
+    start = resume(progress_path, {"model": model, "text": text.model}, opt, gen, log, "editar")
     t0 = time.time()
     for step in range(start, steps):
         for g in opt.param_groups:
@@ -185,7 +167,7 @@ def train_editar(steps: int, batch: int, data: int, seed: int, log, device: str 
         if (step + 1) % 100 == 0 or step + 1 == steps:
             log(f"editar step {step + 1}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
         if progress_path and (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < steps:
-            _save_progress(progress_path, step + 1, model, text.model, opt, gen)
+            save_progress(progress_path, step + 1, {"model": model, "text": text.model}, opt, gen)
     return model.cpu().eval().requires_grad_(False), text.model.cpu().eval().requires_grad_(False)
 
 

@@ -34,7 +34,7 @@ from ar_edit_pack.core.janus.model import JanusConfig, JanusGen, rope  # noqa: E
 from ar_edit_pack.core.shapes import world  # noqa: E402
 from ar_edit_pack.core.shapes.bench import to_model  # noqa: E402
 from ar_edit_pack.core.shapes.embedded import embedded_path  # noqa: E402
-from train_embedded import RunLog, cosine_lr, train_step  # noqa: E402
+from train_embedded import RunLog, cosine_lr, resume, save_progress, train_step  # noqa: E402
 from tune_embedded import tuned_config  # noqa: E402
 
 OUT = os.path.join(ROOT, "embedded", "shapes-janus")
@@ -110,13 +110,6 @@ def code_logits(model: JanusGen, text: torch.Tensor, lengths: torch.Tensor, code
     return logits.gather(1, out[..., None].expand(-1, -1, logits.shape[-1]))
 
 
-def _save_progress(path: str, step: int, model, opt, gen) -> None:
-    tmp = path + ".tmp"  # written beside and renamed over the last: a killed run never loses its checkpoint
-    torch.save({"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
-                "torch": torch.get_rng_state()}, tmp)
-    os.replace(tmp, path)
-
-
 def train(vq, steps: int, batch: int, data: int, seed: int, log, progress_path: str | None = None) -> JanusGen:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -131,15 +124,7 @@ def train(vq, steps: int, batch: int, data: int, seed: int, log, progress_path: 
     model.train()
     params = list(model.parameters())
     opt = torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
-    start = 0
-    if progress_path and os.path.exists(progress_path):
-        saved = torch.load(progress_path, weights_only=True)
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["opt"])
-        gen.set_state(saved["gen"])
-        torch.set_rng_state(saved["torch"])
-        start = saved["step"]
-        log(f"janus: resumed at step {start} from {progress_path}")
+    start = resume(progress_path, {"model": model}, opt, gen, log, "janus")
     t0 = time.time()
     for step in range(start, steps):
         for g in opt.param_groups:
@@ -152,7 +137,7 @@ def train(vq, steps: int, batch: int, data: int, seed: int, log, progress_path: 
         if (step + 1) % 100 == 0 or step + 1 == steps:
             log(f"janus step {step + 1}/{steps} loss {loss.item():.4f} {time.time() - t0:.0f}s")
         if progress_path and (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < steps:
-            _save_progress(progress_path, step + 1, model, opt, gen)
+            save_progress(progress_path, step + 1, {"model": model}, opt, gen)
     return model.eval().requires_grad_(False)
 
 

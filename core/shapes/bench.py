@@ -385,21 +385,36 @@ def varedit_benchmark(model, text, vae, cases: list[world.Edit], sampling: Infin
     return scores
 
 
-# ------------------------------------------------------------------------ Lumina-mGPT architecture + ATM
-
-@torch.inference_mode()
-def lumina_t2i_accuracy(model, vqgan, n: int = 200, seed: int = 20_000, sampling: SamplingSettings | None = None,
-                        batch: int = 100) -> dict:
+def _caption_accuracy(draw, n: int, seed: int, batch: int) -> dict:
+    """Text-to-image accuracy of `draw(captions, seeds)` -> pictures [B, H, W, 3] in 0..1 (numpy), on n seeded scenes."""
     rng = random.Random(seed)
     scenes = [world.random_scene(rng) for _ in range(n)]
     ok_objects = ok_exact = 0
     for start in range(0, n, batch):
         chunk = scenes[start:start + batch]
-        codes = lumina.generate(model, [s.caption() for s in chunk], world.SIZE, world.SIZE,
-                                list(range(seed + start, seed + start + len(chunk))), sampling)
-        images = lumina.decode(vqgan, codes).numpy()
+        images = draw([s.caption() for s in chunk], list(range(seed + start, seed + start + len(chunk))))
         ok_objects, ok_exact = _add_matches((ok_objects, ok_exact), chunk, [world.parse_image(i) for i in images])
     return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
+
+
+def _caption_edits(edit, cases: list[world.Edit], seed: int, batch: int) -> list[EditScores]:
+    """Scores of `edit(sources [B, H, W, 3] uint8, captions, seeds)` -> pictures [B, 3, H, W] in 0..1, case by case."""
+    scores: list[EditScores] = []
+    for start in range(0, len(cases), batch):
+        chunk = cases[start:start + batch]
+        src = np.stack([world.render(e.source) for e in chunk])
+        out = edit(src, [e.prompt for e in chunk], list(range(seed + start, seed + start + len(chunk))))
+        scores += score_edits(chunk, src, out)
+    return scores
+
+
+# ------------------------------------------------------------------------ Lumina-mGPT architecture + ATM
+
+@torch.inference_mode()
+def lumina_t2i_accuracy(model, vqgan, n: int = 200, seed: int = 20_000, sampling: SamplingSettings | None = None,
+                        batch: int = 100) -> dict:
+    return _caption_accuracy(lambda captions, seeds: lumina.decode(vqgan, lumina.generate(
+        model, captions, world.SIZE, world.SIZE, seeds, sampling)).numpy(), n, seed, batch)
 
 
 @torch.inference_mode()
@@ -407,16 +422,11 @@ def lumina_edit_benchmark(model, vqgan, cases: list[world.Edit], method: str, at
                           sampling: SamplingSettings | None = None, seed: int = 0, batch: int = 100) -> list[EditScores]:
     """ATM (or naive) on the Lumina-mGPT-architecture model: each case's source encoded by its VQGAN, edited under
     the target caption, scored from the decoded pixels like every other row."""
-    scores: list[EditScores] = []
-    for start in range(0, len(cases), batch):
-        chunk = cases[start:start + batch]
-        src = np.stack([world.render(e.source) for e in chunk])
+    def edit(src, captions, seeds):
         cache = lumina.source_cache(model, lumina.encode(vqgan, to_image(src), world.SIZE))
-        seeds = list(range(seed + start, seed + start + len(chunk)))
-        result = lumina.edit(model, cache, [e.prompt for e in chunk], seeds, method, sampling, atm)
-        out = lumina.decode(vqgan, result.tokens.view(len(chunk), *cache.grid)).permute(0, 3, 1, 2)
-        scores += score_edits(chunk, src, out)
-    return scores
+        result = lumina.edit(model, cache, captions, seeds, method, sampling, atm)
+        return lumina.decode(vqgan, result.tokens.view(len(src), *cache.grid)).permute(0, 3, 1, 2)
+    return _caption_edits(edit, cases, seed, batch)
 
 
 # ------------------------------------------------------------------------ Janus-Pro architecture + ATM
@@ -424,16 +434,8 @@ def lumina_edit_benchmark(model, vqgan, cases: list[world.Edit], method: str, at
 @torch.inference_mode()
 def janus_t2i_accuracy(model, vq, n: int = 200, seed: int = 20_000, sampling: SamplingSettings | None = None,
                        batch: int = 100) -> dict:
-    rng = random.Random(seed)
-    scenes = [world.random_scene(rng) for _ in range(n)]
-    ok_objects = ok_exact = 0
-    for start in range(0, n, batch):
-        chunk = scenes[start:start + batch]
-        codes = janus.generate(model, [s.caption() for s in chunk], list(range(seed + start, seed + start + len(chunk))),
-                               sampling).tokens
-        images = janus.decode(vq, codes).permute(0, 2, 3, 1).numpy()
-        ok_objects, ok_exact = _add_matches((ok_objects, ok_exact), chunk, [world.parse_image(i) for i in images])
-    return {"objects_match": ok_objects / n, "exact_scene": ok_exact / n, "n": n}
+    return _caption_accuracy(lambda captions, seeds: janus.decode(vq, janus.generate(
+        model, captions, seeds, sampling).tokens).permute(0, 2, 3, 1).numpy(), n, seed, batch)
 
 
 @torch.inference_mode()
@@ -441,13 +443,8 @@ def janus_edit_benchmark(model, vq, cases: list[world.Edit], method: str, atm: A
                          sampling: SamplingSettings | None = None, seed: int = 0, batch: int = 100) -> list[EditScores]:
     """ATM (or naive) on the Janus-Pro-architecture model: each case's source encoded by its VQ-16, edited under the
     target caption, scored from the decoded pixels like every other row."""
-    scores: list[EditScores] = []
-    for start in range(0, len(cases), batch):
-        chunk = cases[start:start + batch]
-        src = np.stack([world.render(e.source) for e in chunk])
+    def edit(src, captions, seeds):
         cache = janus.source_cache(janus.encode(vq, model, to_image(src)), vq)
-        seeds = list(range(seed + start, seed + start + len(chunk)))
-        result = janus.edit(model, cache, [e.prompt for e in chunk], seeds, method, sampling, atm)
-        out = janus.decode(vq, result.tokens.view(len(chunk), *cache.grid))
-        scores += score_edits(chunk, src, out)
-    return scores
+        result = janus.edit(model, cache, captions, seeds, method, sampling, atm)
+        return janus.decode(vq, result.tokens.view(len(src), *cache.grid))
+    return _caption_edits(edit, cases, seed, batch)
