@@ -300,3 +300,17 @@ def test_janus_training_feeds_what_generation_reads_resumes_and_saves_a_folder_t
     assert loaded.tokenizer.prompt_ids(words) == TJ.tokenizer().prompt_ids(words)
     out = janus.generate(loaded, ["a red circle at the top left"], [0])
     assert out.tokens.shape == (1, 3, 3)
+
+
+@pytest.mark.parametrize("runner", ["run_lumina", "run_janus"])
+def test_the_other_atm_backbones_benchmark_runs_on_the_shipped_sets(runner):
+    from ar_edit_pack.core.shapes.embedded import EMBEDDED_DIR
+
+    report = getattr(shapes_benchmark, runner)(EMBEDDED_DIR, cases=5, t2i=2, case_seed=1, family_cases=2)
+    assert set(report["edits"]) == {"naive", "atm"} and report["edits"]["atm"]["all"]["n"] == 5
+    assert report["edits"]["atm"]["families"]["twins"]["n"] == 2 and report["t2i"]["n"] == 2
+    from ar_edit_pack.core.shapes.embedded import embedded_defaults
+
+    family = runner.split("_")[1]  # the set is run at its own tuned settings, and says which
+    assert report["atm_settings"] == embedded_defaults(family, "atm").to_dict()
+    assert report["sampling"] == embedded_defaults(family, "sampling").to_dict()
