@@ -57,6 +57,19 @@ def infinity_run(cfg, schedule, dtype: torch.dtype, n_branches: int = 2, prefix_
     return RunMemory(weights, int(HEADROOM * n_branches * (kv + acts)))
 
 
+def janus_decode(cfg, prompt_len: int, dtype: torch.dtype, chunk: int = 32, weights: int = 0) -> RunMemory:
+    """One row of a Janus-Pro decode, both CFG branches: KV cache over the prompt and the 576 codes, the attention
+    mask, the prefill's activations (one layer at a time, fp32 scores) and a draft chunk's logits over the codes."""
+    from .janus.model import kv_bytes_per_row
+
+    item = torch.empty((), dtype=dtype).element_size()
+    S = prompt_len + cfg.num_image_tokens
+    kv = kv_bytes_per_row(cfg, S, item)
+    prefill = prompt_len * (4 * cfg.dim + 3 * cfg.ffn_hidden) * item + cfg.n_head * prompt_len * S * 4
+    logits = chunk * cfg.image_codes * 4 * 8  # fp32 guided logits and the pick's [L, C] temporaries
+    return RunMemory(weights, int(HEADROOM * (2 * (kv + S * S + prefill) + logits)))
+
+
 class NotEnoughMemory(RuntimeError):
     pass
 

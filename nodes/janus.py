@@ -9,7 +9,7 @@ from ..core.defaults import AUTO, auto, resolve
 from ..core.files.checkpoints import read_config_json
 from ..core.files.model_files import KNOWN_FILES, ensure_local, is_complete
 from ..core.images import grid_to_mask, model_to_comfy
-from ..core.janus.model import JanusGen, kv_bytes_per_row
+from ..core.janus.model import JanusGen
 from ..core.llamagen.atm import ATMSettings
 from ..core.pipelines import janus, llamagen
 from ..core.pipelines.common import batch_seeds
@@ -129,12 +129,11 @@ def _preview(tokenizer, model: JanusGen, node: str):
     return bridge.grid_preview(lambda ids: llamagen.decode(vq, ids).permute(0, 2, 3, 1), (g, g), vq.downsample)
 
 
-def _load(models, model, rows: int, prompt_tokens: int) -> JanusGen:
-    """One load for the run, with room for its KV cache (both CFG branches)."""
+def _load(models, model, rows: int, prompt: list[int]) -> JanusGen:
+    """One load for the run, with room for its buffers (KV cache of both CFG branches, activations; the pipeline's
+    estimate): ComfyUI frees that much, and what of the model then does not fit stays in CPU memory."""
     module = getattr(model, "module", model)
-    cache = kv_bytes_per_row(module.cfg, prompt_tokens + module.cfg.num_image_tokens,
-                             module.gen_head.vision_head.weight.element_size()) * 2 * rows
-    bridge.load_models(models, cache)
+    bridge.load_models(models, janus.decode_memory(module, [prompt]).per_row * rows)
     return module
 
 
@@ -193,7 +192,7 @@ class JanusGenerate:
         node = "AR Janus Generate"
         module = _model(getattr(model, "module", model), node)
         ids = janus.encode_prompts(module, [prompt])[0]  # a bad prompt fails before anything loads
-        module = _load([model, preview_tokenizer], model, batch_size, len(ids))
+        module = _load([model, preview_tokenizer], model, batch_size, ids)
         sampling = _sampling(module, cfg_scale, temperature, top_k)
         render = _preview(preview_tokenizer, module, node)
         n = module.cfg.num_image_tokens
@@ -241,7 +240,7 @@ class JanusEdit:
         ids = janus.encode_prompts(module, [prompt])[0]
         atm = _atm(module, K, alpha, tau, fallback, candidates)
         mask = checks.mask(mask, node)
-        module = _load([model, preview_tokenizer], model, source.batch, len(ids))
+        module = _load([model, preview_tokenizer], model, source.batch, ids)
         seeds = edit_seeds(source, seed, use_source_seed)
         result = janus.edit(module, source, prompt, seeds, method, _sampling(module, cfg_scale, temperature, top_k),
                             atm, mask, bridge.progress(module.cfg.num_image_tokens,
@@ -308,7 +307,7 @@ class JanusSweep:
         settings, varying = expand(Ks, parse_values(alpha_values, float, "alpha_values"), taus, seeds, cfgs, fallback,
                                    base_atm.candidates if candidates == "auto" else candidates)
         rows = source.batch * len(settings)
-        module = _load([model, tokenizer], model, rows, len(ids))
+        module = _load([model, tokenizer], model, rows, ids)
         result = janus.sweep(module, source, prompt, settings, method, base, checks.mask(mask, node),
                              bridge.progress(module.cfg.num_image_tokens), max_chunk=draft_chunk(draft_decoding))
         gh, gw = source.grid

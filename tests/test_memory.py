@@ -88,3 +88,37 @@ def test_estimate_covers_the_kv_cache():
     allocated = (cache.k.numel() + cache.v.numel()) * cache.k.element_size()
     assert llamagen.decode_memory(model).per_row > allocated / 2 * 2  # both branches of one row, with room to spare
     assert memory.rows_that_fit(est, 64, 27 * 2 ** 30) < 64  # the issue's 64-row sweep does not fit 27 GiB at once
+
+
+def test_janus_generation_and_sweep_in_micro_batches_equal_one_batch(tmp_path):
+    """Janus-Pro rows of different prompt lengths, and a sweep of per-row ATM settings, cfg scales and a mask: split
+    to fit a small budget, the codes are the one batch's; the 7B's estimate holds its KV cache."""
+    from ar_edit_pack.core.janus.files import load_janus
+    from ar_edit_pack.core.janus.model import JanusConfig, kv_bytes_per_row
+    from ar_edit_pack.core.pipelines import janus
+    from ar_edit_pack.core.sweeps import SweepSetting
+    from tiny_models import JANUS_CAPTIONS, save_tiny_janus
+
+    model, vq = load_janus(save_tiny_janus(tmp_path / "janus"), torch.float32)
+    per_row = janus.decode_memory(model, janus.encode_prompts(model, JANUS_CAPTIONS)).per_row
+    whole = janus.generate(model, JANUS_CAPTIONS, [1, 2, 3], SAMPLING, memory_budget=None)
+    seen = []
+    parts = janus.generate(model, JANUS_CAPTIONS, [1, 2, 3], SAMPLING, memory_budget=per_row,
+                           progress=lambda done, total: seen.append((done, total)))
+    assert torch.equal(parts.tokens, whole.tokens) and seen[-1][0] == seen[-1][1] == 3 * model.cfg.num_image_tokens
+    cache = janus.source_cache(whole, vq)
+    settings = [SweepSetting(ATMSettings(K=k, tau=t, candidates="sampled"), seed, cfg)
+                for k, t, seed, cfg in ((4, 0.5, 0, 1.0), (64, 1.0, 1, 3.0), (16, 2.0, 2, 5.0))]
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 32:] = 1
+    one = janus.sweep(model, cache, JANUS_CAPTIONS[2], settings, "atm", SAMPLING, mask, memory_budget=None)
+    for rows in (1, 4):
+        split = janus.sweep(model, cache, JANUS_CAPTIONS[2], settings, "atm", SAMPLING, mask,
+                            memory_budget=rows * per_row)
+        assert torch.equal(split.tokens, one.tokens)
+    with pytest.raises(memory.NotEnoughMemory, match="per image"):
+        janus.generate(model, JANUS_CAPTIONS, [1, 2, 3], SAMPLING, memory_budget=per_row // 2)
+    # Janus-Pro-7B in bf16, a 30-token prompt: 2 branches x 30 layers x 32 heads x 606 x 128 x 2 x 2 bytes of cache
+    seven = JanusConfig(dim=4096, n_layer=30, n_head=32, n_kv_head=32, ffn_hidden=11008, vocab_size=102400)
+    kv = 2 * kv_bytes_per_row(seven, 30 + 576, 2)
+    assert kv < memory.janus_decode(seven, 30, torch.bfloat16).per_row < 2 * kv

@@ -422,6 +422,19 @@ def test_each_run_loads_its_models_in_one_call_with_room_for_the_run(models_dir,
     AREdit().edit(net, source, cond, **_widget_defaults("ARE_AREdit"))
     assert calls == [(["(embedded) shapes-infinity"], 2 * per_row)]
 
+    from ar_edit_pack.core.pipelines import janus
+    from ar_edit_pack.nodes.janus import JanusEdit, JanusGenerate, JanusLoader
+
+    model, tok = JanusLoader().load("(embedded) shapes-janus", "auto")  # the model and its VQ, one call with both
+    calls.clear()
+    (tokens,) = JanusGenerate().generate(model, caption, 2, 0, -1, 1.0, -1, preview_tokenizer=tok)
+    per_row = janus.decode_memory(model.module, janus.encode_prompts(model.module, [caption])).per_row
+    assert calls == [(["(embedded) shapes-janus", "(embedded) shapes-janus VQ"], 2 * per_row)] and per_row > 0
+    calls.clear()
+    JanusEdit().edit(model, janus.source_cache(tokens, tok.module), caption, "atm", 0, True, -1, 1.0, -1, -1, 0.6,
+                     -1, "greedy")
+    assert calls == [(["(embedded) shapes-janus"], 2 * per_row)]
+
 
 def test_a_tokenizer_that_does_not_fit_the_model_is_refused_before_any_sampling(monkeypatch):
     from ar_edit_pack.nodes.conditioning import TextEncode

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
+
+from .. import memory
 from ..defaults import defaults
 from ..janus.files import load_janus
 from ..janus.generate import DRAFT_CHUNK, DecodeStats, ProgressFn, SamplePicker, decode_codes
@@ -35,15 +38,31 @@ def encode_prompts(model: JanusGen, captions: Sequence[str]) -> list[list[int]]:
     return [model.tokenizer.prompt_ids(c) for c in captions]
 
 
+def decode_memory(model: JanusGen, prompts: Sequence[Sequence[int]]) -> memory.RunMemory:
+    """Device memory of a decode of these prompts (both CFG branches), per row and for the weights."""
+    return memory.janus_decode(model.cfg, max(map(len, prompts), default=1), model.dtype,
+                               weights=memory.module_bytes(model))
+
+
+def _budget(memory_budget, model: JanusGen) -> int | None:
+    """Bytes a run may use beyond the loaded weights: "auto" = what the device has free now (None on the CPU)."""
+    return memory.free_device_memory(model.device) if memory_budget == "auto" else memory_budget
+
+
 def generate(model: JanusGen, captions: Sequence[str], seeds, sampling: SamplingSettings | None = None,
-             progress: ProgressFn | None = None) -> TokenBatch:
-    """One picture per caption (each with its own seed) -> codes [B, g, g] (384 px: 24 x 24) with their provenance."""
+             progress: ProgressFn | None = None, memory_budget: int | str | None = "auto") -> TokenBatch:
+    """One picture per caption (each with its own seed) -> codes [B, g, g] (384 px: 24 x 24) with their provenance.
+    Rows beyond what `memory_budget` bytes hold at once ("auto": the device's free memory) run in micro-batches;
+    each row's codes are its own, so the result is the one-batch result."""
     sampling = (sampling or defaults(model, "sampling")).validate()
     seeds = seed_tensor(seeds)
     prompts = encode_prompts(model, list(captions))
     if seeds.shape != (len(prompts),):
         raise ValueError(f"need one seed per caption ({len(prompts)}), got {seeds.numel()}")
-    codes = decode_codes(model, prompts, sampling.cfg_scale, SamplePicker(sampling, seeds.to(model.device)), progress)
+    codes = torch.cat(memory.in_parts(
+        decode_memory(model, prompts), len(prompts), _budget(memory_budget, model), "this generation", progress,
+        lambda idx, part: decode_codes(model, [prompts[i] for i in idx.tolist()], sampling.cfg_scale,
+                                       SamplePicker(sampling, seeds[idx].to(model.device)), part)))
     g = model.cfg.grid_size
     return TokenBatch(codes.view(-1, g, g), "generated", None, seeds.to(codes.device), sampling, model.cfg.downsample)
 
@@ -65,12 +84,13 @@ def source_cache(tokens: TokenBatch, vq: LlamaGenVQ, device=None) -> SourceCache
 def edit(model: JanusGen, cache: SourceCache, captions: Sequence[str] | str, seeds, method: str = "atm",
          sampling: SamplingSettings | None = None, atm: ATMSettings | Sequence[ATMSettings] | None = None,
          mask=None, progress: ProgressFn | None = None, max_chunk: int = DRAFT_CHUNK,
-         stats: DecodeStats | None = None, cfg_scale: float | Sequence[float] | None = None) -> EditResult:
+         stats: DecodeStats | None = None, cfg_scale: float | Sequence[float] | None = None,
+         memory_budget: int | str | None = "auto") -> EditResult:
     """Regenerate each source row under its edit caption. "atm": every code the windowed candidate nearest to the
     source's code (within tau), else the fallback; "naive": plain sampling with the same seed. `mask` (MASK on the
     picture, or one per row; 1 = may change): outside it the source's codes are kept. The source's codes serve as a
     draft, up to `max_chunk` codes verified per pass (the codes are the same either way). `cfg_scale`: one per row
-    (sweeps), else the sampling's."""
+    (sweeps), else the sampling's. Rows beyond `memory_budget` run in micro-batches, with the same result."""
     if method not in EDIT_METHODS:
         raise ValueError(f"method must be one of {EDIT_METHODS}, got {method!r}")
     sampling = (sampling or defaults(model, "sampling")).validate()
@@ -89,26 +109,35 @@ def edit(model: JanusGen, cache: SourceCache, captions: Sequence[str] | str, see
     prompts = encode_prompts(model, captions)
     region = token_region(mask, grid, cache.stride, B)
     region = None if region is None else region.to(model.device)
-    dev_seeds = seeds.to(model.device)
-    fixed = None if region is None else ~region.reshape(B, -1)
-    if method == "atm":
-        params = ATMParams.from_settings(atm or defaults(model, "atm"), B, model.cfg.image_codes)
-        pick, draft = AnchorPicker(cache, params, sampling, dev_seeds, region), cache.anchors
-    else:
-        pick = SamplePicker(sampling, dev_seeds, fixed, cache.anchors)
-        draft = None if region is None else cache.anchors
-    scale = sampling.cfg_scale if cfg_scale is None else per_row(
-        [cfg_scale] if isinstance(cfg_scale, (int, float)) else list(cfg_scale), B, "cfg scales")
-    codes = decode_codes(model, prompts, scale, pick, progress, draft, fixed, max_chunk, stats)
+    scale = torch.tensor(sampling.cfg_scale if cfg_scale is None else per_row(
+        [cfg_scale] if isinstance(cfg_scale, (int, float)) else list(cfg_scale), B, "cfg scales"),
+        dtype=torch.float32).expand(B)
+    atm = (atm or defaults(model, "atm")) if method == "atm" else None
+
+    def run(idx: torch.Tensor, part_progress) -> torch.Tensor:  # the rows idx: their own codes, whatever the batch
+        part, dev_seeds = cache.select(idx), seeds[idx].to(model.device)
+        where = None if region is None else region[idx.to(region.device)]
+        fixed = None if where is None else ~where.reshape(len(idx), -1)
+        if method == "atm":
+            params = ATMParams.from_settings(memory.pick_rows(atm, idx, B), len(idx), model.cfg.image_codes)
+            pick, draft = AnchorPicker(part, params, sampling, dev_seeds, where), part.anchors
+        else:
+            pick = SamplePicker(sampling, dev_seeds, fixed, part.anchors)
+            draft = None if where is None else part.anchors
+        return decode_codes(model, [prompts[i] for i in idx.tolist()], scale[idx], pick, part_progress, draft, fixed,
+                            max_chunk, stats)
+
+    codes = torch.cat(memory.in_parts(decode_memory(model, prompts), B, _budget(memory_budget, model), "this edit",
+                                      progress, run))
     return EditResult.compare(codes.reshape(B, -1), cache.anchors)
 
 
 def sweep(model: JanusGen, cache: SourceCache, captions: Sequence[str] | str, settings: Sequence[SweepSetting],
           method: str = "atm", sampling: SamplingSettings | None = None, mask=None,
           progress: ProgressFn | None = None, max_chunk: int = DRAFT_CHUNK,
-          stats: DecodeStats | None = None) -> EditResult:
+          stats: DecodeStats | None = None, memory_budget: int | str | None = "auto") -> EditResult:
     """Every setting (K, alpha, tau, seed, cfg) for every source row as ONE batched decode; row = item * S + j, and
     row j of an item equals the single edit with setting j."""
     rows, captions, seeds, atms, cfgs, mask = sweep_rows(cache.batch, captions, settings, mask)
     return edit(model, cache.select(rows), captions, seeds, method, sampling, atms, mask, progress, max_chunk, stats,
-                cfgs)
+                cfgs, memory_budget)
