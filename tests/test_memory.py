@@ -122,3 +122,49 @@ def test_janus_generation_and_sweep_in_micro_batches_equal_one_batch(tmp_path):
     seven = JanusConfig(dim=4096, n_layer=30, n_head=32, n_kv_head=32, ffn_hidden=11008, vocab_size=102400)
     kv = 2 * kv_bytes_per_row(seven, 30 + 576, 2)
     assert kv < memory.janus_decode(seven, 30, torch.bfloat16).per_row < 2 * kv
+
+
+def test_infinity_aredit_and_varedit_in_micro_batches_equal_one_batch():
+    """The next-scale runs split to fit a small budget: generation (per-row sampling), AREdit (per-row settings, a
+    mask) and VAREdit (per-row instructions) give the one batch's bits and masks (probabilities to float rounding)."""
+    from ar_edit_pack.core.infinity.aredit import AREditSettings
+    from ar_edit_pack.core.infinity.generate import InfinitySampling
+    from ar_edit_pack.core.pipelines import infinity, varedit
+    from ar_edit_pack.core.shapes import bench, embedded, world
+
+    torch.set_num_threads(2)
+    net, text, vae = embedded.load_embedded_infinity()
+    schedule = bench.EMBEDDED_INFINITY_SCHEDULE
+    per_row = infinity.run_memory(net, schedule).per_row
+    scenes = [world.random_scene(__import__("random").Random(i)) for i in range(3)]
+    cond = bench.infinity_condition(text, [s.caption() for s in scenes])
+    sampling = [InfinitySampling(cfg=c, tau=0.5, top_p=0.97) for c in (1.0, 3.0, 2.0)]
+    whole = infinity.generate(net, cond, schedule, sampling, [4, 5, 6], memory_budget=None)
+    split = infinity.generate(net, cond, schedule, sampling, [4, 5, 6], memory_budget=per_row)
+    assert all(torch.equal(a, b) for a, b in zip(whole.bits, split.bits))
+    # the probabilities to float rounding (matmuls of another batch size round differently; measured 3.9e-7)
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=0) for a, b in zip(whole.p1, split.p1))
+    assert torch.equal(whole.seeds, split.seeds)
+    assert split.condition.prompts == whole.condition.prompts and split.sampling == whole.sampling
+    source = infinity.aredit_source(net, whole)
+    target = bench.infinity_condition(text, ["a green star at the bottom right on a gray background"])
+    settings = [AREditSettings(gamma=g, threshold=t) for g, t in ((0, 0.1), (1, 0.8), (2, 0.5))]
+    mask = torch.zeros(1, 48, 48)
+    mask[:, :, 24:] = 1
+    one = infinity.aredit(net, source, target, settings, [7, 8, 9], mask, memory_budget=None)
+    parts = infinity.aredit(net, source, target, settings, [7, 8, 9], mask, memory_budget=2 * per_row)
+    assert all(torch.equal(a, b) for a, b in zip(one.tokens.bits, parts.tokens.bits))
+    assert all(torch.equal(a, b) for a, b in zip(one.masks, parts.masks))
+    assert all(torch.equal(a, b) for a, b in zip(one.changed, parts.changed))
+    with pytest.raises(memory.NotEnoughMemory, match="per image"):
+        infinity.generate(net, cond, schedule, sampling, [4, 5, 6], memory_budget=per_row // 2)
+
+    editor, words = embedded.load_embedded_editor("varedit")
+    images = bench.to_image(__import__("numpy").stack([world.render(s) for s in scenes]))
+    instructions = ["make the background gray", "change the background to sky blue", "make the background pink"]
+    need = infinity.run_memory(editor, schedule, prefix_tokens=sum(h * w for h, w in schedule)).per_row
+    a = varedit.edit(editor, vae, words, images, instructions, world.SIZE, InfinitySampling(cfg=1.0, tau=0.5),
+                     [1, 2, 3], memory_budget=None)
+    b = varedit.edit(editor, vae, words, images, instructions, world.SIZE, InfinitySampling(cfg=1.0, tau=0.5),
+                     [1, 2, 3], memory_budget=need)
+    assert all(torch.equal(x, y) for x, y in zip(a.tokens.bits, b.tokens.bits))

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import torch
 
+from .. import memory
 from ..condition import Condition
 from ..infinity.aredit import AREditResult, AREditSettings, AREditSource, aredit_edit, build_source
 from ..infinity.codec import bits_to_images, image_to_bits
@@ -38,11 +39,50 @@ def check_tier(net: InfinityTransformer, schedule) -> None:
                          f"(AR Image to Bits, size)")
 
 
+def run_memory(net: InfinityTransformer, schedule, prefix_tokens: int = 0) -> memory.RunMemory:
+    """Device memory of an Infinity / AREdit / VAREdit run over `schedule` (with guidance), per row and weights."""
+    return memory.infinity_run(net.cfg, schedule, net.dtype, prefix_tokens=prefix_tokens,
+                               weights=memory.module_bytes(net))
+
+
+def budget(memory_budget, net: InfinityTransformer) -> int | None:
+    """Bytes a run may use beyond the loaded weights: "auto" = what the device has free now (None on the CPU)."""
+    return memory.free_device_memory(net.device) if memory_budget == "auto" else memory_budget
+
+
+def rows_of(value, idx: torch.Tensor, rows: int):
+    """A per-row argument (one for all, or one per row: a sequence, a tensor or a Condition) restricted to idx."""
+    if isinstance(value, Condition):
+        return value if value.batch != rows else value.index(idx)
+    return memory.pick_rows(value, idx, rows)
+
+
+def cat_tokens(parts: list[BitTokens]) -> BitTokens:
+    """Micro-batches' bits (with their probabilities, conditions, seeds, settings) back into one batch, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    cond = None if first.condition is None else first.condition._with(
+        torch.cat([t.condition.raw for t in parts]),
+        None if first.condition.mask is None else torch.cat([t.condition.mask for t in parts]),
+        [p for t in parts for p in t.condition.prompts])
+    return BitTokens([torch.cat(b) for b in zip(*(t.bits for t in parts))], list(first.schedule), first.origin,
+                     first.patchify, cond, None if first.seeds is None else torch.cat([t.seeds for t in parts]),
+                     None if first.sampling is None else [s for t in parts for s in t.sampling],
+                     None if first.p1 is None else [torch.cat(p) for p in zip(*(t.p1 for t in parts))])
+
+
 def generate(net: InfinityTransformer, cond: Condition, schedule, sampling: InfinitySampling | Sequence[InfinitySampling],
-             seeds, progress: ProgressFn | None = None, negative: Condition | None = None) -> BitTokens:
+             seeds, progress: ProgressFn | None = None, negative: Condition | None = None,
+             memory_budget: int | str | None = "auto") -> BitTokens:
     """One picture per condition row, each with its own seed; the bits keep their probabilities (a free AREdit
-    source)."""
-    return _generate(net, cond, schedule, sampling, seed_tensor(seeds), progress=progress, negative=negative)
+    source). Rows beyond what `memory_budget` bytes hold at once ("auto": the device's free memory) run in
+    micro-batches: each row's bits are its own, so the result is the one-batch result."""
+    seeds, rows = seed_tensor(seeds), cond.batch
+    return cat_tokens(memory.in_parts(
+        run_memory(net, schedule), rows, budget(memory_budget, net), "this generation", progress,
+        lambda idx, part: _generate(net, cond.index(idx), schedule, rows_of(sampling, idx, rows), seeds[idx],
+                                    progress=part, negative=None if negative is None else rows_of(negative, idx, rows))))
 
 
 def encode(vae: BSQVAE, images, resolution: int, resize: str = "center_crop") -> list[tuple[list[int], BitTokens]]:
@@ -82,8 +122,18 @@ def aredit_source(net: InfinityTransformer, tokens: BitTokens, source_cond: Cond
 
 def aredit(net: InfinityTransformer, source: AREditSource, target: Condition,
            settings: AREditSettings | Sequence[AREditSettings], seeds, mask=None,
-           progress: ProgressFn | None = None) -> AREditResult:
+           progress: ProgressFn | None = None, memory_budget: int | str | None = "auto") -> AREditResult:
     """One AREdit pass for every source row under its target prompt (1 for all, or one per row). `mask`: a MASK
-    on the source picture (or one per row; 1 = may change)."""
+    on the source picture (or one per row; 1 = may change). Rows beyond `memory_budget` run in micro-batches, with
+    the one-batch result."""
     region = pixel_region(mask, source.tokens.grid, STRIDE)
-    return aredit_edit(net, source, target.to(net.device), settings, seed_tensor(seeds), region, progress=progress)
+    target, seeds, rows = target.to(net.device), seed_tensor(seeds), source.batch
+    parts = memory.in_parts(
+        run_memory(net, source.schedule), rows, budget(memory_budget, net), "this edit", progress,
+        lambda idx, part: aredit_edit(net, source.index(idx), rows_of(target, idx, rows), rows_of(settings, idx, rows),
+                                      seeds[idx], None if region is None else rows_of(region, idx, rows),
+                                      progress=part))
+    if len(parts) == 1:
+        return parts[0]
+    return AREditResult(cat_tokens([r.tokens for r in parts]), [torch.cat(m) for m in zip(*(r.masks for r in parts))],
+                        [torch.cat(c) for c in zip(*(r.changed for r in parts))])

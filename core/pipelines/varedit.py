@@ -8,6 +8,7 @@ from typing import Sequence
 
 import torch
 
+from .. import memory
 from ..condition import Condition
 from ..infinity.codec import bits_to_images
 from ..infinity.generate import BitTokens, InfinitySampling, ProgressFn
@@ -19,6 +20,7 @@ from ..infinity.vae import BSQVAE
 from ..sampling import seed_tensor
 from ..text.encoders import validate_prompts
 from .common import per_row
+from .infinity import budget, cat_tokens, rows_of, run_memory
 
 def edit_size(net: InfinityTransformer, resolution="auto", name: str = "") -> int:
     """The canvas side an edit runs at ("auto": the checkpoint's own; `name` is its file name)."""
@@ -34,10 +36,11 @@ class VAREditOutput:
 
 def edit(net: InfinityTransformer, vae: BSQVAE, encoder, images, instructions: Sequence[str], size: int,
          sampling: InfinitySampling | Sequence[InfinitySampling], seeds, mask=None, rows_per_image: int = 1,
-         progress: ProgressFn | None = None) -> VAREditOutput:
+         progress: ProgressFn | None = None, memory_budget: int | str | None = "auto") -> VAREditOutput:
     """Edits each picture (an IMAGE batch, or one [1, H, W, C] each, any sizes) `rows_per_image` times in a row
     (sweeps), every row with its instruction (1 for all, or one per row), sampling and seed. `mask`: one MASK for
-    all pictures or one each (1 = may change); outside it the picture's own multi-scale bits are kept."""
+    all pictures or one each (1 = may change); outside it the picture's own multi-scale bits are kept. Rows beyond
+    `memory_budget` run in micro-batches, with the one-batch result."""
     pictures = images.split(1) if isinstance(images, torch.Tensor) else images
     n, rows = len(pictures), len(pictures) * rows_per_image
     instructions = per_row(instructions, rows, "instructions")
@@ -58,8 +61,13 @@ def edit(net: InfinityTransformer, vae: BSQVAE, encoder, images, instructions: S
         emb = encoder.encode_infinity(instructions)
         cond = Condition(emb.features, emb.mask, instructions, "infinity")
     schedule = scale_schedule(size)
-    tokens = varedit_edit(net, vae, cond.to(net.device), x.to(vae.device), schedule, sampling, seed_tensor(seeds),
-                          region, progress=progress)
+    cond, x, seeds = cond.to(net.device), x.to(vae.device), seed_tensor(seeds)
+    need = run_memory(net, schedule, prefix_tokens=sum(h * w for h, w in schedule))  # the source's scales come first
+    tokens = cat_tokens(memory.in_parts(
+        need, rows, budget(memory_budget, net), "this edit", progress,
+        lambda idx, part: varedit_edit(net, vae, cond.index(idx), x[idx.to(x.device)], schedule,
+                                       rows_of(sampling, idx, rows), seeds[idx],
+                                       None if region is None else rows_of(region, idx, rows), progress=part)))
     decoded = bits_to_images(vae, tokens)
     if len(set(sizes)) == 1:
         images_out = list(crop_back(decoded, sizes[0]))
