@@ -16,7 +16,8 @@ from ..core.sweeps import check_rows, parse_values
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import PREVIEW_VAE_INPUT, auto_tooltip, bits_preview, infinity_sampling, infinity_sampling_inputs
-from .types import AREDIT_SOURCE, BIT_TOKENS, BSQ_VAE, CATEGORY, INFINITY_CONDITIONING, INFINITY_MODEL, MAX_SEED
+from .types import (AREDIT_SOURCE, BIT_TOKENS, BSQ_VAE, CATEGORY, COMPILE_INPUT, INFINITY_CONDITIONING, INFINITY_MODEL,
+                    MAX_SEED)
 
 
 class AREditSourceCache:
@@ -81,6 +82,7 @@ class AREdit:
                 "use_source_seed": ("BOOLEAN", {"default": True, "tooltip": "reuse a generated source's seeds"}),
             },
             "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change); outside it the source's bits are kept"}),
+                         "compile": COMPILE_INPUT,
                          "preview_vae": PREVIEW_VAE_INPUT},
         }
 
@@ -91,7 +93,8 @@ class AREdit:
     FUNCTION = "edit"
     CATEGORY = f"{CATEGORY}/editing"
 
-    def edit(self, model, source, conditioning, gamma, threshold, seed, use_source_seed, mask=None, preview_vae=None):
+    def edit(self, model, source, conditioning, gamma, threshold, seed, use_source_seed, mask=None, preview_vae=None,
+             compile="auto"):
         node = "AR AREdit Edit"
         source = checks.aredit_source(source, node)
         checks.infinity_model(model, node, load=False)
@@ -102,7 +105,7 @@ class AREdit:
         settings = resolve(net, "aredit", gamma=gamma, threshold=auto(threshold)).validate(len(source.schedule))
         seeds = _seeds(source, seed, use_source_seed, source.batch)
         result = infinity.aredit(net, source, conditioning, settings, seeds, checks.mask(mask, node),
-                                 progress=bridge.progress(len(source.schedule), preview=render))
+                                 progress=bridge.progress(len(source.schedule), preview=render), compile=compile)
         return (result.tokens,) + _masks(result, [gamma] * source.batch)
 
 
@@ -129,7 +132,7 @@ class AREditSweep:
                 "use_source_seed": ("BOOLEAN", {"default": True}),
                 "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = one per threshold"}),
             },
-            "optional": {"mask": ("MASK",)},
+            "optional": {"mask": ("MASK",), "compile": COMPILE_INPUT},
         }
 
     RETURN_TYPES = ("IMAGE", "IMAGE", BIT_TOKENS, "MASK")
@@ -138,7 +141,7 @@ class AREditSweep:
     CATEGORY = f"{CATEGORY}/editing"
 
     def sweep(self, model, tokenizer, source, conditioning, gamma_values, threshold_values, seed_values,
-              use_source_seed, columns, mask=None):
+              use_source_seed, columns, mask=None, compile="auto"):
         node = "AR AREdit Sweep"
         source = checks.aredit_source(source, node)
         checks.infinity_model(model, node, load=False)
@@ -165,7 +168,7 @@ class AREditSweep:
         if cond.batch > 1:
             cond = cond.index(idx)
         result = infinity.aredit(net, src, cond, settings, seed_rows, checks.mask(mask, node),
-                                 progress=bridge.progress(len(source.schedule)))
+                                 progress=bridge.progress(len(source.schedule)), compile=compile)
         images = model_to_comfy(infinity.decode(vae, result.tokens))
         labels = [f"gamma {g} | thr {t:g}" + ("" if s is None else f" | seed {s}") for _ in range(source.batch)
                   for g, s, t in combos]

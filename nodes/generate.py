@@ -188,7 +188,7 @@ class InfinityGenerate:
         }, "optional": {
             "negative": (INFINITY_CONDITIONING, {"tooltip": "a negative prompt for guidance instead of the learned "
                                                  "null text (AR Infinity Text Encode)"}),
-            "preview_vae": PREVIEW_VAE_INPUT,
+            "preview_vae": PREVIEW_VAE_INPUT, "compile": COMPILE_INPUT,
         }}
 
     RETURN_TYPES = (BIT_TOKENS,)
@@ -197,7 +197,7 @@ class InfinityGenerate:
     CATEGORY = f"{CATEGORY}/sampling"
 
     def generate(self, model, conditioning, seed, batch_size, resolution, aspect_ratio, cfg, tau, top_p,
-                 cfg_per_scale, tau_per_scale, negative=None, preview_vae=None):
+                 cfg_per_scale, tau_per_scale, negative=None, preview_vae=None, compile="auto"):
         checks.batch_size(batch_size, conditioning, "AR Infinity Generate")
         net = checks.infinity_model(model, "AR Infinity Generate", load=False).module
         sampling = infinity_sampling(net, cfg, tau, top_p, cfg_per_scale, tau_per_scale)
@@ -212,4 +212,4 @@ class InfinityGenerate:
             raise ValueError(f"{negative.batch} negative prompts for {conditioning.batch} prompts: give 1 or one each")
         neg = None if negative is None else negative.repeat_interleave(batch_size if negative.batch > 1 else 1)
         return (infinity.generate(net, cond, schedule, sampling, seeds, negative=neg,
-                                  progress=bridge.progress(len(schedule), preview=render)),)
+                                  progress=bridge.progress(len(schedule), preview=render), compile=compile),)

@@ -16,10 +16,11 @@ from ..core.text.encoders import validate_prompts
 from . import checks
 from . import comfy_bridge as bridge
 from .generate import auto_tooltip, bits_preview
-from .types import AR_TEXT_ENCODER, BIT_TOKENS, BSQ_VAE, CATEGORY, MAX_SEED, VAREDIT_MODEL
+from .types import AR_TEXT_ENCODER, BIT_TOKENS, BSQ_VAE, CATEGORY, COMPILE_INPUT, MAX_SEED, VAREDIT_MODEL
 
 
-def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, seeds, cfgs, tau, top_p, mask):
+def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, seeds, cfgs, tau, top_p, mask,
+                compile="auto"):
     """Every (seed, cfg) for every input image as ONE batched pass. Row order: image, seed, cfg (fastest);
     image i uses seed + i. -> (cropped images [rows, H, W, 3], square tokens, labels)."""
     node = "AR VAREdit"
@@ -41,7 +42,8 @@ def run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, 
     settings = [InfinitySampling(c, tau, top_p).validate() for _ in range(n_img) for _, c in combos]
     seeds_t = seed_tensor([seed_plus(s, i) for i in range(n_img) for s, _ in combos])
     out = varedit.edit(net, vae, encoder, image, [instruction], size, settings, seeds_t, mask, len(combos),
-                       progress=bridge.progress(len(schedule), preview=bits_preview(tokenizer, net, schedule, node)))
+                       progress=bridge.progress(len(schedule), preview=bits_preview(tokenizer, net, schedule, node)),
+                       compile=compile)
     images = model_to_comfy(torch.stack(out.images))  # one input size, so one shape
     labels = [f"seed={s}, cfg={c:g}" for s, c in combos] * n_img
     return images, out.tokens, labels
@@ -84,7 +86,7 @@ class VAREdit:
                                    auto_tooltip("varedit", "sampling", "cfg")}),
                 **_tau_top_p(),
             },
-            "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change)"})},
+            "optional": {"mask": ("MASK", {"tooltip": "edit region (1 = may change)"}), "compile": COMPILE_INPUT},
         }
 
     RETURN_TYPES = ("IMAGE", BIT_TOKENS)
@@ -93,9 +95,10 @@ class VAREdit:
     FUNCTION = "edit"
     CATEGORY = f"{CATEGORY}/editing"
 
-    def edit(self, model, tokenizer, text_encoder, image, instruction, resolution, seed, cfg, tau, top_p, mask=None):
+    def edit(self, model, tokenizer, text_encoder, image, instruction, resolution, seed, cfg, tau, top_p, mask=None,
+             compile="auto"):
         images, tokens, _ = run_varedit(model, tokenizer, text_encoder, image, instruction, resolution, [seed], [cfg],
-                                        tau, top_p, mask)
+                                        tau, top_p, mask, compile)
         return images.to(bridge.output_device()), tokens
 
 
@@ -112,7 +115,7 @@ class VAREditSweep:
                 **_tau_top_p(),
                 "columns": ("INT", {"default": 0, "min": 0, "max": 64, "tooltip": "grid columns; 0 = one per cfg"}),
             },
-            "optional": {"mask": ("MASK",)},
+            "optional": {"mask": ("MASK",), "compile": COMPILE_INPUT},
         }
 
     RETURN_TYPES = ("IMAGE", "IMAGE", BIT_TOKENS)
@@ -121,11 +124,12 @@ class VAREditSweep:
     CATEGORY = f"{CATEGORY}/editing"
 
     def sweep(self, model, tokenizer, text_encoder, image, instruction, resolution, seed_values, cfg_values, tau, top_p,
-              columns, mask=None):
+              columns, mask=None, compile="auto"):
         check_rows({"seed_values": seed_values, "cfg_values": cfg_values}, checks.image(image, "AR VAREdit Sweep").shape[0])
         cfgs = parse_values(cfg_values, float, "cfg_values")
         images, tokens, labels = run_varedit(model, tokenizer, text_encoder, image, instruction, resolution,
-                                             parse_values(seed_values, int, "seed_values"), cfgs, tau, top_p, mask)
+                                             parse_values(seed_values, int, "seed_values"), cfgs, tau, top_p, mask,
+                                             compile)
         grid = labelled_grid(images, labels, columns or len(cfgs), min_side=SWEEP_CELL_PX)
         out = bridge.output_device()
         return images.to(out), grid.to(out), tokens

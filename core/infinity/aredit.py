@@ -135,8 +135,10 @@ class AREditResult:
 
 def aredit_edit(model: InfinityTransformer, source: AREditSource, target: Condition,
                 settings: AREditSettings | Sequence[AREditSettings], seeds: torch.Tensor,
-                region: torch.Tensor | None = None, progress: ProgressFn | None = None) -> AREditResult:
-    """One edit pass for every row of `source` (rows may repeat one source with different settings)."""
+                region: torch.Tensor | None = None, progress: ProgressFn | None = None,
+                compile: str | bool = "off") -> AREditResult:
+    """One edit pass for every row of `source` (rows may repeat one source with different settings). `compile`:
+    the scales' passes through torch.compile (see run_scales); the picks stay eager."""
     B, K = source.batch, len(source.schedule)
     rows = [settings] * B if isinstance(settings, AREditSettings) else list(settings)
     if len(rows) != B:
@@ -167,7 +169,8 @@ def aredit_edit(model: InfinityTransformer, source: AREditSource, target: Condit
         masks.append(M)
         return torch.where(M, sampled, R)
 
-    bits, p1 = run_scales(model, target, source.schedule, source.sampling, seeds, pick=pick, progress=progress)
+    bits, p1 = run_scales(model, target, source.schedule, source.sampling, seeds, pick=pick, progress=progress,
+                          compile=compile)
     sched = source.schedule
     masks = [m.view(B, h, w, -1) for m, (h, w) in zip(masks, sched)]
     changed = [(b != s).any(-1) for b, s in zip(bits, source.tokens.bits)]

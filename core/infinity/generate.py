@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from ..condition import Condition
+from ..llamagen.generate import compiled, resolve_compile  # one compile rule for every pass
 from ..sampling import counter_uniform
 from .bsq import bits_to_codes, up
-from .model import InfinityTransformer, rope_table
+from .model import InfinityTransformer, TextState, rope_table
 from .scales import total_tokens
 
 # pick(scale, p1 [B, n, d] fp32 = P(bit = 1) after CFG/tau, sampled [B, n, d] bool) -> bits [B, n, d] bool
@@ -224,14 +225,30 @@ class Prefix:
     layer_attn: Callable[[int], dict]
 
 
+def scale_pass(model: InfinityTransformer, x: torch.Tensor, levels: torch.Tensor, ts: TextState, rope: torch.Tensor,
+               cache, start: int, tau: torch.Tensor, cfg: torch.Tensor | None, batch: int,
+               layer_attn: dict | None = None, after_layer=None) -> torch.Tensor:
+    """One scale: its input tokens x [rows, n, C] at sequence slots start.. (rows = batch, twice with guidance),
+    tau [batch], cfg [batch] (None: no unconditional rows) -> P(bit = 1) [batch, n, d] fp32. Pure but for the cache
+    writes, so `torch.compile` captures it once per scale of a schedule; the picks stay outside."""
+    hidden = model.forward_tokens(x, levels, ts, rope, cache, start, layer_attn=layer_attn, after_layer=after_layer)
+    logits = model.bit_logits(hidden, ts.cond) / tau.repeat(x.shape[0] // batch)[:, None, None, None]
+    if cfg is not None:
+        c = cfg[:, None, None, None]
+        logits = c * logits[:batch] + (1 - c) * logits[batch:]
+    return logits.float().softmax(-1)[..., 1]
+
+
 @torch.inference_mode()
 def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[tuple[int, int]],
                settings: Sequence[InfinitySampling], seeds: torch.Tensor, pick: BitPicker | None = None,
                progress: ProgressFn | None = None, prefix_for: Callable | None = None,
-               negative: Condition | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+               negative: Condition | None = None, compile: str | bool = "off") -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The scale loop. Returns (bits, p1): per scale [B, h, w, d] bool and [B, h, w, d] fp32.
     prefix_for(rows) -> Prefix: tokens before the scales (rows = batch incl. CFG rows). negative: a prompt
-    for CFG's unconditional branch instead of the learned null text (1 row or one per row)."""
+    for CFG's unconditional branch instead of the learned null text (1 row or one per row). `compile`: each scale's
+    pass through torch.compile ("auto": on CUDA); the bits are the same (cancel is then checked per scale, not
+    per layer)."""
     check_text(model, cond)
     check_schedule(model, schedule)
     schedule = [tuple(s) for s in schedule]
@@ -260,17 +277,14 @@ def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[t
     summed, start = None, 0
     out_bits, out_p1 = [], []
     preview = getattr(progress, "preview", None)  # see core.llamagen.generate: here codes() = the scales so far
+    compiled_pass = resolve_compile(compile, dev)
+    step = compiled(scale_pass, dev) if compiled_pass else scale_pass
     for k, (h, w) in enumerate(schedule):
         n = h * w
         levels = torch.full((n,), k, dtype=torch.long, device=dev)
-        hidden = model.forward_tokens(x, levels, ts, rope[:, start:start + n], cache, offset + start,
-                                      layer_attn=prefix.layer_attn(k) if prefix is not None else None,
-                                      after_layer=None if progress is None else (lambda: progress(k, K)))
-        logits = model.bit_logits(hidden, ts.cond) / tau[:, k].repeat(rows // B)[:, None, None, None]
-        if use_cfg:
-            c = cfg[:, k, None, None, None]
-            logits = c * logits[:B] + (1 - c) * logits[B:]
-        p1 = logits.float().softmax(-1)[..., 1]  # [B, n, d]
+        check = None if progress is None or compiled_pass else (lambda: progress(k, K))  # a callback breaks a graph
+        p1 = step(model, x, levels, ts, rope[:, start:start + n], cache, offset + start, tau[:, k],
+                  cfg[:, k] if use_cfg else None, B, prefix.layer_attn(k) if prefix is not None else None, check)
         sampled = sample_bits(p1, top_p, seeds, k)
         bits = sampled if pick is None else pick(k, p1, sampled)
         out_bits.append(bits.view(B, h, w, -1))
@@ -291,11 +305,13 @@ def run_scales(model: InfinityTransformer, cond: Condition, schedule: Sequence[t
 
 def generate(model: InfinityTransformer, cond: Condition, schedule: Sequence[tuple[int, int]],
              sampling: InfinitySampling | Sequence[InfinitySampling], seeds: torch.Tensor,
-             progress: ProgressFn | None = None, negative: Condition | None = None) -> BitTokens:
+             progress: ProgressFn | None = None, negative: Condition | None = None,
+             compile: str | bool = "off") -> BitTokens:
     """Sample a batch (one row per prompt/seed). The result keeps the per-bit probabilities, so it can
     serve as an AREdit source without another pass. negative: a negative prompt for CFG."""
     settings = per_row(sampling, cond.batch)
-    bits, p1 = run_scales(model, cond, schedule, settings, seeds, progress=progress, negative=negative)
+    bits, p1 = run_scales(model, cond, schedule, settings, seeds, progress=progress, negative=negative,
+                          compile=compile)
     return BitTokens(bits, [tuple(s) for s in schedule], "generated", model.cfg.patchify, cond, seeds.cpu(), settings, p1)
 
 

@@ -169,7 +169,7 @@ def crop_back(images: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 def varedit_edit(model: InfinityTransformer, vae: BSQVAE, cond: Condition, images: torch.Tensor,
                  schedule: Sequence[tuple[int, int]], sampling: InfinitySampling | Sequence[InfinitySampling],
                  seeds: torch.Tensor, region: torch.Tensor | None = None,
-                 progress: ProgressFn | None = None) -> BitTokens:
+                 progress: ProgressFn | None = None, compile: str | bool = "off") -> BitTokens:
     """images [B, 3, S, S] in [-1, 1] (one per row) + instructions -> edited bits. region [B|1, S, S]:
     outside it the source's own multi-scale bits are kept."""
     check_pair(model, vae)
@@ -192,7 +192,7 @@ def varedit_edit(model: InfinityTransformer, vae: BSQVAE, cond: Condition, image
         pick = keep_outside
 
     bits, p1 = run_scales(model, cond, schedule, settings, seeds, pick=pick, progress=progress,
-                          prefix_for=source_prefix(model, tokens, schedule))
+                          prefix_for=source_prefix(model, tokens, schedule), compile=compile)
     return BitTokens(bits, [tuple(s) for s in schedule], "edited", patchify, cond, seeds.cpu(), settings, p1)
 
 

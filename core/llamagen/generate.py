@@ -141,7 +141,7 @@ def decode_pass(model: LlamaGenGPT, pick: TokenPicker, guidance: Guidance, x: to
     return pick(steps, guidance(logits.view(nb, B, L, -1)))
 
 
-_COMPILED: dict[str, Callable] = {}
+_COMPILED: dict[tuple[Callable, str], Callable] = {}
 
 
 def resolve_compile(option: str | bool, device: torch.device) -> bool:
@@ -165,19 +165,25 @@ def _has_triton() -> bool:
         return False
 
 
-def compiled_pass(device: torch.device) -> Callable:
-    """`decode_pass` compiled whole (fullgraph); on CUDA with CUDA graphs, which replay the step's hundreds of
-    kernels as one launch. Chunk lengths come from a fixed set, so graphs repeat; new picker objects, guidance
-    and caches of the same shapes reuse them (dynamo guards on types and tensor shapes, not identities)."""
+def compiled(fn: Callable, device: torch.device) -> Callable:
+    """A pass function compiled whole (fullgraph, static shapes); on CUDA with CUDA graphs, which replay the pass's
+    hundreds of kernels as one launch. Shapes come from a fixed set (chunk lengths, an Infinity schedule's scales),
+    so graphs repeat; new pickers, settings and caches of the same shapes reuse them (dynamo guards on types and
+    tensor shapes, not identities)."""
     mode = "reduce-overhead" if torch.device(device).type == "cuda" else "default"
-    if mode not in _COMPILED:
+    if (fn, mode) not in _COMPILED:
         import torch._dynamo.config as dynamo_config
-        # one graph per (chunk length, picker kind, guidance, settings): more than dynamo's default limit of 8
+        # one graph per (shape, picker kind, guidance, settings): more than dynamo's default limit of 8
         for name in ("recompile_limit", "cache_size_limit"):
             if hasattr(dynamo_config, name):
                 setattr(dynamo_config, name, max(getattr(dynamo_config, name), 64))
-        _COMPILED[mode] = torch.compile(decode_pass, fullgraph=True, dynamic=False, mode=mode)
-    return _COMPILED[mode]
+        _COMPILED[fn, mode] = torch.compile(fn, fullgraph=True, dynamic=False, mode=mode)
+    return _COMPILED[fn, mode]
+
+
+def compiled_pass(device: torch.device) -> Callable:
+    """`decode_pass` compiled (see `compiled`); chunk lengths are powers of two, so its graphs repeat."""
+    return compiled(decode_pass, device)
 
 
 def chunk_length(wanted: int) -> int:

@@ -8,6 +8,7 @@ import torch
 
 from .. import memory
 from ..condition import Condition
+from ..defaults import COMPILE
 from ..infinity.aredit import AREditResult, AREditSettings, AREditSource, aredit_edit, build_source
 from ..infinity.codec import bits_to_images, image_to_bits
 from ..infinity.generate import BitTokens, InfinitySampling, ProgressFn
@@ -74,15 +75,17 @@ def cat_tokens(parts: list[BitTokens]) -> BitTokens:
 
 def generate(net: InfinityTransformer, cond: Condition, schedule, sampling: InfinitySampling | Sequence[InfinitySampling],
              seeds, progress: ProgressFn | None = None, negative: Condition | None = None,
-             memory_budget: int | str | None = "auto") -> BitTokens:
+             memory_budget: int | str | None = "auto", compile: str | bool = COMPILE) -> BitTokens:
     """One picture per condition row, each with its own seed; the bits keep their probabilities (a free AREdit
     source). Rows beyond what `memory_budget` bytes hold at once ("auto": the device's free memory) run in
-    micro-batches: each row's bits are its own, so the result is the one-batch result."""
+    micro-batches: each row's bits are its own, so the result is the one-batch result. `compile`: each scale's pass
+    through torch.compile ("auto": on CUDA); the bits are the same."""
     seeds, rows = seed_tensor(seeds), cond.batch
     return cat_tokens(memory.in_parts(
         run_memory(net, schedule), rows, budget(memory_budget, net), "this generation", progress,
         lambda idx, part: _generate(net, cond.index(idx), schedule, rows_of(sampling, idx, rows), seeds[idx],
-                                    progress=part, negative=None if negative is None else rows_of(negative, idx, rows))))
+                                    progress=part, negative=None if negative is None else rows_of(negative, idx, rows),
+                                    compile=compile)))
 
 
 def encode(vae: BSQVAE, images, resolution: int, resize: str = "center_crop") -> list[tuple[list[int], BitTokens]]:
@@ -122,7 +125,8 @@ def aredit_source(net: InfinityTransformer, tokens: BitTokens, source_cond: Cond
 
 def aredit(net: InfinityTransformer, source: AREditSource, target: Condition,
            settings: AREditSettings | Sequence[AREditSettings], seeds, mask=None,
-           progress: ProgressFn | None = None, memory_budget: int | str | None = "auto") -> AREditResult:
+           progress: ProgressFn | None = None, memory_budget: int | str | None = "auto",
+           compile: str | bool = COMPILE) -> AREditResult:
     """One AREdit pass for every source row under its target prompt (1 for all, or one per row). `mask`: a MASK
     on the source picture (or one per row; 1 = may change). Rows beyond `memory_budget` run in micro-batches, with
     the one-batch result."""
@@ -132,7 +136,7 @@ def aredit(net: InfinityTransformer, source: AREditSource, target: Condition,
         run_memory(net, source.schedule), rows, budget(memory_budget, net), "this edit", progress,
         lambda idx, part: aredit_edit(net, source.index(idx), rows_of(target, idx, rows), rows_of(settings, idx, rows),
                                       seeds[idx], None if region is None else rows_of(region, idx, rows),
-                                      progress=part))
+                                      progress=part, compile=compile))
     if len(parts) == 1:
         return parts[0]
     return AREditResult(cat_tokens([r.tokens for r in parts]), [torch.cat(m) for m in zip(*(r.masks for r in parts))],

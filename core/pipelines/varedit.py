@@ -10,6 +10,7 @@ import torch
 
 from .. import memory
 from ..condition import Condition
+from ..defaults import COMPILE
 from ..infinity.codec import bits_to_images
 from ..infinity.generate import BitTokens, InfinitySampling, ProgressFn
 from ..infinity.model import InfinityTransformer
@@ -36,7 +37,8 @@ class VAREditOutput:
 
 def edit(net: InfinityTransformer, vae: BSQVAE, encoder, images, instructions: Sequence[str], size: int,
          sampling: InfinitySampling | Sequence[InfinitySampling], seeds, mask=None, rows_per_image: int = 1,
-         progress: ProgressFn | None = None, memory_budget: int | str | None = "auto") -> VAREditOutput:
+         progress: ProgressFn | None = None, memory_budget: int | str | None = "auto",
+         compile: str | bool = COMPILE) -> VAREditOutput:
     """Edits each picture (an IMAGE batch, or one [1, H, W, C] each, any sizes) `rows_per_image` times in a row
     (sweeps), every row with its instruction (1 for all, or one per row), sampling and seed. `mask`: one MASK for
     all pictures or one each (1 = may change); outside it the picture's own multi-scale bits are kept. Rows beyond
@@ -67,7 +69,8 @@ def edit(net: InfinityTransformer, vae: BSQVAE, encoder, images, instructions: S
         need, rows, budget(memory_budget, net), "this edit", progress,
         lambda idx, part: varedit_edit(net, vae, cond.index(idx), x[idx.to(x.device)], schedule,
                                        rows_of(sampling, idx, rows), seeds[idx],
-                                       None if region is None else rows_of(region, idx, rows), progress=part)))
+                                       None if region is None else rows_of(region, idx, rows), progress=part,
+                                       compile=compile)))
     decoded = bits_to_images(vae, tokens)
     if len(set(sizes)) == 1:
         images_out = list(crop_back(decoded, sizes[0]))
