@@ -4,11 +4,12 @@
     python bench/gpu_suite.py --preset tiny --device cpu --out X    # a dry run of every case on tiny models
 
 Cases: LlamaGen-XL 512 px text-to-image; ATM edits without / with draft decoding, over the whole image and inside a
-quarter-area mask; EditAR at 512 px; Infinity-2B 1024 px generation and an AREdit edit. Each case
+quarter-area mask; EditAR at 512 px; Infinity-2B 1024 px generation and an AREdit edit; VAREdit-2B at 512 px. Each case
 runs eager and compiled (tokens compared: they must be identical); per case: seconds per image, tokens (or scales)
 per second, peak device memory, and the ratio of the time to the memory-bandwidth floor (every step reads all the
 weights once: floor = steps x weight bytes / bandwidth). Weights are random, so the pictures are noise; the work per
-step is the real one. VAREdit-2B is not in the suite yet.
+step is the real one. VAREdit-2B at 512 px runs on the same transformer as Infinity-2B (VAREdit-2B is
+Infinity-2B's layout) with the d32 VAE.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from ar_edit_pack.core.infinity.aredit import AREditSettings  # noqa: E402
 from ar_edit_pack.core.infinity.generate import InfinitySampling  # noqa: E402
 from ar_edit_pack.core.infinity.model import INFINITY_PRESETS, InfinityTransformer  # noqa: E402
 from ar_edit_pack.core.infinity.scales import scale_schedule  # noqa: E402
+from ar_edit_pack.core.infinity.vae import VAE_PRESETS, BSQVAE  # noqa: E402
+from ar_edit_pack.core.infinity.varedit import varedit_edit  # noqa: E402
 from ar_edit_pack.core.llamagen.atm import ATMSettings, build_source_cache  # noqa: E402
 from ar_edit_pack.core.llamagen.editar import EditARGPT, editar_generate  # noqa: E402
 from ar_edit_pack.core.llamagen.gpt import GPT_PRESETS, GPTConfig, LlamaGenGPT  # noqa: E402
@@ -174,6 +177,22 @@ def main() -> None:
         eager_tokens.setdefault("aredit", edited.tokens.bits)
         record(f"AREdit {inf_res} px", mode, s, peak, len(sched), module_bytes(net), unit="scales",
                same=all(torch.equal(a, b) for a, b in zip(edited.tokens.bits, eager_tokens["aredit"])))
+    # --- VAREdit-2B at 512 px (the d32 VAE; its source's scales sit in the cache first) --------------------------
+    net.flavour = "varedit"
+    vae_cfg = VAE_PRESETS["infinity-vae-d32"] if args.preset == "official" else replace(
+        VAE_PRESETS["infinity-vae-d32"], ch=32, ch_mult=(1, 1, 1, 1, 1), num_res_blocks=1)
+    with torch.device("meta"):
+        vae = BSQVAE(vae_cfg)
+    vae = random_init(vae, device, torch.float32)
+    vsize = 512 if args.preset == "official" else 256
+    vsched = scale_schedule(vsize)
+    image = torch.rand(1, 3, vsize, vsize, generator=g).to(device) * 2 - 1
+    for mode in modes:
+        bits, s, peak = timed(lambda: varedit_edit(net, vae, tcond, image, vsched, isamp, torch.tensor([2]),
+                                                   compile=mode), device)
+        eager_tokens.setdefault("varedit", bits.bits)
+        record(f"VAREdit-2B {vsize} px", mode, s, peak, len(vsched), module_bytes(net), unit="scales",
+               same=all(torch.equal(a, b) for a, b in zip(bits.bits, eager_tokens["varedit"])))
     summary = dict(device=name, preset=args.preset, dtype=str(dtype), bandwidth_gbs=bw,
                    wall_seconds=round(time.perf_counter() - t_start, 1), rows=rows)
     if args.out:

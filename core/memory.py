@@ -101,6 +101,12 @@ def free_device_memory(device: torch.device) -> int | None:
     return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
 
 
+def run_budget(memory_budget: int | str | None, device: torch.device) -> int | None:
+    """Bytes a run may use beyond its loaded weights: "auto" = what the device has free now (None on the CPU: whole
+    batches), None = no limit, else the bytes given."""
+    return free_device_memory(device) if memory_budget == "auto" else memory_budget
+
+
 def in_parts(need: RunMemory, rows: int, budget: int | None, what: str, progress, run: Callable) -> list:
     """run(row indices, progress) for each micro-batch of `rows` that fits `budget` (one part when all fit), with
     the parts' progress on one bar -> their results, in row order."""

@@ -75,5 +75,5 @@ def test_gpu_suite_dry_run_on_tiny_models(tmp_path):
                     "--compile", "off", "--out", str(out)], check=True, capture_output=True, timeout=600)
     rows = json.loads(out.read_text())["rows"]
     cases = {r["case"] for r in rows}
-    assert {"LlamaGen t2i", "ATM edit, quarter mask, drafts", "EditAR", "AREdit 256 px"} <= cases
+    assert {"LlamaGen t2i", "ATM edit, quarter mask, drafts", "EditAR", "AREdit 256 px", "VAREdit-2B 256 px"} <= cases
     assert all(r["seconds"] > 0 and r["tokens_equal_eager"] in (True, None) for r in rows)

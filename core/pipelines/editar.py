@@ -15,7 +15,7 @@ from ..records import TokenBatch
 from ..sampling import SamplingSettings, seed_tensor
 from .common import Images, per_row, token_region
 from .. import memory
-from .llamagen import _budget, check_pair, decode_memory, encode
+from .llamagen import check_pair, decode_memory, encode
 
 def prepare(editor: EditARGPT, vq: LlamaGenVQ, images: Images, resize: str = "center_crop") -> TokenBatch:
     """Pictures -> the editor's input tokens, fitted as EditAR's training data was (Lanczos, then `resize`)."""
@@ -56,7 +56,7 @@ def edit(editor: EditARGPT, vq: LlamaGenVQ, encoder, inputs: TokenBatch, prompts
     seeds = seed_tensor(seeds)
     flat = inputs.flat.to(editor.device)
     tokens = torch.cat(memory.in_parts(
-        decode_memory(editor), rows, _budget(memory_budget, editor), "this edit", progress,
+        decode_memory(editor), rows, memory.run_budget(memory_budget, editor.device), "this edit", progress,
         lambda idx, part_progress: editar_generate(
             editor, flat[idx.to(flat.device)], text.index(idx), sampling, seeds[idx],
             memory.pick_rows(text_cfg, idx, rows), memory.pick_rows(image_cfg, idx, rows),

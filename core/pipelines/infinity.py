@@ -46,11 +46,6 @@ def run_memory(net: InfinityTransformer, schedule, prefix_tokens: int = 0) -> me
                                weights=memory.module_bytes(net))
 
 
-def budget(memory_budget, net: InfinityTransformer) -> int | None:
-    """Bytes a run may use beyond the loaded weights: "auto" = what the device has free now (None on the CPU)."""
-    return memory.free_device_memory(net.device) if memory_budget == "auto" else memory_budget
-
-
 def rows_of(value, idx: torch.Tensor, rows: int):
     """A per-row argument (one for all, or one per row: a sequence, a tensor or a Condition) restricted to idx."""
     if isinstance(value, Condition):
@@ -82,7 +77,7 @@ def generate(net: InfinityTransformer, cond: Condition, schedule, sampling: Infi
     through torch.compile ("auto": on CUDA); the bits are the same."""
     seeds, rows = seed_tensor(seeds), cond.batch
     return cat_tokens(memory.in_parts(
-        run_memory(net, schedule), rows, budget(memory_budget, net), "this generation", progress,
+        run_memory(net, schedule), rows, memory.run_budget(memory_budget, net.device), "this generation", progress,
         lambda idx, part: _generate(net, cond.index(idx), schedule, rows_of(sampling, idx, rows), seeds[idx],
                                     progress=part, negative=None if negative is None else rows_of(negative, idx, rows),
                                     compile=compile)))
@@ -133,7 +128,7 @@ def aredit(net: InfinityTransformer, source: AREditSource, target: Condition,
     region = pixel_region(mask, source.tokens.grid, STRIDE)
     target, seeds, rows = target.to(net.device), seed_tensor(seeds), source.batch
     parts = memory.in_parts(
-        run_memory(net, source.schedule), rows, budget(memory_budget, net), "this edit", progress,
+        run_memory(net, source.schedule), rows, memory.run_budget(memory_budget, net.device), "this edit", progress,
         lambda idx, part: aredit_edit(net, source.index(idx), rows_of(target, idx, rows), rows_of(settings, idx, rows),
                                       seeds[idx], None if region is None else rows_of(region, idx, rows),
                                       progress=part, compile=compile))

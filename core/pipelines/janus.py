@@ -44,11 +44,6 @@ def decode_memory(model: JanusGen, prompts: Sequence[Sequence[int]]) -> memory.R
                                weights=memory.module_bytes(model))
 
 
-def _budget(memory_budget, model: JanusGen) -> int | None:
-    """Bytes a run may use beyond the loaded weights: "auto" = what the device has free now (None on the CPU)."""
-    return memory.free_device_memory(model.device) if memory_budget == "auto" else memory_budget
-
-
 def generate(model: JanusGen, captions: Sequence[str], seeds, sampling: SamplingSettings | None = None,
              progress: ProgressFn | None = None, memory_budget: int | str | None = "auto") -> TokenBatch:
     """One picture per caption (each with its own seed) -> codes [B, g, g] (384 px: 24 x 24) with their provenance.
@@ -60,7 +55,7 @@ def generate(model: JanusGen, captions: Sequence[str], seeds, sampling: Sampling
     if seeds.shape != (len(prompts),):
         raise ValueError(f"need one seed per caption ({len(prompts)}), got {seeds.numel()}")
     codes = torch.cat(memory.in_parts(
-        decode_memory(model, prompts), len(prompts), _budget(memory_budget, model), "this generation", progress,
+        decode_memory(model, prompts), len(prompts), memory.run_budget(memory_budget, model.device), "this generation", progress,
         lambda idx, part: decode_codes(model, [prompts[i] for i in idx.tolist()], sampling.cfg_scale,
                                        SamplePicker(sampling, seeds[idx].to(model.device)), part)))
     g = model.cfg.grid_size
@@ -127,7 +122,7 @@ def edit(model: JanusGen, cache: SourceCache, captions: Sequence[str] | str, see
         return decode_codes(model, [prompts[i] for i in idx.tolist()], scale[idx], pick, part_progress, draft, fixed,
                             max_chunk, stats)
 
-    codes = torch.cat(memory.in_parts(decode_memory(model, prompts), B, _budget(memory_budget, model), "this edit",
+    codes = torch.cat(memory.in_parts(decode_memory(model, prompts), B, memory.run_budget(memory_budget, model.device), "this edit",
                                       progress, run))
     return EditResult.compare(codes.reshape(B, -1), cache.anchors)
 

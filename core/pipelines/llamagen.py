@@ -51,7 +51,7 @@ def generate(gpt: LlamaGenGPT, cond: Condition, sampling: SamplingSettings, seed
     seeds = seed_tensor(seeds)
     g = gpt.cfg.grid_size
     tokens = torch.cat(memory.in_parts(
-        decode_memory(gpt), cond.batch, _budget(memory_budget, gpt), "this generation", progress,
+        decode_memory(gpt), cond.batch, memory.run_budget(memory_budget, gpt.device), "this generation", progress,
         lambda idx, part_progress: _generate(gpt, cond.index(idx), sampling, seeds[idx], progress=part_progress,
                                              compile=compile)))
     return TokenBatch(tokens.view(-1, g, g), "generated", cond, seeds.to(tokens.device), sampling, gpt.cfg.downsample)
@@ -124,7 +124,8 @@ def edit(gpt: LlamaGenGPT, source: SourceCache, cond: Condition, sampling: Sampl
             return atm_edit(*args, memory.pick_rows(atm, idx, rows), *rest, **extra)
         return naive_edit(*args, *rest, **extra)
 
-    results = memory.in_parts(decode_memory(gpt), rows, _budget(memory_budget, gpt), "this edit", progress, run)
+    results = memory.in_parts(decode_memory(gpt), rows, memory.run_budget(memory_budget, gpt.device), "this edit",
+                              progress, run)
     result_tokens = torch.cat([r.tokens for r in results])
     changed = torch.cat([r.changed for r in results])
     locked = torch.cat([r.locked_fraction for r in results])
@@ -139,7 +140,3 @@ def decode_memory(gpt: LlamaGenGPT) -> memory.RunMemory:
     branches = 3 if getattr(gpt, "layout", "") == "editar" else 2
     return memory.llamagen_decode(gpt.cfg, branches, prefix, gpt.dtype, weights=memory.module_bytes(gpt))
 
-
-def _budget(memory_budget, gpt) -> int | None:
-    """Bytes a run may use beyond the loaded weights: "auto" = what the device has free now (None on the CPU)."""
-    return memory.free_device_memory(gpt.device) if memory_budget == "auto" else memory_budget

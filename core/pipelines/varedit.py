@@ -21,7 +21,7 @@ from ..infinity.vae import BSQVAE
 from ..sampling import seed_tensor
 from ..text.encoders import validate_prompts
 from .common import per_row
-from .infinity import budget, cat_tokens, rows_of, run_memory
+from .infinity import cat_tokens, rows_of, run_memory
 
 def edit_size(net: InfinityTransformer, resolution="auto", name: str = "") -> int:
     """The canvas side an edit runs at ("auto": the checkpoint's own; `name` is its file name)."""
@@ -66,7 +66,7 @@ def edit(net: InfinityTransformer, vae: BSQVAE, encoder, images, instructions: S
     cond, x, seeds = cond.to(net.device), x.to(vae.device), seed_tensor(seeds)
     need = run_memory(net, schedule, prefix_tokens=sum(h * w for h, w in schedule))  # the source's scales come first
     tokens = cat_tokens(memory.in_parts(
-        need, rows, budget(memory_budget, net), "this edit", progress,
+        need, rows, memory.run_budget(memory_budget, net.device), "this edit", progress,
         lambda idx, part: varedit_edit(net, vae, cond.index(idx), x[idx.to(x.device)], schedule,
                                        rows_of(sampling, idx, rows), seeds[idx],
                                        None if region is None else rows_of(region, idx, rows), progress=part,
