@@ -2,6 +2,7 @@
 
     python bench/gpu_suite.py --out bench/gpu_suite.json            # official sizes (needs a GPU, ~8 min)
     python bench/gpu_suite.py --preset tiny --device cpu --out X    # a dry run of every case on tiny models
+    python bench/gpu_suite.py --official-llamagen /path/to/LlamaGen   # + the official generate() side by side
 
 Cases: LlamaGen-XL 512 px text-to-image; ATM edits without / with draft decoding, over the whole image and inside a
 quarter-area mask; EditAR at 512 px; Infinity-2B 1024 px generation and an AREdit edit; VAREdit-2B at 512 px. Each case
@@ -25,6 +26,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from ar_edit_pack.core.condition import Condition  # noqa: E402
+from ar_edit_pack.core.files.loaders import load_gpt  # noqa: E402
 from ar_edit_pack.core.infinity.aredit import AREditSettings  # noqa: E402
 from ar_edit_pack.core.infinity.generate import InfinitySampling  # noqa: E402
 from ar_edit_pack.core.infinity.model import INFINITY_PRESETS, InfinityTransformer  # noqa: E402
@@ -89,6 +91,8 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--compile", choices=["both", "off", "on"], default="both")
     ap.add_argument("--bandwidth", type=float, default=None, help="GB/s for the floor (default: by device name)")
+    ap.add_argument("--official-llamagen", default=None, help="a FoundationVision/LlamaGen checkout: its own generate() "
+                    "(eager, and compiled as its --compile) beside ours on the same weights, tokens compared")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -141,6 +145,27 @@ def main() -> None:
                 record(f"ATM edit, {label}, {'drafts' if chunk > 1 else 'no drafts'}", mode, s, peak, N, wbytes,
                        same=bool(torch.equal(out.tokens.tokens, eager_tokens[key])))
     gpt = cache = None  # free before the next model
+
+    # --- the official LlamaGen generate() beside ours, same weights, greedy (given a checkout) ---------------------
+    if args.official_llamagen:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import parity_llamagen as P
+
+        code = P.official_code(args.official_llamagen)
+        official = P.official_model(code, gpt_cfg.grid_size, gpt_cfg.dim, gpt_cfg.n_layer, gpt_cfg.n_head,
+                                    gpt_cfg.vocab_size, gpt_cfg.caption_dim, seed=3).to(device, dtype)
+        ours = load_gpt(f"t2i_official_{gpt_cfg.image_size}.pt", image_size=gpt_cfg.image_size, n_head=gpt_cfg.n_head,
+                        precision=dtype, device=device, _read=({k: v for k, v in official.state_dict().items()}, {}))
+        emb, mask = P.captions(1, gpt_cfg.caption_dim, seed=4)
+        emb, mask = emb.to(device, dtype), mask.to(device)
+        for mode in modes:
+            model = official if mode == "off" else P.compile_official(official)
+            t_off, a = P.timed(lambda: P.run_official(code, model, emb, mask, gpt_cfg.grid_size, 7.5), repeats=1)
+            t_ours, b = P.timed(lambda: P.run_ours(ours, emb, mask, 7.5, mode), repeats=1)
+            record("official LlamaGen generate()", mode, t_off, None, N, wbytes)
+            record("ours, the same weights and prompt (greedy)", mode, t_ours, None, N, wbytes,
+                   same=bool(torch.equal(a.cpu(), b.cpu())))
+        official = ours = None
 
     # --- EditAR --------------------------------------------------------------------------------------------------
     with torch.device("meta"):
