@@ -58,7 +58,7 @@ def on_embedded_models(api: dict) -> dict:
             inputs.update(prompt=SHAPES_SOURCE, width=48, height=48)
         elif t == "ARE_JanusGenerate":
             inputs["prompt"] = SHAPES_SOURCE
-        elif t in ("ARE_LuminaEdit", "ARE_JanusEdit"):
+        elif t in ("ARE_LuminaEdit", "ARE_JanusEdit", "ARE_JanusSweep"):
             inputs["prompt"] = SHAPES_TARGET
         elif t == "ARE_TextEncoderLoader":
             inputs["encoder_name"] = "(embedded) shapes-instructions" if editor else "(embedded) shapes-words"
@@ -102,7 +102,8 @@ def _photo(api: dict):
     return lambda image=None, upload=None: (edges if control else image_, mask)
 
 
-GRID_NODES = {"ARE_CompareGrid": 0, "ARE_ATMSweep": 1, "ARE_AREditSweep": 1, "ARE_EditARSweep": 1, "ARE_VAREditSweep": 1}
+GRID_NODES = {"ARE_CompareGrid": 0, "ARE_ATMSweep": 1, "ARE_AREditSweep": 1, "ARE_EditARSweep": 1, "ARE_VAREditSweep": 1,
+              "ARE_LuminaSweep": 1, "ARE_JanusSweep": 1}
 
 
 def _label(api: dict, node_id: str) -> str:

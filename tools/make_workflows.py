@@ -48,7 +48,7 @@ STAGE_OF = {
                             "ARE_VQLoader", "ARE_BSQVAELoader", "ARE_TextEncoderLoader", "ARE_LuminaLoader",
                             "ARE_ChameleonVQGANLoader", "ARE_JanusLoader")},
     "ARE_LuminaGenerate": 1, "ARE_LuminaImageToCodes": 1, "ARE_LuminaEdit": 2, "ARE_LuminaCodesToImage": 3,
-    "ARE_JanusGenerate": 1, "ARE_JanusEdit": 2,
+    "ARE_JanusGenerate": 1, "ARE_JanusEdit": 2, "ARE_JanusSweep": 2,
     "LoadImage": 1, "ARE_ShapesScene": 1, "PrimitiveStringMultiline": 1, "ARE_ImageToTokens": 1, "ARE_ImageToBits": 1, "ARE_SourceCache": 1,
     "ARE_AREditSource": 1,
     "ARE_ClassLabel": 1, "ARE_Generate": 1, "ARE_InfinityGenerate": 1,
@@ -57,7 +57,7 @@ STAGE_OF = {
     "ARE_TokensToImage": 3, "ARE_BitsToImage": 3, "ARE_CompareGrid": 3, "ARE_MaskOverlay": 3, "ARE_Enlarge": 3,
     "SaveImage": 4, "PreviewImage": 4,  # a column of their own, each with room for its picture
 }
-SHOWS_PICTURE = ("SaveImage", "PreviewImage")
+SHOWS_PICTURE = ("SaveImage", "PreviewImage", "LoadImage")  # Load Image draws the chosen picture inside itself
 PICTURE_ROOM = 300  # px of node height a shown picture takes, so no node below covers it
 TEXT_BOX = 60  # px more a multiline text widget takes than a one-line widget
 GENERATORS = ("ARE_Generate", "ARE_InfinityGenerate", "ARE_LuminaGenerate")
@@ -530,6 +530,37 @@ WORKFLOWS = {
         *janus_generated_source("Janus-Pro-7B", "a photo of a red fox sitting in fresh snow, golden hour",
                                 "a photo of a white arctic fox sitting in fresh snow, golden hour", "janus"),
     ),
+    "janus_atm_photo": (
+        "Janus-Pro: edit a photo with anchor token matching",
+        [(1, "ARE_JanusLoader", (40, 60), {"model_name": "Janus-Pro-7B"}),
+         (4, "LoadImage", (40, 560), {"image": "example.png", "upload": "image"}),
+         (5, "ARE_ImageToTokens", (420, 560), {"size": 384}),
+         (6, "ARE_SourceCache", (420, 820), {}),
+         (8, "ARE_JanusEdit", (820, 60), {"prompt": "a watercolor painting of the same scene", "seed": 0,
+                                          "use_source_seed": False}),
+         (9, "ARE_TokensToImage", (1200, 60), {}),
+         (10, "ARE_TokensToImage", (1200, 240), {}),
+         (11, "SaveImage", (1600, 60), {"filename_prefix": "janus_photo_edit"}),
+         (12, "PreviewImage", (1600, 360), {})],
+        [(4, "IMAGE", 5, "image"), (1, "tokenizer", 5, "tokenizer"), (5, "tokens", 6, "tokens"),
+         (1, "tokenizer", 6, "tokenizer"), (1, "model", 8, "model"), (6, "source", 8, "source"),
+         (1, "tokenizer", 8, "preview_tokenizer"), (1, "tokenizer", 9, "tokenizer"), (8, "tokens", 9, "tokens"),
+         (1, "tokenizer", 10, "tokenizer"), (5, "tokens", 10, "tokens"), (9, "image", 11, "images"),
+         (10, "image", 12, "images")],
+    ),
+    "janus_atm_sweep": (
+        "Janus-Pro: a sweep of anchor token matching settings as one batch, with a labelled grid",
+        [(1, "ARE_JanusLoader", (40, 60), {"model_name": "Janus-Pro-7B"}),
+         (3, "ARE_JanusGenerate", (420, 60), {"prompt": "a photo of a red fox sitting in fresh snow, golden hour",
+                                              "seed": 0}),
+         (5, "ARE_SourceCache", (420, 400), {}),
+         (4, "ARE_JanusSweep", (820, 60), {"prompt": "a photo of a white arctic fox sitting in fresh snow, golden hour",
+                                           "tau_values": "0.5, 1.0, 1.5", "cfg_values": "-1"}),
+         (11, "SaveImage", (1600, 60), {"filename_prefix": "janus_sweep"})],
+        [(1, "model", 3, "model"), (3, "tokens", 5, "tokens"), (1, "tokenizer", 5, "tokenizer"),
+         (1, "model", 4, "model"), (1, "tokenizer", 4, "tokenizer"), (5, "source", 4, "source"),
+         (4, "grid", 11, "images"), (1, "tokenizer", 3, "preview_tokenizer")],
+    ),
     "embedded_aredit_edit": (
         "Embedded ShapesWorld models (no download): generate a scene with the Infinity-architecture model, then "
         "edit it with AREdit",
@@ -791,6 +822,13 @@ INFO = {
                        "(K 150, alpha 0.6, tau 1, as on LlamaGen: the same VQ-16 codes).",
                        "press Run (the 14.8 GB folder downloads on first use; Janus-Pro-1B, 4.2 GB, is the smaller "
                        "choice in the loader). Then change the edit prompt (AR Janus Edit) and run again."),
+    "janus_atm_photo": ("61 Janus-Pro ATM edit of a photo",
+                        "Edits your photo (fitted to 384 px) with Janus-Pro and Anchor Token Matching from a prompt "
+                        "that describes the result: every code that can stay as it was stays.", PHOTO),
+    "janus_atm_sweep": ("62 Janus-Pro ATM sweep of tau as one batch, with a grid",
+                        "Janus-Pro draws a picture, then tries several closeness thresholds (tau) of the edit in one "
+                        "batch and shows them in a labelled grid.",
+                        "write both prompts and the values to try, then press Run."),
     "embedded_aredit_edit": ("02 No download - AREdit edit (embedded Infinity models)",
                              "Makes a ShapesWorld scene with the next-scale Infinity-architecture model, then edits it "
                              "with AREdit: only the bits the edited caption disagrees with are redrawn.",
