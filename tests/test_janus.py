@@ -210,12 +210,18 @@ def test_convert_writes_a_safetensors_folder_that_loads_to_the_same_model_and_le
     from ar_edit_pack.core.janus.files import convert_folder
 
     src = save_tiny_janus(tmp_path / "Janus-Pro-tiny", shards=shards)
+    if shards == 2:  # as in a hub cache snapshot: the tokenizer a link to a blob outside the folder
+        blob = tmp_path / "blobs" / "tok"
+        blob.parent.mkdir()
+        os.replace(os.path.join(src, "tokenizer.json"), blob)
+        os.symlink(blob, os.path.join(src, "tokenizer.json"))
     before = _listing(src)
     assert main(["convert", str(src)]) == 0
     dst = str(src) + "-safetensors"
     assert _listing(src) == before  # the source folder as it was
     files = set(os.listdir(dst))
     assert not any(n.endswith(".bin") for n in files) and {"config.json", "tokenizer.json"} <= files
+    assert not os.path.islink(os.path.join(dst, "tokenizer.json"))  # a file of its own: the new folder stands alone
     assert ({"model.safetensors"} <= files if shards == 1 else
             {"model.safetensors.index.json", "model-00001-of-00002.safetensors"} <= files)
     (a, vq_a), (b, vq_b) = load_janus(src), load_janus(dst)

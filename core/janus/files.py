@@ -196,9 +196,9 @@ def convert_folder(src: str, dst: str | None = None, overwrite: bool = False, pr
         if len(bins) > 1:
             with open(os.path.join(work, "model.safetensors.index.json"), "w") as f:
                 json.dump({"metadata": {"converted_from": index}, "weight_map": weight_map}, f, indent=1)
-        for n in names:  # config, tokenizer and processor files as they are
+        for n in names:  # config, tokenizer and processor files, as files (a hub cache's links are followed)
             path = os.path.join(src, n)
-            if n not in bins and n != index and os.path.isfile(path) and not os.path.islink(path):
+            if n not in bins and n != index and os.path.isfile(path):
                 shutil.copyfile(path, os.path.join(work, n))
         if os.path.exists(dst):  # --overwrite: the old folder goes only once the new one is complete
             old = dst + ".old"
