@@ -151,7 +151,7 @@ def load_for_run(models, rows: int = 0, decoder=None, schedule=None, prefix_toke
     """Load every model of a node's run in one call, with room for `rows` rows of `decoder`'s run (a LlamaGen /
     EditAR module, or an Infinity one with its scale `schedule`; or their ManagedModel): see
     comfy_bridge.load_models. -> the bytes asked for."""
-    from ..core.memory import infinity_run
+    from ..core.pipelines.infinity import run_memory
     from ..core.pipelines.llamagen import decode_memory
     from . import comfy_bridge as bridge
 
@@ -160,7 +160,7 @@ def load_for_run(models, rows: int = 0, decoder=None, schedule=None, prefix_toke
     if isinstance(module, LlamaGenGPT):
         need = decode_memory(module).per_row * rows
     elif isinstance(module, InfinityTransformer) and schedule:
-        need = infinity_run(module.cfg, schedule, module.dtype, prefix_tokens=prefix_tokens).per_row * rows
+        need = run_memory(module, schedule, prefix_tokens).per_row * rows  # the estimate the run splits by
     bridge.load_models(models, need)
     return need
 

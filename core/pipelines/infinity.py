@@ -54,7 +54,8 @@ def rows_of(value, idx: torch.Tensor, rows: int):
 
 
 def cat_tokens(parts: list[BitTokens]) -> BitTokens:
-    """Micro-batches' bits (with their probabilities, conditions, seeds, settings) back into one batch, in order."""
+    """Bits of several batches (micro-batches, or pictures encoded one by one; with their probabilities,
+    conditions, seeds and settings where they have them) as one batch, in order."""
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
@@ -94,15 +95,7 @@ def encode(vae: BSQVAE, images, resolution: int, resize: str = "center_crop") ->
         rows, parts = groups.setdefault(tuple(map(tuple, bits.schedule)), ([], []))
         rows.append(i)
         parts.append(bits)
-    return [(rows, cat_bits(parts)) for rows, parts in groups.values()]
-
-
-def cat_bits(parts: list[BitTokens]) -> BitTokens:
-    first = parts[0]
-    if len(parts) == 1:
-        return first
-    return BitTokens([torch.cat(b) for b in zip(*(t.bits for t in parts))], list(first.schedule), first.origin,
-                     first.patchify)
+    return [(rows, cat_tokens(parts)) for rows, parts in groups.values()]
 
 
 def decode(vae: BSQVAE, tokens: BitTokens) -> torch.Tensor:
